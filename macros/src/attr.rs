@@ -1,0 +1,245 @@
+//! Parses the options of `#[traced(...)]` into a plain struct.
+
+use proc_macro2::{Span, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::{Expr, Ident, Lit, LitStr, Token, parenthesized};
+
+/// The options, as written. `Spanned` values keep the option's name for
+/// error messages.
+#[derive(Default)]
+pub struct Options {
+    pub name: Option<Spanned<LitStr>>,
+    pub kind: Option<Spanned<Ident>>,
+    pub sample: Option<Spanned<Lit>>,
+    pub fields: Option<Spanned<Vec<Field>>>,
+    pub args: Option<Spanned<Args>>,
+    pub skip: Option<Spanned<Vec<Ident>>>,
+    pub err: Option<Ident>,
+    pub ret: Option<Ident>,
+    pub root: Option<Ident>,
+    pub no_propagate: Option<Ident>,
+    /// Problems found while parsing, reported together.
+    pub errors: Vec<syn::Error>,
+}
+
+pub struct Spanned<T> {
+    pub option: Ident,
+    pub value: T,
+}
+
+/// `args(all)` or `args(a, b)`.
+pub enum Args {
+    All,
+    List(Vec<Ident>),
+}
+
+/// One entry of `fields(...)`.
+pub struct Field {
+    pub key: String,
+    pub key_span: Span,
+    pub value: FieldValue,
+}
+
+pub enum FieldValue {
+    /// `key = expr`: recorded typed when it can be, else with `Debug`.
+    Value(Expr),
+    /// `%expr`: recorded with `Display`.
+    Display(Expr),
+    /// `?expr`: recorded with `Debug`.
+    Debug(Expr),
+}
+
+pub const OPTIONS: &str =
+    "name, kind, sample, fields, args, skip, err, ret, root, no_propagate";
+
+impl Parse for Options {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Options> {
+        let mut options = Options::default();
+        while !input.is_empty() {
+            let option = input.call(Ident::parse_any)?;
+            if let Err(error) = options.parse_option(&option, input) {
+                options.errors.push(error);
+                skip_to_comma(input)?;
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(options)
+    }
+}
+
+fn spanned<T>(option: &Ident, value: T) -> Spanned<T> {
+    Spanned {
+        option: option.clone(),
+        value,
+    }
+}
+
+fn skip_to_comma(input: ParseStream<'_>) -> syn::Result<()> {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        input.parse::<TokenTree>()?;
+    }
+    Ok(())
+}
+
+fn set<T>(slot: &mut Option<T>, option: &Ident, value: T) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new(
+            option.span(),
+            format!("duplicate option `{option}`: give it once"),
+        ));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl Options {
+    fn parse_option(&mut self, option: &Ident, input: ParseStream<'_>) -> syn::Result<()> {
+                match option.to_string().as_str() {
+            "name" => {
+                input.parse::<Token![=]>()?;
+                let value = input.parse::<LitStr>().map_err(|e| {
+                    syn::Error::new(e.span(), "`name` takes a string: name = \"checkout\"")
+                })?;
+                set(&mut self.name, option, spanned(option, value))
+            }
+            "kind" => {
+                input.parse::<Token![=]>()?;
+                let value = input.call(Ident::parse_any)?;
+                set(&mut self.kind, option, spanned(option, value))
+            }
+            "sample" => {
+                input.parse::<Token![=]>()?;
+                let value = input.parse::<Lit>()?;
+                set(&mut self.sample, option, spanned(option, value))
+            }
+            "fields" => {
+                let content;
+                parenthesized!(content in input);
+                let fields = content.parse_terminated(Field::parse, Token![,])?;
+                set(&mut self.fields, option, spanned(option, fields.into_iter().collect()))
+            }
+            "args" => {
+                let content;
+                parenthesized!(content in input);
+                let names = content.parse_terminated(Ident::parse_any, Token![,])?;
+                let value = match names.first() {
+                    Some(first) if names.len() == 1 && first == "all" => Args::All,
+                    _ => Args::List(names.into_iter().collect()),
+                };
+                set(&mut self.args, option, spanned(option, value))
+            }
+            "skip" => {
+                let content;
+                parenthesized!(content in input);
+                let names = content.parse_terminated(Ident::parse_any, Token![,])?;
+                set(&mut self.skip, option, spanned(option, names.into_iter().collect()))
+            }
+            "err" => set(&mut self.err, option, option.clone()),
+            "ret" => set(&mut self.ret, option, option.clone()),
+            "root" => set(&mut self.root, option, option.clone()),
+            "no_propagate" => set(&mut self.no_propagate, option, option.clone()),
+            _ => Err(syn::Error::new(
+                option.span(),
+                format!("unknown option `{option}`; expected one of: {OPTIONS}"),
+            )),
+        }
+    }
+}
+
+impl Parse for Field {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Field> {
+        if input.peek(Token![%]) || input.peek(Token![?]) {
+            let display = input.peek(Token![%]);
+            input.parse::<TokenTree>()?;
+            let expr: Expr = input.parse()?;
+            let key = shorthand_key(&expr).ok_or_else(|| {
+                syn::Error::new_spanned(
+                    &expr,
+                    "a field without a key must be a name or a field access: \
+                     write `key = %expr` for anything else",
+                )
+            })?;
+            let key_span = syn::spanned::Spanned::span(&expr);
+            let value = if display {
+                FieldValue::Display(expr)
+            } else {
+                FieldValue::Debug(expr)
+            };
+            return Ok(Field {
+                key,
+                key_span,
+                value,
+            });
+        }
+        let (key, key_span) = if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            (lit.value(), lit.span())
+        } else {
+            let first = input.call(Ident::parse_any)?;
+            let mut key = first.to_string();
+            while input.peek(Token![.]) {
+                input.parse::<Token![.]>()?;
+                key.push('.');
+                key.push_str(&input.call(Ident::parse_any)?.to_string());
+            }
+            (key, first.span())
+        };
+        if !input.peek(Token![=]) {
+            let expr: Expr = syn::parse_str(&key).map_err(|_| {
+                syn::Error::new(key_span, "expected `key = value`, `%value` or `?value`")
+            })?;
+            // `fields(user)` records the variable `user`.
+            let expr = respan(expr, key_span);
+            return Ok(Field {
+                key,
+                key_span,
+                value: FieldValue::Value(expr),
+            });
+        }
+        input.parse::<Token![=]>()?;
+        let value = if input.peek(Token![%]) {
+            input.parse::<Token![%]>()?;
+            FieldValue::Display(input.parse()?)
+        } else if input.peek(Token![?]) {
+            input.parse::<Token![?]>()?;
+            FieldValue::Debug(input.parse()?)
+        } else {
+            FieldValue::Value(input.parse()?)
+        };
+        Ok(Field {
+            key,
+            key_span,
+            value,
+        })
+    }
+}
+
+fn respan(expr: Expr, span: Span) -> Expr {
+    let tokens: proc_macro2::TokenStream = quote::quote!(#expr)
+        .into_iter()
+        .map(|mut t| {
+            t.set_span(span);
+            t
+        })
+        .collect();
+    syn::parse2(tokens).unwrap_or(expr)
+}
+
+/// The key of `%user.name`: `user.name`.
+fn shorthand_key(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.unraw().to_string()),
+        Expr::Field(f) => {
+            let member = match &f.member {
+                syn::Member::Named(ident) => ident.unraw().to_string(),
+                syn::Member::Unnamed(index) => index.index.to_string(),
+            };
+            Some(format!("{}.{member}", shorthand_key(&f.base)?))
+        }
+        _ => None,
+    }
+}

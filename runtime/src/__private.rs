@@ -1,0 +1,102 @@
+//! What `#[traced]` expands to. Not a public API: it may change in any release.
+
+use std::borrow::Cow;
+use std::fmt::{Debug, Display};
+
+use crate::context::current_context;
+use crate::future::{InSpan, Instrumented};
+use crate::span::{Span, SpanKind};
+use crate::value::{ToValue, Value};
+
+pub use crate::sampling::threshold;
+pub use crate::spawn::{bind, propagate};
+
+/// Starts the span of a traced call.
+///
+/// `threshold` is the function's own sampling threshold for roots it starts,
+/// `None` to use the global rate.
+#[inline]
+pub fn start(name: &'static str, kind: SpanKind, root: bool, threshold: Option<u64>) -> Span {
+    if !crate::collector::is_enabled() {
+        return Span::none();
+    }
+    match current_context() {
+        Some(parent) if !root => {
+            if parent.is_sampled() {
+                Span::start_child(Cow::Borrowed(name), kind, parent)
+            } else {
+                Span::none()
+            }
+        }
+        parent => {
+            let threshold = threshold.unwrap_or_else(crate::sampling::global_threshold);
+            let mut span = Span::start_root(Cow::Borrowed(name), kind, threshold);
+            if let Some(parent) = parent {
+                span.add_link(parent);
+            }
+            span
+        }
+    }
+}
+
+/// Polls the body of a traced async fn with its span current.
+#[inline]
+pub fn in_span<F>(span: &mut Span, body: F) -> InSpan<F, &mut Span> {
+    InSpan::new(body, span)
+}
+
+/// Wraps a spawned future so it carries the current context.
+#[inline]
+pub fn spawned_future<F>(future: F) -> Instrumented<F> {
+    crate::spawn::propagate(future)
+}
+
+/// A reference to a recorded argument, for choosing how to record it.
+#[derive(Debug)]
+pub struct Arg<'a, T: ?Sized>(pub &'a T);
+
+/// Typed values first...
+pub trait RecordTyped {
+    /// The value to record.
+    fn __dapple_value(&self) -> Value;
+}
+
+impl<T: ToValue + ?Sized> RecordTyped for Arg<'_, T> {
+    #[inline]
+    fn __dapple_value(&self) -> Value {
+        self.0.to_value()
+    }
+}
+
+/// ...and the `Debug` form of anything else.
+pub trait RecordDebug {
+    /// The value to record.
+    fn __dapple_value(&self) -> Value;
+}
+
+impl<T: Debug + ?Sized> RecordDebug for &Arg<'_, T> {
+    fn __dapple_value(&self) -> Value {
+        Value::Str(format!("{:?}", self.0).into())
+    }
+}
+
+/// The `Display` form of a value (`%x` in `fields`).
+pub fn display<T: Display + ?Sized>(value: &T) -> Value {
+    Value::Str(value.to_string().into())
+}
+
+/// The `Debug` form of a value (`?x` in `fields`).
+pub fn debug<T: Debug + ?Sized>(value: &T) -> Value {
+    Value::Str(format!("{value:?}").into())
+}
+
+/// Marks the span as an error when a traced fn with `err` returns `Err`.
+#[inline]
+pub fn record_err<T, E: Display>(span: &mut Span, result: &Result<T, E>) {
+    if let Err(error) = result {
+        if span.is_recording() {
+            span.set_attribute("error.type", std::any::type_name::<E>());
+            span.set_error(error.to_string());
+        }
+    }
+}

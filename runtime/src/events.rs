@@ -1,0 +1,273 @@
+//! Typed events in the spirit of Appdash's: each writes OpenTelemetry
+//! semantic-convention keys onto a span.
+//!
+//! ```
+//! use dapple::events::{HttpServer, Log, SqlQuery};
+//! use dapple::Span;
+//!
+//! let mut span = Span::new("GET /users/{id}");
+//! span.record(HttpServer::new("GET", "/users/{id}").status_code(200));
+//! span.record(Log::new("cache miss"));
+//! span.record(SqlQuery::new("sqlite", "SELECT name FROM users WHERE id = ?1"));
+//! ```
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use crate::span::{Span, SpanKind, Status};
+use crate::value::KeyValue;
+
+/// Something that knows how to write itself onto a span.
+pub trait SpanEvent {
+    /// Writes the event's attributes or events onto `span`.
+    fn record_on(self, span: &mut Span);
+}
+
+impl Span {
+    /// Records a typed event ([`Log`], [`Message`], [`SqlQuery`],
+    /// [`HttpClient`], [`HttpServer`]) on this span.
+    pub fn record(&mut self, event: impl SpanEvent) {
+        if self.is_recording() {
+            event.record_on(self);
+        }
+    }
+}
+
+/// Records a typed event on the current span, if it records.
+pub fn record(event: impl SpanEvent) {
+    crate::with_current_span(|span| event.record_on(span));
+}
+
+/// A log line, as an event named `log` with `log.message`.
+#[derive(Clone, Debug)]
+pub struct Log {
+    message: Cow<'static, str>,
+}
+
+impl Log {
+    /// A log line.
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Log {
+        Log {
+            message: message.into(),
+        }
+    }
+}
+
+impl SpanEvent for Log {
+    fn record_on(self, span: &mut Span) {
+        span.add_event("log", [KeyValue::new("log.message", self.message)]);
+    }
+}
+
+/// Which way a message went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Sent by this span.
+    Sent,
+    /// Received by this span.
+    Received,
+}
+
+/// A message sent or received, as an event named `message` with
+/// `messaging.message.id`, `messaging.message.body.size` and `message.type`.
+#[derive(Clone, Debug)]
+pub struct Message {
+    direction: Direction,
+    id: Option<Cow<'static, str>>,
+    size: Option<u64>,
+}
+
+impl Message {
+    /// A message going `direction`.
+    pub fn new(direction: Direction) -> Message {
+        Message {
+            direction,
+            id: None,
+            size: None,
+        }
+    }
+
+    /// The message's id.
+    pub fn id(mut self, id: impl Into<Cow<'static, str>>) -> Message {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The size of its body in bytes.
+    pub fn size(mut self, bytes: u64) -> Message {
+        self.size = Some(bytes);
+        self
+    }
+}
+
+impl SpanEvent for Message {
+    fn record_on(self, span: &mut Span) {
+        let mut attributes = vec![KeyValue::new(
+            "message.type",
+            match self.direction {
+                Direction::Sent => "SENT",
+                Direction::Received => "RECEIVED",
+            },
+        )];
+        if let Some(id) = self.id {
+            attributes.push(KeyValue::new("messaging.message.id", id));
+        }
+        if let Some(size) = self.size {
+            attributes.push(KeyValue::new("messaging.message.body.size", size));
+        }
+        span.add_event("message", attributes);
+    }
+}
+
+/// A database query, as an event named `db.query` with `db.system`,
+/// `db.query.text` and, when known, `db.query.duration_ns`. Put the query
+/// text with placeholders, never with its parameters inlined.
+#[derive(Clone, Debug)]
+pub struct SqlQuery {
+    system: Cow<'static, str>,
+    text: Cow<'static, str>,
+    start_unix_nanos: Option<u64>,
+    duration: Option<Duration>,
+}
+
+impl SqlQuery {
+    /// A query to `system` (`sqlite`, `postgresql`, ...) with this text.
+    pub fn new(system: impl Into<Cow<'static, str>>, text: impl Into<Cow<'static, str>>) -> Self {
+        SqlQuery {
+            system: system.into(),
+            text: text.into(),
+            start_unix_nanos: None,
+            duration: None,
+        }
+    }
+
+    /// When the query started and how long it took.
+    pub fn timing(mut self, start_unix_nanos: u64, duration: Duration) -> SqlQuery {
+        self.start_unix_nanos = Some(start_unix_nanos);
+        self.duration = Some(duration);
+        self
+    }
+}
+
+impl SpanEvent for SqlQuery {
+    fn record_on(self, span: &mut Span) {
+        let mut attributes = vec![
+            KeyValue::new("db.system", self.system),
+            KeyValue::new("db.query.text", self.text),
+        ];
+        if let Some(duration) = self.duration {
+            attributes.push(KeyValue::new("db.query.duration_ns", duration.as_nanos()));
+        }
+        match self.start_unix_nanos {
+            Some(at) => span.add_event_at("db.query", at, attributes),
+            None => span.add_event("db.query", attributes),
+        }
+    }
+}
+
+/// An outgoing HTTP request: makes the span a client span with
+/// `http.request.method`, `url.full` and `http.response.status_code`; a
+/// status of 400 or more marks it as an error.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    method: Cow<'static, str>,
+    url: Cow<'static, str>,
+    status_code: Option<u16>,
+}
+
+impl HttpClient {
+    /// A request with this method to this URL.
+    pub fn new(method: impl Into<Cow<'static, str>>, url: impl Into<Cow<'static, str>>) -> Self {
+        HttpClient {
+            method: method.into(),
+            url: url.into(),
+            status_code: None,
+        }
+    }
+
+    /// The response's status code.
+    pub fn status_code(mut self, code: u16) -> HttpClient {
+        self.status_code = Some(code);
+        self
+    }
+}
+
+impl SpanEvent for HttpClient {
+    fn record_on(self, span: &mut Span) {
+        span.set_kind(SpanKind::Client);
+        span.set_attribute("http.request.method", self.method);
+        span.set_attribute("url.full", self.url);
+        if let Some(code) = self.status_code {
+            span.set_attribute("http.response.status_code", code);
+            if code >= 400 {
+                span.set_attribute("error.type", code.to_string());
+                span.set_status(Status::Error(format!("HTTP {code}").into()));
+            }
+        }
+    }
+}
+
+/// An incoming HTTP request: makes the span a server span with
+/// `http.request.method`, `http.route`, `http.response.status_code`,
+/// `client.address` and `user_agent.original`; a status of 500 or more marks
+/// it as an error.
+#[derive(Clone, Debug)]
+pub struct HttpServer {
+    method: Cow<'static, str>,
+    route: Cow<'static, str>,
+    status_code: Option<u16>,
+    client_address: Option<Cow<'static, str>>,
+    user_agent: Option<Cow<'static, str>>,
+}
+
+impl HttpServer {
+    /// A request with this method for this route template.
+    pub fn new(method: impl Into<Cow<'static, str>>, route: impl Into<Cow<'static, str>>) -> Self {
+        HttpServer {
+            method: method.into(),
+            route: route.into(),
+            status_code: None,
+            client_address: None,
+            user_agent: None,
+        }
+    }
+
+    /// The response's status code.
+    pub fn status_code(mut self, code: u16) -> HttpServer {
+        self.status_code = Some(code);
+        self
+    }
+
+    /// The client's address.
+    pub fn client_address(mut self, address: impl Into<Cow<'static, str>>) -> HttpServer {
+        self.client_address = Some(address.into());
+        self
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(mut self, agent: impl Into<Cow<'static, str>>) -> HttpServer {
+        self.user_agent = Some(agent.into());
+        self
+    }
+}
+
+impl SpanEvent for HttpServer {
+    fn record_on(self, span: &mut Span) {
+        span.set_kind(SpanKind::Server);
+        span.set_attribute("http.request.method", self.method);
+        span.set_attribute("http.route", self.route);
+        if let Some(address) = self.client_address {
+            span.set_attribute("client.address", address);
+        }
+        if let Some(agent) = self.user_agent {
+            span.set_attribute("user_agent.original", agent);
+        }
+        if let Some(code) = self.status_code {
+            span.set_attribute("http.response.status_code", code);
+            if code >= 500 {
+                span.set_attribute("error.type", code.to_string());
+                span.set_status(Status::Error(format!("HTTP {code}").into()));
+            }
+        }
+    }
+}

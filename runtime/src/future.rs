@@ -1,0 +1,124 @@
+//! Futures that carry a span context: installed on every poll, restored after,
+//! so the context follows a task across `.await` and worker threads on any
+//! executor.
+
+use std::borrow::BorrowMut;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr;
+use std::task::{Context, Poll};
+
+use pin_project::pin_project;
+
+use crate::context::{ContextGuard, SpanContext, current_context};
+use crate::local::buffer;
+use crate::span::Span;
+
+/// A future polled with a span context current. Made by
+/// [`FutureExt::in_current_span`] and by the spawn calls that `#[traced]`
+/// rewrites.
+#[pin_project]
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Instrumented<F> {
+    #[pin]
+    inner: F,
+    context: Option<SpanContext>,
+}
+
+impl<F> Instrumented<F> {
+    /// Wraps `inner` so that `context` is current whenever it is polled.
+    pub fn new(inner: F, context: Option<SpanContext>) -> Instrumented<F> {
+        Instrumented { inner, context }
+    }
+
+    /// The context installed while polling.
+    pub fn context(&self) -> Option<SpanContext> {
+        self.context
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let guard = ContextGuard::install(*this.context, ptr::null_mut());
+        let poll = this.inner.poll(cx);
+        let idle = guard.previous().is_none();
+        drop(guard);
+        if idle {
+            // Back to the executor: hand on what this poll finished.
+            buffer::flush();
+        }
+        poll
+    }
+}
+
+/// A future polled with a span current; the span can be owned (it ends when
+/// the future is dropped) or borrowed (as `#[traced]` async fns do).
+#[pin_project]
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct InSpan<F, S> {
+    #[pin]
+    inner: F,
+    span: S,
+}
+
+impl<F, S: BorrowMut<Span>> InSpan<F, S> {
+    /// Wraps `inner` so that `span` is current whenever it is polled.
+    pub fn new(inner: F, span: S) -> InSpan<F, S> {
+        InSpan { inner, span }
+    }
+
+    /// The span.
+    pub fn span_mut(&mut self) -> &mut Span {
+        self.span.borrow_mut()
+    }
+}
+
+impl<F: Future, S: BorrowMut<Span>> Future for InSpan<F, S> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let span: &mut Span = (*this.span).borrow_mut();
+        let Some(context) = span.context() else {
+            // Unsampled child or tracing off: the parent's context stays.
+            return this.inner.poll(cx);
+        };
+        let guard = ContextGuard::install(Some(context), span as *mut Span);
+        let poll = this.inner.poll(cx);
+        let idle = guard.previous().is_none();
+        drop(guard);
+        if idle && poll.is_pending() {
+            buffer::flush();
+        }
+        poll
+    }
+}
+
+/// Attaches span contexts to futures.
+pub trait FutureExt: Future + Sized {
+    /// Carries the current span context into this future: spans it starts
+    /// become children of the span current now, whichever thread polls it.
+    ///
+    /// ```
+    /// use dapple::FutureExt;
+    /// let work = async { 1 + 1 }.in_current_span();
+    /// assert_eq!(futures::executor::block_on(work), 2);
+    /// ```
+    fn in_current_span(self) -> Instrumented<Self> {
+        Instrumented::new(self, current_context())
+    }
+
+    /// Makes `span` current while this future runs; the span ends when the
+    /// future is dropped.
+    fn in_span(self, span: Span) -> InSpan<Self, Span> {
+        InSpan::new(self, span)
+    }
+}
+
+impl<F: Future> FutureExt for F {}

@@ -1,0 +1,140 @@
+//! A thread-local buffer of finished spans, handed to the collector a batch
+//! at a time: when it is full, when the thread leaves its outermost span, when
+//! an instrumented future yields to its executor, and when the thread exits.
+//!
+//! Buffers are recycled through a small pool, so recording allocates nothing
+//! in steady state.
+
+use std::cell::RefCell;
+use std::mem;
+use std::sync::Mutex;
+
+use crate::collector;
+use crate::context::current_context;
+use crate::record::SpanRecord;
+
+/// Spans a buffer holds before it is handed on.
+pub(crate) const CAPACITY: usize = 256;
+
+/// Empty buffers kept for reuse.
+const POOL_LIMIT: usize = 64;
+
+static POOL: Mutex<Vec<Vec<SpanRecord>>> = Mutex::new(Vec::new());
+
+struct LocalBuffer {
+    spans: Vec<SpanRecord>,
+}
+
+impl Drop for LocalBuffer {
+    fn drop(&mut self) {
+        // The thread is exiting: nothing may stay behind.
+        if !self.spans.is_empty() {
+            collector::deliver(SpanBatch::new(mem::take(&mut self.spans)));
+        }
+    }
+}
+
+thread_local! {
+    static BUFFER: RefCell<LocalBuffer> = const { RefCell::new(LocalBuffer { spans: Vec::new() }) };
+}
+
+/// Adds a finished span; hands the buffer on when it is full or when this
+/// thread has no current span any more.
+#[inline]
+pub(crate) fn push(span: SpanRecord) {
+    let full = BUFFER.try_with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        if buffer.spans.capacity() == 0 {
+            buffer.spans = take_empty();
+        }
+        buffer.spans.push(span);
+        buffer.spans.len() >= CAPACITY
+    });
+    match full {
+        Ok(true) => flush(),
+        Ok(false) if current_context().is_none() => flush(),
+        Ok(false) => {}
+        // The thread is being torn down; the span is lost with it.
+        Err(_) => {}
+    }
+}
+
+/// Hands this thread's finished spans to the collector, if there are any.
+pub(crate) fn flush() {
+    let batch = BUFFER.try_with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        if buffer.spans.is_empty() {
+            None
+        } else {
+            Some(SpanBatch::new(mem::replace(&mut buffer.spans, take_empty())))
+        }
+    });
+    // Delivered outside the borrow: a collector may itself record spans.
+    if let Ok(Some(batch)) = batch {
+        collector::deliver(batch);
+    }
+}
+
+/// Hands spans on when this thread is idle (it has no current span).
+#[inline]
+pub(crate) fn flush_if_idle() {
+    if current_context().is_none() {
+        flush();
+    }
+}
+
+fn take_empty() -> Vec<SpanRecord> {
+    let reused = POOL.lock().ok().and_then(|mut pool| pool.pop());
+    reused.unwrap_or_else(|| Vec::with_capacity(CAPACITY))
+}
+
+fn give_back(mut spans: Vec<SpanRecord>) {
+    spans.clear();
+    if spans.capacity() != CAPACITY {
+        return;
+    }
+    if let Ok(mut pool) = POOL.lock() {
+        if pool.len() < POOL_LIMIT {
+            pool.push(spans);
+        }
+    }
+}
+
+/// Finished spans handed to a [`Collector`](crate::Collector) in one go.
+/// Its memory goes back to a pool when it is dropped.
+#[derive(Debug, Default)]
+pub struct SpanBatch {
+    spans: Vec<SpanRecord>,
+}
+
+impl SpanBatch {
+    fn new(spans: Vec<SpanRecord>) -> SpanBatch {
+        SpanBatch { spans }
+    }
+
+    /// The spans, in the order they ended on their thread.
+    pub fn spans(&self) -> &[SpanRecord] {
+        &self.spans
+    }
+
+    /// Moves the spans out, leaving the batch empty.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, SpanRecord> {
+        self.spans.drain(..)
+    }
+
+    /// How many spans the batch holds.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}
+
+impl Drop for SpanBatch {
+    fn drop(&mut self) {
+        give_back(mem::take(&mut self.spans));
+    }
+}

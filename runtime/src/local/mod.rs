@@ -1,0 +1,3 @@
+//! What lives on the application's threads: the buffer of finished spans.
+
+pub(crate) mod buffer;

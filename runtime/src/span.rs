@@ -1,0 +1,302 @@
+//! The `Span` handle: one timed operation being recorded.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use crate::clock::{self, Ticks};
+use crate::context::{ContextGuard, SpanContext, current_context};
+use crate::id::{SpanId, TraceId};
+use crate::local::buffer;
+use crate::record::{Event, Link, SpanRecord};
+use crate::sampling;
+use crate::value::{KeyValue, Value};
+
+/// The role of a span in a request, as in OpenTelemetry.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum SpanKind {
+    /// Work inside one process.
+    #[default]
+    Internal,
+    /// The handling of a request from another process.
+    Server,
+    /// A request to another process.
+    Client,
+    /// A message sent for later processing.
+    Producer,
+    /// The processing of a received message.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The lowercase name: `internal`, `server`, `client`, `producer`, `consumer`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// Whether a span's operation succeeded.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub enum Status {
+    /// Nothing was said.
+    #[default]
+    Unset,
+    /// It succeeded.
+    Ok,
+    /// It failed, with this message.
+    Error(Cow<'static, str>),
+}
+
+/// What a recording span holds until it ends.
+#[derive(Clone, Debug)]
+pub(crate) struct Recording {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) parent: Option<SpanId>,
+    pub(crate) start: Ticks,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) status: Status,
+}
+
+/// A span being recorded. It ends when dropped or on [`Span::end`].
+///
+/// A span that is not sampled, or started while no collector is set, records
+/// nothing and every method on it does nothing.
+///
+/// ```
+/// use dapple::{Span, SpanKind};
+/// let mut span = Span::new("load-config");
+/// span.set_kind(SpanKind::Internal);
+/// span.set_attribute("config.path", "/etc/app.toml");
+/// span.add_event("parsed", []);
+/// span.end();
+/// ```
+#[derive(Debug)]
+pub struct Span {
+    context: Option<SpanContext>,
+    recording: Option<Recording>,
+}
+
+impl Span {
+    /// A span that records nothing.
+    #[inline]
+    pub const fn none() -> Span {
+        Span {
+            context: None,
+            recording: None,
+        }
+    }
+
+    /// Starts a span: a child of the current span, or the root of a new trace
+    /// when there is none.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Span {
+        match current_context() {
+            Some(parent) => Span::child_of(name, parent),
+            None => Span::root(name),
+        }
+    }
+
+    /// Starts the root span of a new trace, sampled at the global rate.
+    pub fn root(name: impl Into<Cow<'static, str>>) -> Span {
+        Span::start_root(name.into(), SpanKind::Internal, sampling::global_threshold())
+    }
+
+    /// Starts a child of `parent`, following its sampling decision.
+    pub fn child_of(name: impl Into<Cow<'static, str>>, parent: SpanContext) -> Span {
+        if !parent.is_sampled() || !crate::collector::is_enabled() {
+            return Span::none();
+        }
+        Span::start_child(name.into(), SpanKind::Internal, parent)
+    }
+
+    #[inline]
+    pub(crate) fn start_child(
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        parent: SpanContext,
+    ) -> Span {
+        let context = SpanContext::new(parent.trace_id(), SpanId::random(), true);
+        Span::recording(context, name, kind, Some(parent.span_id()))
+    }
+
+    #[inline]
+    pub(crate) fn start_root(name: Cow<'static, str>, kind: SpanKind, threshold: u64) -> Span {
+        if !crate::collector::is_enabled() {
+            return Span::none();
+        }
+        let trace_id = TraceId::random();
+        let sampled = sampling::decide(trace_id, threshold);
+        let context = SpanContext::new(trace_id, SpanId::random(), sampled);
+        if !sampled {
+            // Carries the decision to children without recording anything.
+            return Span {
+                context: Some(context),
+                recording: None,
+            };
+        }
+        Span::recording(context, name, kind, None)
+    }
+
+    #[inline]
+    fn recording(
+        context: SpanContext,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        parent: Option<SpanId>,
+    ) -> Span {
+        Span {
+            context: Some(context),
+            recording: Some(Recording {
+                name,
+                kind,
+                parent,
+                attributes: Vec::new(),
+                events: Vec::new(),
+                links: Vec::new(),
+                status: Status::Unset,
+                start: clock::now(),
+            }),
+        }
+    }
+
+    /// Whether this span records (it is sampled and a collector is set).
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    /// The span's context, to propagate or to link to. `None` for a span
+    /// that neither records nor carries a sampling decision.
+    #[inline]
+    pub fn context(&self) -> Option<SpanContext> {
+        self.context
+    }
+
+    /// Sets an attribute, replacing an earlier value of the same key.
+    pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        if let Some(rec) = &mut self.recording {
+            let key = key.into();
+            let value = value.into();
+            match rec.attributes.iter_mut().find(|kv| kv.key == key) {
+                Some(kv) => kv.value = value,
+                None => rec.attributes.push(KeyValue { key, value }),
+            }
+        }
+    }
+
+    /// Adds an event that happened now, with its attributes.
+    pub fn add_event(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) {
+        if self.recording.is_some() {
+            self.add_event_at(name, clock::now_unix_nanos(), attributes);
+        }
+    }
+
+    /// Adds an event that happened at `unix_nanos`, with its attributes.
+    pub fn add_event_at(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        unix_nanos: u64,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) {
+        if let Some(rec) = &mut self.recording {
+            rec.events.push(Event {
+                name: name.into(),
+                unix_nanos,
+                attributes: attributes.into_iter().collect(),
+            });
+        }
+    }
+
+    /// Sets the status.
+    pub fn set_status(&mut self, status: Status) {
+        if let Some(rec) = &mut self.recording {
+            rec.status = status;
+        }
+    }
+
+    /// Marks the span as failed with `message`.
+    pub fn set_error(&mut self, message: impl Into<Cow<'static, str>>) {
+        self.set_status(Status::Error(message.into()));
+    }
+
+    /// Adds a follows-from link to another span.
+    pub fn add_link(&mut self, context: SpanContext) {
+        if let Some(rec) = &mut self.recording {
+            rec.links.push(Link {
+                trace_id: context.trace_id(),
+                span_id: context.span_id(),
+            });
+        }
+    }
+
+    /// Sets the span's kind.
+    pub fn set_kind(&mut self, kind: SpanKind) {
+        if let Some(rec) = &mut self.recording {
+            rec.kind = kind;
+        }
+    }
+
+    /// Renames the span.
+    pub fn set_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        if let Some(rec) = &mut self.recording {
+            rec.name = name.into();
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {}
+
+    /// Makes this span current on this thread until the guard drops: spans
+    /// started meanwhile become its children.
+    #[inline]
+    pub fn enter(&mut self) -> Entered<'_> {
+        let context = self.context;
+        let this: *mut Span = self;
+        Entered {
+            guard: context.map(|context| ContextGuard::install(Some(context), this)),
+            _span: PhantomData,
+        }
+    }
+}
+
+impl Drop for Span {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(mut rec) = self.recording.take() {
+            let end = clock::now();
+            if std::thread::panicking() && !matches!(rec.status, Status::Error(_)) {
+                rec.status = Status::Error(crate::panic::current_message().into());
+            }
+            // `recording` is only set together with `context`.
+            if let Some(context) = self.context {
+                buffer::push(SpanRecord::new(context, rec, end));
+            }
+        }
+    }
+}
+
+/// The span is current on this thread while this guard lives.
+#[must_use = "the span is current only while the guard lives"]
+#[derive(Debug)]
+pub struct Entered<'a> {
+    guard: Option<ContextGuard>,
+    _span: PhantomData<&'a mut Span>,
+}
+
+impl Entered<'_> {
+    /// Whether entering changed the current context.
+    pub fn is_active(&self) -> bool {
+        self.guard.is_some()
+    }
+}

@@ -1,0 +1,13 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::sync::OnceLock;
+
+use dapple::MemoryCollector;
+
+/// The collector of this test binary, installed once: tests run on parallel
+/// threads, so each gives its root span a name of its own and reads back
+/// only its own trace.
+pub fn collector() -> &'static MemoryCollector {
+    static COLLECTOR: OnceLock<MemoryCollector> = OnceLock::new();
+    COLLECTOR.get_or_init(MemoryCollector::install)
+}

@@ -1,0 +1,1 @@
+//! Compile-pass and compile-fail cases for `#[traced]`: see `tests/ui.rs`.
