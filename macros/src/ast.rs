@@ -36,10 +36,8 @@ impl Function {
                 let message = "#[traced] goes on functions and methods with a body";
                 // Point at the item's first token, leave the item as it was.
                 let span = item.clone().into_iter().next().map(|t| t.span());
-                let error = syn::Error::new(
-                    span.unwrap_or_else(proc_macro2::Span::call_site),
-                    message,
-                );
+                let error =
+                    syn::Error::new(span.unwrap_or_else(proc_macro2::Span::call_site), message);
                 let mut out = error.to_compile_error();
                 out.extend(item);
                 return Err(out);
@@ -101,7 +99,12 @@ pub fn async_trait_future(block: &Block) -> Option<&syn::ExprAsync> {
     let Expr::Path(func) = &*call.func else {
         return None;
     };
-    let segments: Vec<_> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let segments: Vec<_> = func
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
     if !segments.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
         return None;
     }

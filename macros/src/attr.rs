@@ -3,7 +3,7 @@
 use proc_macro2::{Span, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::{Expr, Ident, Lit, LitStr, Token, parenthesized};
+use syn::{Expr, Ident, LitStr, Token, parenthesized};
 
 /// The options, as written. `Spanned` values keep the option's name for
 /// error messages.
@@ -11,7 +11,7 @@ use syn::{Expr, Ident, Lit, LitStr, Token, parenthesized};
 pub struct Options {
     pub name: Option<Spanned<LitStr>>,
     pub kind: Option<Spanned<Ident>>,
-    pub sample: Option<Spanned<Lit>>,
+    pub sample: Option<Spanned<Expr>>,
     pub fields: Option<Spanned<Vec<Field>>>,
     pub args: Option<Spanned<Args>>,
     pub skip: Option<Spanned<Vec<Ident>>>,
@@ -50,8 +50,7 @@ pub enum FieldValue {
     Debug(Expr),
 }
 
-pub const OPTIONS: &str =
-    "name, kind, sample, fields, args, skip, err, ret, root, no_propagate";
+pub const OPTIONS: &str = "name, kind, sample, fields, args, skip, err, ret, root, no_propagate";
 
 impl Parse for Options {
     fn parse(input: ParseStream<'_>) -> syn::Result<Options> {
@@ -98,56 +97,140 @@ fn set<T>(slot: &mut Option<T>, option: &Ident, value: T) -> syn::Result<()> {
 
 impl Options {
     fn parse_option(&mut self, option: &Ident, input: ParseStream<'_>) -> syn::Result<()> {
-                match option.to_string().as_str() {
+        let name = option.to_string();
+        match name.as_str() {
             "name" => {
-                input.parse::<Token![=]>()?;
+                equals(option, input, "name = \"checkout\"")?;
                 let value = input.parse::<LitStr>().map_err(|e| {
                     syn::Error::new(e.span(), "`name` takes a string: name = \"checkout\"")
                 })?;
                 set(&mut self.name, option, spanned(option, value))
             }
             "kind" => {
-                input.parse::<Token![=]>()?;
-                let value = input.call(Ident::parse_any)?;
+                equals(option, input, "kind = server")?;
+                let value = input.call(Ident::parse_any).map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "`kind` takes one of: internal, server, client, producer, consumer",
+                    )
+                })?;
                 set(&mut self.kind, option, spanned(option, value))
             }
             "sample" => {
-                input.parse::<Token![=]>()?;
-                let value = input.parse::<Lit>()?;
+                equals(option, input, "sample = 0.1")?;
+                let value = input.parse::<Expr>()?;
                 set(&mut self.sample, option, spanned(option, value))
             }
             "fields" => {
-                let content;
-                parenthesized!(content in input);
-                let fields = content.parse_terminated(Field::parse, Token![,])?;
-                set(&mut self.fields, option, spanned(option, fields.into_iter().collect()))
+                let content = parens(option, input, "fields(key = value, %display, ?debug)")?;
+                let fields = drained(&content, content.parse_terminated(Field::parse, Token![,]))?;
+                set(
+                    &mut self.fields,
+                    option,
+                    spanned(option, fields.into_iter().collect()),
+                )
             }
             "args" => {
-                let content;
-                parenthesized!(content in input);
-                let names = content.parse_terminated(Ident::parse_any, Token![,])?;
-                let value = match names.first() {
-                    Some(first) if names.len() == 1 && first == "all" => Args::All,
-                    _ => Args::List(names.into_iter().collect()),
+                let content = parens(option, input, "args(a, b) or args(all)")?;
+                let names = drained(&content, parameter_names(option, &content))?;
+                let value = match names.iter().position(|n| n == "all") {
+                    Some(_) if names.len() == 1 => Args::All,
+                    Some(at) => {
+                        return Err(syn::Error::new(
+                            names[at].span(),
+                            "`all` stands alone: args(all), with skip(...) to leave some out",
+                        ));
+                    }
+                    None => Args::List(names),
                 };
                 set(&mut self.args, option, spanned(option, value))
             }
             "skip" => {
-                let content;
-                parenthesized!(content in input);
-                let names = content.parse_terminated(Ident::parse_any, Token![,])?;
-                set(&mut self.skip, option, spanned(option, names.into_iter().collect()))
+                let content = parens(option, input, "skip(password)")?;
+                let names = drained(&content, parameter_names(option, &content))?;
+                set(&mut self.skip, option, spanned(option, names))
             }
-            "err" => set(&mut self.err, option, option.clone()),
-            "ret" => set(&mut self.ret, option, option.clone()),
-            "root" => set(&mut self.root, option, option.clone()),
-            "no_propagate" => set(&mut self.no_propagate, option, option.clone()),
+            "err" => flag(&mut self.err, option, input),
+            "ret" => flag(&mut self.ret, option, input),
+            "root" => flag(&mut self.root, option, input),
+            "no_propagate" => flag(&mut self.no_propagate, option, input),
             _ => Err(syn::Error::new(
                 option.span(),
                 format!("unknown option `{option}`; expected one of: {OPTIONS}"),
             )),
         }
     }
+}
+
+/// The `=` after an option that takes a value.
+fn equals(option: &Ident, input: ParseStream<'_>, example: &str) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        Ok(())
+    } else {
+        Err(syn::Error::new(
+            option.span(),
+            format!("`{option}` takes a value: {example}"),
+        ))
+    }
+}
+
+/// The parenthesized list after an option that takes one.
+fn parens<'a>(
+    option: &Ident,
+    input: ParseStream<'a>,
+    example: &str,
+) -> syn::Result<syn::parse::ParseBuffer<'a>> {
+    if !input.peek(syn::token::Paren) {
+        return Err(syn::Error::new(
+            option.span(),
+            format!("`{option}` takes a list: {example}"),
+        ));
+    }
+    let content;
+    parenthesized!(content in input);
+    Ok(content)
+}
+
+/// On error, consumes the rest of a parenthesized list, so that only the
+/// error itself is reported.
+fn drained<T>(content: ParseStream<'_>, result: syn::Result<T>) -> syn::Result<T> {
+    if result.is_err() {
+        let _ = content.parse::<proc_macro2::TokenStream>();
+    }
+    result
+}
+
+/// Parameter names, each once.
+fn parameter_names(option: &Ident, content: ParseStream<'_>) -> syn::Result<Vec<Ident>> {
+    let mut names: Vec<Ident> = Vec::new();
+    while !content.is_empty() {
+        let name = content
+            .call(Ident::parse_any)
+            .map_err(|e| syn::Error::new(e.span(), format!("`{option}` takes parameter names")))?;
+        if names.contains(&name) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{name}` is listed twice"),
+            ));
+        }
+        names.push(name);
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    Ok(names)
+}
+
+/// An option without a value.
+fn flag(slot: &mut Option<Ident>, option: &Ident, input: ParseStream<'_>) -> syn::Result<()> {
+    if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+        return Err(syn::Error::new(
+            option.span(),
+            format!("`{option}` takes no value: write `{option}` alone"),
+        ));
+    }
+    set(slot, option, option.clone())
 }
 
 impl Parse for Field {

@@ -2,6 +2,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::{Block, Type};
 
 use crate::ast::{self, Function, Shape};
@@ -50,7 +51,7 @@ fn expand(mut function: Function, checked: &Checked) -> TokenStream {
     let new_body: TokenStream = match function.shape {
         Shape::Sync => {
             let block = &item.block;
-            if checked.err || checked.ret {
+            if checked.err.is_some() || checked.ret.is_some() {
                 quote! {{
                     #start
                     #record
@@ -73,7 +74,12 @@ fn expand(mut function: Function, checked: &Checked) -> TokenStream {
         }
         Shape::Async => {
             let block = &item.block;
-            async_body(&start, &record, &finish, quote!(async move { #fake_return #block }))
+            async_body(
+                &start,
+                &record,
+                &finish,
+                quote!(async move { #fake_return #block }),
+            )
         }
         Shape::AsyncTrait => {
             let Some(future) = ast::async_trait_future_mut(&mut item.block) else {
@@ -140,16 +146,16 @@ fn start_span(function: &Function, checked: &Checked) -> TokenStream {
 fn record_attributes(checked: &Checked) -> TokenStream {
     let mut sets = Vec::new();
     for ident in &checked.record {
-        let key = ident.to_string();
+        let key = ident.unraw().to_string();
         sets.push(quote_spanned! {ident.span()=>
-            __dapple_span.set_attribute(#key, (&::dapple::__private::Arg(&#ident)).__dapple_value());
+            __dapple_span.set_attribute(#key, (&&::dapple::__private::Arg(&#ident)).__dapple_value());
         });
     }
     for field in &checked.fields {
         let key = &field.key;
         let value = match &field.value {
             FieldValue::Value(expr) => {
-                quote_spanned!(field.key_span=> (&::dapple::__private::Arg(&(#expr))).__dapple_value())
+                quote_spanned!(field.key_span=> (&&::dapple::__private::Arg(&(#expr))).__dapple_value())
             }
             FieldValue::Display(expr) => quote!(::dapple::__private::display(&(#expr))),
             FieldValue::Debug(expr) => quote!(::dapple::__private::debug(&(#expr))),
@@ -162,29 +168,30 @@ fn record_attributes(checked: &Checked) -> TokenStream {
     quote! {
         if __dapple_span.is_recording() {
             #[allow(unused_imports)]
-            use ::dapple::__private::{RecordDebug as _, RecordTyped as _};
+            use ::dapple::__private::{RecordDebug as _, RecordTyped as _, Unrecordable as _};
             #(#sets)*
         }
     }
 }
 
-/// Records the outcome from `__dapple_ret`.
+/// Records the outcome from `__dapple_ret`. Spanned at the option, so a
+/// type error names it.
 fn finish(checked: &Checked) -> TokenStream {
     let mut out = TokenStream::new();
-    if checked.err {
-        out.extend(quote! {
+    if let Some(err) = &checked.err {
+        out.extend(quote_spanned! {err.span()=>
             ::dapple::__private::record_err(&mut __dapple_span, &__dapple_ret);
         });
     }
-    if checked.ret {
+    if let Some(ret) = &checked.ret {
+        let value = quote_spanned! {ret.span()=>
+            (&&::dapple::__private::Arg(&__dapple_ret)).__dapple_value()
+        };
         out.extend(quote! {
             if __dapple_span.is_recording() {
                 #[allow(unused_imports)]
-                use ::dapple::__private::{RecordDebug as _, RecordTyped as _};
-                __dapple_span.set_attribute(
-                    "return",
-                    (&::dapple::__private::Arg(&__dapple_ret)).__dapple_value(),
-                );
+                use ::dapple::__private::{RecordDebug as _, RecordTyped as _, Unrecordable as _};
+                __dapple_span.set_attribute("return", #value);
             }
         });
     }
@@ -229,14 +236,24 @@ mod tests {
             fn run() { std::thread::spawn(|| ()); tokio::spawn(async {}); spawn(async {}); }
         };
         let out = super::traced(quote!(), item, true).to_string();
-        assert!(out.contains(":: dapple :: __private :: bind (| | ())"), "{out}");
+        assert!(
+            out.contains(":: dapple :: __private :: bind (| | ())"),
+            "{out}"
+        );
         assert!(out.contains("spawned_future (async { })"), "{out}");
         assert!(out.contains("; spawn (async { })"), "{out}");
     }
 
     #[test]
     fn disabled_still_reports_bad_options() {
-        let out = super::traced(quote!(nmae = "x"), quote!(fn f() {}), false).to_string();
+        let out = super::traced(
+            quote!(nmae = "x"),
+            quote!(
+                fn f() {}
+            ),
+            false,
+        )
+        .to_string();
         assert!(out.contains("unknown option `nmae`"), "{out}");
     }
 }

@@ -95,18 +95,19 @@ impl VisitMut for Rewriter {
                 let Expr::Path(path) = &*call.func else {
                     return;
                 };
-                if let Some((spawned, index)) = classify(path) {
-                    if let Some(arg) = call.args.iter_mut().nth(index) {
-                        wrap(arg, spawned);
-                    }
+                if let Some((spawned, index)) = classify(path)
+                    && let Some(arg) = call.args.iter_mut().nth(index)
+                {
+                    wrap(arg, spawned);
                 }
             }
-            Expr::MethodCall(call) => {
-                if call.method == "spawn" && call.args.len() == 1 && from_thread_builder(&call.receiver)
-                {
-                    if let Some(arg) = call.args.first_mut() {
-                        wrap(arg, Spawned::Closure);
-                    }
+            Expr::MethodCall(call)
+                if call.method == "spawn"
+                    && call.args.len() == 1
+                    && from_thread_builder(&call.receiver) =>
+            {
+                if let Some(arg) = call.args.first_mut() {
+                    wrap(arg, Spawned::Closure);
                 }
             }
             _ => {}

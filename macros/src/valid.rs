@@ -1,7 +1,7 @@
 //! Checks the options against the function and reports every problem at the
 //! token at fault.
 
-use syn::{Ident, Lit};
+use syn::{Expr, ExprLit, Ident, Lit};
 
 use crate::ast::Function;
 use crate::attr::{Args, Field, Options};
@@ -13,8 +13,8 @@ pub struct Checked {
     pub sample: Option<f64>,
     pub record: Vec<Ident>,
     pub fields: Vec<Field>,
-    pub err: bool,
-    pub ret: bool,
+    pub err: Option<Ident>,
+    pub ret: Option<Ident>,
     pub root: bool,
     pub propagate: bool,
 }
@@ -38,13 +38,13 @@ pub fn check(mut options: Options, function: &Function) -> Result<Checked, syn::
         ));
     }
 
-    if let Some(name) = &options.name {
-        if name.value.value().trim().is_empty() {
-            errors.push(syn::Error::new(
-                name.value.span(),
-                "`name` may not be empty",
-            ));
-        }
+    if let Some(name) = &options.name
+        && name.value.value().trim().is_empty()
+    {
+        errors.push(syn::Error::new(
+            name.value.span(),
+            "`name` may not be empty",
+        ));
     }
 
     let kind = match &options.kind {
@@ -66,8 +66,12 @@ pub fn check(mut options: Options, function: &Function) -> Result<Checked, syn::
 
     let sample = options.sample.as_ref().and_then(|sample| {
         let value = match &sample.value {
-            Lit::Float(f) => f.base10_parse::<f64>().ok(),
-            Lit::Int(i) => i.base10_parse::<u8>().ok().map(f64::from),
+            Expr::Lit(ExprLit {
+                lit: Lit::Float(f), ..
+            }) => f.base10_parse::<f64>().ok(),
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) => i.base10_parse::<u8>().ok().map(f64::from),
             _ => None,
         };
         match value {
@@ -102,7 +106,8 @@ pub fn check(mut options: Options, function: &Function) -> Result<Checked, syn::
                 }
                 for name in names {
                     match function.param(name) {
-                        Some(param) => record.push(param.ident.clone()),
+                        // The name as written in `args`, so errors point there.
+                        Some(_) => record.push(name.clone()),
                         None => errors.push(syn::Error::new(
                             name.span(),
                             format!("`{name}` is not a parameter of this function"),
@@ -132,13 +137,13 @@ pub fn check(mut options: Options, function: &Function) -> Result<Checked, syn::
     }
 
     for (flag, what) in [(&options.err, "err"), (&options.ret, "ret")] {
-        if let Some(flag) = flag {
-            if !function.has_return_type() {
-                errors.push(syn::Error::new(
-                    flag.span(),
-                    format!("`{what}` needs a function that returns a value; this one returns `()`"),
-                ));
-            }
+        if let Some(flag) = flag
+            && !function.has_return_type()
+        {
+            errors.push(syn::Error::new(
+                flag.span(),
+                format!("`{what}` needs a function that returns a value; this one returns `()`"),
+            ));
         }
     }
 
@@ -153,8 +158,8 @@ pub fn check(mut options: Options, function: &Function) -> Result<Checked, syn::
             sample,
             record,
             fields: options.fields.map(|f| f.value).unwrap_or_default(),
-            err: options.err.is_some(),
-            ret: options.ret.is_some(),
+            err: options.err.clone(),
+            ret: options.ret.clone(),
             root: options.root.is_some(),
             propagate: options.no_propagate.is_none(),
         }),

@@ -52,6 +52,8 @@ pub fn spawned_future<F>(future: F) -> Instrumented<F> {
 }
 
 /// A reference to a recorded argument, for choosing how to record it.
+/// Called as `(&&Arg(&x)).__dapple_value()`: method lookup tries the typed
+/// value first, then `Debug`, then reports that neither exists.
 #[derive(Debug)]
 pub struct Arg<'a, T: ?Sized>(pub &'a T);
 
@@ -61,22 +63,46 @@ pub trait RecordTyped {
     fn __dapple_value(&self) -> Value;
 }
 
-impl<T: ToValue + ?Sized> RecordTyped for Arg<'_, T> {
+impl<T: ToValue + ?Sized> RecordTyped for &Arg<'_, T> {
     #[inline]
     fn __dapple_value(&self) -> Value {
         self.0.to_value()
     }
 }
 
-/// ...and the `Debug` form of anything else.
+/// ...then the `Debug` form...
 pub trait RecordDebug {
     /// The value to record.
     fn __dapple_value(&self) -> Value;
 }
 
-impl<T: Debug + ?Sized> RecordDebug for &Arg<'_, T> {
+impl<T: Debug + ?Sized> RecordDebug for &&Arg<'_, T> {
     fn __dapple_value(&self) -> Value {
         Value::Str(format!("{:?}", self.0).into())
+    }
+}
+
+/// ...and last a method whose bound fails, so the error names `ToValue`
+/// with its own message.
+pub trait Unrecordable {
+    /// The argument's type.
+    type Target: ?Sized;
+
+    /// Only reached when `Target` has neither `ToValue` nor `Debug`, so the
+    /// bound fails with `ToValue`'s message.
+    fn __dapple_value(&self) -> Value
+    where
+        Self::Target: ToValue;
+}
+
+impl<T: ?Sized> Unrecordable for Arg<'_, T> {
+    type Target = T;
+
+    fn __dapple_value(&self) -> Value
+    where
+        T: ToValue,
+    {
+        self.0.to_value()
     }
 }
 
@@ -90,13 +116,31 @@ pub fn debug<T: Debug + ?Sized>(value: &T) -> Value {
     Value::Str(format!("{value:?}").into())
 }
 
-/// Marks the span as an error when a traced fn with `err` returns `Err`.
-#[inline]
-pub fn record_err<T, E: Display>(span: &mut Span, result: &Result<T, E>) {
-    if let Err(error) = result {
-        if span.is_recording() {
+/// What `err` can record: a `Result` whose error has `Display`.
+#[diagnostic::on_unimplemented(
+    message = "`err` needs a function returning `Result<_, E>` with `E: Display`; this one returns `{Self}`",
+    label = "`err` records the error's `Display` form",
+    note = "remove `err`, or return a `Result` whose error type implements `std::fmt::Display`"
+)]
+pub trait RecordErr {
+    /// Marks the span as failed when `self` is an error.
+    fn record_err(&self, span: &mut Span);
+}
+
+impl<T, E: Display> RecordErr for Result<T, E> {
+    #[inline]
+    fn record_err(&self, span: &mut Span) {
+        if let Err(error) = self
+            && span.is_recording()
+        {
             span.set_attribute("error.type", std::any::type_name::<E>());
             span.set_error(error.to_string());
         }
     }
+}
+
+/// Marks the span as an error when a traced fn with `err` returns `Err`.
+#[inline]
+pub fn record_err<R: RecordErr>(span: &mut Span, result: &R) {
+    result.record_err(span);
 }

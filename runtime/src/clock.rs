@@ -49,7 +49,10 @@ mod tests {
         let a = now();
         let b = now();
         assert!(b >= a);
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
         let ours = now_unix_nanos();
         assert!(ours.abs_diff(wall) < 1_000_000_000, "{ours} vs {wall}");
     }

@@ -104,7 +104,11 @@ pub fn with_current_span<R>(f: impl FnOnce(&mut Span) -> R) -> Option<R> {
     // It was taken out of the slot above, so no second `&mut` can be made
     // from it while `f` runs.
     let span = unsafe { &mut *span };
-    if span.is_recording() { Some(f(span)) } else { None }
+    if span.is_recording() {
+        Some(f(span))
+    } else {
+        None
+    }
 }
 
 /// Restores the previous current context when dropped. Not `Send`: it must

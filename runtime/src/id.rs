@@ -209,8 +209,14 @@ mod tests {
             "00F067AA0BA902B7".parse::<SpanId>(),
             Err(IdError::Character('F'))
         );
-        assert!(matches!("abc".parse::<SpanId>(), Err(IdError::Length { .. })));
-        assert!(matches!("é".repeat(16).parse::<SpanId>(), Err(IdError::Length { .. })));
+        assert!(matches!(
+            "abc".parse::<SpanId>(),
+            Err(IdError::Length { .. })
+        ));
+        assert!(matches!(
+            "é".repeat(16).parse::<SpanId>(),
+            Err(IdError::Length { .. })
+        ));
         assert_eq!(TraceId::new(0), None);
         assert_eq!(SpanId::new(0), None);
     }

@@ -129,7 +129,8 @@ impl SpanTree {
         let root = roots.remove(0);
         let mut tree = SpanTree::grow(root, &mut children, false);
         for orphan in orphans {
-            tree.children.push(SpanTree::grow(orphan, &mut children, true));
+            tree.children
+                .push(SpanTree::grow(orphan, &mut children, true));
         }
         tree.children.sort_by_key(|c| c.span.start_unix_nanos());
         Some(tree)
@@ -175,7 +176,13 @@ impl SpanTree {
     }
 
     fn render_into(&self, out: &mut String, depth: usize) {
-        let _ = writeln!(out, "{:indent$}{}", "", self.span.name(), indent = depth * 2);
+        let _ = writeln!(
+            out,
+            "{:indent$}{}",
+            "",
+            self.span.name(),
+            indent = depth * 2
+        );
         for child in &self.children {
             child.render_into(out, depth + 1);
         }

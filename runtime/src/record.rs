@@ -22,7 +22,10 @@ pub struct Event {
 impl Event {
     /// The value of an attribute of the event.
     pub fn attribute(&self, key: &str) -> Option<&crate::Value> {
-        self.attributes.iter().find(|kv| kv.key == key).map(|kv| &kv.value)
+        self.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| &kv.value)
     }
 }
 

@@ -105,7 +105,11 @@ impl Span {
 
     /// Starts the root span of a new trace, sampled at the global rate.
     pub fn root(name: impl Into<Cow<'static, str>>) -> Span {
-        Span::start_root(name.into(), SpanKind::Internal, sampling::global_threshold())
+        Span::start_root(
+            name.into(),
+            SpanKind::Internal,
+            sampling::global_threshold(),
+        )
     }
 
     /// Starts a child of `parent`, following its sampling decision.

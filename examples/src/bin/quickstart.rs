@@ -29,7 +29,9 @@ async fn main() {
     let spans = MemoryCollector::install();
     let profile = handle_request(42).await.expect("the request succeeds");
     println!("handled {profile}");
-    let tree = spans.tree_of("handle_request").expect("one trace was recorded");
+    let tree = spans
+        .tree_of("handle_request")
+        .expect("one trace was recorded");
     for span in tree.iter() {
         println!(
             "{:<16} trace={} span={} parent={:?} {}us",

@@ -66,7 +66,10 @@ pub(crate) fn flush() {
         if buffer.spans.is_empty() {
             None
         } else {
-            Some(SpanBatch::new(mem::replace(&mut buffer.spans, take_empty())))
+            Some(SpanBatch::new(mem::replace(
+                &mut buffer.spans,
+                take_empty(),
+            )))
         }
     });
     // Delivered outside the borrow: a collector may itself record spans.
@@ -93,10 +96,10 @@ fn give_back(mut spans: Vec<SpanRecord>) {
     if spans.capacity() != CAPACITY {
         return;
     }
-    if let Ok(mut pool) = POOL.lock() {
-        if pool.len() < POOL_LIMIT {
-            pool.push(spans);
-        }
+    if let Ok(mut pool) = POOL.lock()
+        && pool.len() < POOL_LIMIT
+    {
+        pool.push(spans);
     }
 }
 

@@ -1,0 +1,7 @@
+// Pins: `err` on a fn that returns `()`.
+#[dapple::traced(err)]
+fn handle() {}
+
+fn main() {
+    handle();
+}

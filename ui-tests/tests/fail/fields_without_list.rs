@@ -1,0 +1,5 @@
+// Pins: fields written without its list.
+#[dapple::traced(fields)]
+fn handler() {}
+
+fn main() {}

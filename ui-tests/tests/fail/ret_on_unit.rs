@@ -1,0 +1,7 @@
+// Pins: `ret` on a fn that returns `()`.
+#[dapple::traced(ret)]
+fn handle() {}
+
+fn main() {
+    handle();
+}

@@ -1,0 +1,11 @@
+// Pins: `name = "..."` and `kind = server`.
+#[dapple::traced(name = "handle", kind = server)]
+fn handle() {}
+
+fn main() {
+    let spans = dapple::MemoryCollector::install();
+    handle();
+    let recorded = spans.named("handle");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].kind(), dapple::SpanKind::Server);
+}

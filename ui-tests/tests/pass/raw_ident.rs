@@ -1,0 +1,14 @@
+// Pins: raw identifiers as the fn name and as recorded arguments and fields.
+#[dapple::traced(args(r#type), fields(%r#type))]
+fn r#match(r#type: &str) -> usize {
+    r#type.len()
+}
+
+fn main() {
+    let spans = dapple::MemoryCollector::install();
+    assert_eq!(r#match("x"), 1);
+    let span = spans.spans().remove(0);
+    assert!(span.name().ends_with("::match"), "{}", span.name());
+    assert_eq!(span.attribute("type").and_then(|v| v.as_str()), Some("x"));
+    assert!(span.attribute("r#type").is_none(), "keys are written without r#");
+}
