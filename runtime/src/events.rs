@@ -271,3 +271,100 @@ impl SpanEvent for HttpServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryCollector, SpanKind, Value};
+
+    /// Records `event` on a root span named `name`, and reads that span back.
+    fn recorded(name: &'static str, event: impl SpanEvent) -> crate::SpanRecord {
+        static SPANS: std::sync::OnceLock<MemoryCollector> = std::sync::OnceLock::new();
+        let spans = SPANS.get_or_init(MemoryCollector::install);
+        let mut span = Span::root(name);
+        span.record(event);
+        drop(span);
+        spans.named(name).pop().expect("the span was recorded")
+    }
+
+    #[test]
+    fn http_helpers_write_semantic_convention_keys() {
+        let client = recorded(
+            "client",
+            HttpClient::new("GET", "http://127.0.0.1:1/a").status_code(503),
+        );
+        assert_eq!(client.kind(), SpanKind::Client);
+        assert_eq!(
+            client.attribute("http.request.method"),
+            Some(&Value::from("GET"))
+        );
+        assert_eq!(
+            client.attribute("url.full"),
+            Some(&Value::from("http://127.0.0.1:1/a"))
+        );
+        assert_eq!(
+            client.attribute("http.response.status_code"),
+            Some(&Value::I64(503))
+        );
+        assert_eq!(client.attribute("error.type"), Some(&Value::from("503")));
+        assert_eq!(client.status(), &Status::Error("HTTP 503".into()));
+
+        let server = recorded(
+            "server",
+            HttpServer::new("POST", "/users/{id}")
+                .status_code(404)
+                .client_address("127.0.0.1")
+                .user_agent("curl/8"),
+        );
+        assert_eq!(server.kind(), SpanKind::Server);
+        assert_eq!(
+            server.attribute("http.route"),
+            Some(&Value::from("/users/{id}"))
+        );
+        assert_eq!(
+            server.attribute("client.address"),
+            Some(&Value::from("127.0.0.1"))
+        );
+        assert_eq!(
+            server.attribute("user_agent.original"),
+            Some(&Value::from("curl/8"))
+        );
+        assert_eq!(
+            server.status(),
+            &Status::Unset,
+            "a 4xx is the client's error"
+        );
+    }
+
+    #[test]
+    fn sql_and_message_events_carry_their_attributes() {
+        let sql = recorded(
+            "sql",
+            SqlQuery::new("sqlite", "SELECT 1 WHERE ?1").timing(1_000, Duration::from_micros(250)),
+        );
+        let event = &sql.events()[0];
+        assert_eq!(event.name, "db.query");
+        assert_eq!(event.unix_nanos, 1_000);
+        assert_eq!(event.attribute("db.system"), Some(&Value::from("sqlite")));
+        assert_eq!(
+            event.attribute("db.query.text"),
+            Some(&Value::from("SELECT 1 WHERE ?1"))
+        );
+        assert_eq!(
+            event.attribute("db.query.duration_ns"),
+            Some(&Value::I64(250_000))
+        );
+
+        let message = recorded("message", Message::new(Direction::Sent).id("m-1").size(42));
+        let event = &message.events()[0];
+        assert_eq!(event.attribute("message.type"), Some(&Value::from("SENT")));
+        assert_eq!(
+            event.attribute("messaging.message.id"),
+            Some(&Value::from("m-1"))
+        );
+        assert_eq!(
+            event.attribute("messaging.message.body.size"),
+            Some(&Value::I64(42))
+        );
+    }
+}

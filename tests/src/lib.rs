@@ -11,3 +11,8 @@ pub fn collector() -> &'static MemoryCollector {
     static COLLECTOR: OnceLock<MemoryCollector> = OnceLock::new();
     COLLECTOR.get_or_init(MemoryCollector::install)
 }
+
+/// The README's Rust code, compiled and run as a doctest.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,84 @@
+//! Recording a sampled span with no arguments allocates nothing once the
+//! thread's buffers are warm.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dapple::{Collector, SpanBatch, traced};
+
+/// Counts the allocations made by threads that ask to be counted.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counted() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        counted();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        counted();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Drops every batch: its buffer goes back to the pool.
+struct Discard(AtomicUsize);
+
+impl Collector for Discard {
+    fn collect(&self, batch: SpanBatch) {
+        self.0.fetch_add(batch.len(), Ordering::Relaxed);
+    }
+}
+
+#[traced(name = "alloc.root")]
+fn root() {
+    for _ in 0..300 {
+        leaf();
+    }
+}
+
+#[traced(name = "alloc.leaf")]
+fn leaf() {}
+
+#[test]
+fn a_sampled_span_without_arguments_allocates_nothing_in_steady_state() {
+    let sink = Arc::new(Discard(AtomicUsize::new(0)));
+    dapple::set_collector(sink.clone());
+    for _ in 0..10 {
+        root();
+    }
+    let warm = sink.0.load(Ordering::Relaxed);
+    assert_eq!(warm, 10 * 301, "spans are recorded and delivered");
+
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..100 {
+        root();
+    }
+    COUNTING.with(|c| c.set(false));
+
+    assert_eq!(sink.0.load(Ordering::Relaxed) - warm, 100 * 301);
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst),
+        0,
+        "allocations while recording 30,100 spans"
+    );
+}
