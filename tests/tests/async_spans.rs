@@ -406,3 +406,27 @@ fn a_panic_in_an_async_fn_ends_its_span_as_error() {
         &dapple::Status::Error("panicked: async boom".into())
     );
 }
+
+#[traced(name = "async.current_span")]
+async fn amend_current_span_after_awaits() {
+    tokio::task::yield_now().await;
+    dapple::with_current_span(|span| span.set_attribute("after.await", true));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    dapple::events::record(dapple::events::Log::new("slept"));
+}
+
+#[test]
+fn an_async_fn_amends_its_own_span_after_awaits() {
+    collector();
+    multi_thread().block_on(async {
+        tokio::spawn(amend_current_span_after_awaits())
+            .await
+            .unwrap()
+    });
+    let span = &collector().named("async.current_span")[0];
+    assert_eq!(
+        span.attribute("after.await"),
+        Some(&dapple::Value::Bool(true))
+    );
+    assert_eq!(span.events()[0].name, "log");
+}
