@@ -88,17 +88,17 @@ impl SpanRecord {
 
     /// When it started, in nanoseconds since the Unix epoch.
     pub fn start_unix_nanos(&self) -> u64 {
-        clock::to_unix_nanos(self.recording.start)
+        clock::converter().unix_nanos(self.recording.start)
     }
 
     /// When it ended, in nanoseconds since the Unix epoch.
     pub fn end_unix_nanos(&self) -> u64 {
-        clock::to_unix_nanos(self.end)
+        clock::converter().unix_nanos(self.end)
     }
 
     /// How long it lasted, in nanoseconds.
     pub fn duration_nanos(&self) -> u64 {
-        self.end.saturating_sub(self.recording.start)
+        clock::converter().nanos(self.recording.start, self.end)
     }
 
     /// Whether it succeeded.
