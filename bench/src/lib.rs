@@ -136,6 +136,11 @@ impl Runner {
         }
     }
 
+    /// The library.
+    pub fn library(&self) -> Library {
+        self.library
+    }
+
     /// Whether the library has this workload: the `tracing` registry alone
     /// has no sampling, so no unsampled root.
     pub fn supports(&self, workload: Workload) -> bool {
@@ -249,7 +254,11 @@ pub fn measure(runner: &Runner, workload: Workload, roots: u64) -> Option<Figure
     if !runner.supports(workload) {
         return None;
     }
-    let threads: u64 = if workload == Workload::TwoThreads { 2 } else { 1 };
+    let threads: u64 = if workload == Workload::TwoThreads {
+        2
+    } else {
+        1
+    };
     let run = |n: u64| -> u64 {
         runner.with_default(workload, || {
             let start = cpu::thread_ns();
@@ -267,7 +276,10 @@ pub fn measure(runner: &Runner, workload: Workload, roots: u64) -> Option<Figure
         }
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads).map(|_| scope.spawn(|| run(n))).collect();
-            handles.into_iter().map(|h| h.join().expect("a bench thread")).sum()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a bench thread"))
+                .sum()
         })
     };
 

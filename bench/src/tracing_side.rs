@@ -116,7 +116,8 @@ impl Subscriber {
             .with_sampler(sampler)
             .build();
         let tracer = provider.tracer("dapple-bench");
-        let subscriber = Registry::default().with(tracing_opentelemetry::layer().with_tracer(tracer));
+        let subscriber =
+            Registry::default().with(tracing_opentelemetry::layer().with_tracer(tracer));
         Subscriber {
             dispatch: Dispatch::new(subscriber),
             delivered,

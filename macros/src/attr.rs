@@ -263,11 +263,11 @@ impl Parse for Field {
             (lit.value(), lit.span())
         } else {
             let first = input.call(Ident::parse_any)?;
-            let mut key = first.to_string();
+            let mut key = first.unraw().to_string();
             while input.peek(Token![.]) {
                 input.parse::<Token![.]>()?;
                 key.push('.');
-                key.push_str(&input.call(Ident::parse_any)?.to_string());
+                key.push_str(&input.call(Ident::parse_any)?.unraw().to_string());
             }
             (key, first.span())
         };

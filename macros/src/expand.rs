@@ -148,7 +148,7 @@ fn record_attributes(checked: &Checked) -> TokenStream {
     for ident in &checked.record {
         let key = ident.unraw().to_string();
         sets.push(quote_spanned! {ident.span()=>
-            __dapple_span.set_attribute(#key, (&&::dapple::__private::Arg(&#ident)).__dapple_value());
+            ::dapple::__private::attribute(&mut __dapple_span, #key, (&&::dapple::__private::Arg(&#ident)).__dapple_value());
         });
     }
     for field in &checked.fields {
@@ -160,7 +160,7 @@ fn record_attributes(checked: &Checked) -> TokenStream {
             FieldValue::Display(expr) => quote!(::dapple::__private::display(&(#expr))),
             FieldValue::Debug(expr) => quote!(::dapple::__private::debug(&(#expr))),
         };
-        sets.push(quote!(__dapple_span.set_attribute(#key, #value);));
+        sets.push(quote!(::dapple::__private::attribute(&mut __dapple_span, #key, #value);));
     }
     if sets.is_empty() {
         return TokenStream::new();

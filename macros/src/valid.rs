@@ -1,6 +1,7 @@
 //! Checks the options against the function and reports every problem at the
 //! token at fault.
 
+use syn::ext::IdentExt;
 use syn::{Expr, ExprLit, Ident, Lit};
 
 use crate::ast::Function;
@@ -136,6 +137,21 @@ pub fn check(mut options: Options, function: &Function) -> Result<Checked, syn::
         record.retain(|r| !skip.value.contains(r));
     }
 
+    let fields = options.fields.map(|f| f.value).unwrap_or_default();
+    let mut keys: Vec<String> = record.iter().map(|r| r.unraw().to_string()).collect();
+    for field in &fields {
+        if keys.contains(&field.key) {
+            errors.push(syn::Error::new(
+                field.key_span,
+                format!(
+                    "`{}` is recorded twice: give each attribute one key",
+                    field.key
+                ),
+            ));
+        }
+        keys.push(field.key.clone());
+    }
+
     for (flag, what) in [(&options.err, "err"), (&options.ret, "ret")] {
         if let Some(flag) = flag
             && !function.has_return_type()
@@ -157,7 +173,7 @@ pub fn check(mut options: Options, function: &Function) -> Result<Checked, syn::
             kind,
             sample,
             record,
-            fields: options.fields.map(|f| f.value).unwrap_or_default(),
+            fields,
             err: options.err.clone(),
             ret: options.ret.clone(),
             root: options.root.is_some(),

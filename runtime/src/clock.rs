@@ -56,8 +56,10 @@ fn read_tsc() -> u64 {
 /// when it is invariant and synchronised across cores.
 fn tsc_is_trusted() -> bool {
     cfg!(all(target_arch = "x86_64", target_os = "linux"))
-        && std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
-            .is_ok_and(|source| source.trim() == "tsc")
+        && std::fs::read_to_string(
+            "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+        )
+        .is_ok_and(|source| source.trim() == "tsc")
 }
 
 #[cold]
@@ -173,13 +175,19 @@ mod tests {
             .unwrap()
             .as_nanos() as u64;
         let converted = converter.unix_nanos(end);
-        assert!(converted.abs_diff(wall) < 50_000_000, "{converted} vs {wall}");
+        assert!(
+            converted.abs_diff(wall) < 50_000_000,
+            "{converted} vs {wall}"
+        );
         let slept = converter.nanos(start, end);
         assert!(
             (29_000_000..1_000_000_000).contains(&slept),
             "slept 30 ms, measured {slept} ns"
         );
         let between = converter.unix_nanos(end) - converter.unix_nanos(start);
-        assert!(between.abs_diff(slept) <= 1, "durations and timestamps agree");
+        assert!(
+            between.abs_diff(slept) <= 1,
+            "durations and timestamps agree"
+        );
     }
 }

@@ -77,4 +77,4 @@ pub use span::{Entered, Span, SpanKind, Status};
 pub use spawn::bind;
 #[cfg(feature = "tokio")]
 pub use spawn::{spawn, spawn_blocking};
-pub use value::{KeyValue, ToValue, Value};
+pub use value::{KeyValue, SmolStr, ToValue, Value};

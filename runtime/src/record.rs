@@ -56,6 +56,11 @@ impl SpanRecord {
         }
     }
 
+    /// Moves the attribute list out, for reuse.
+    pub(crate) fn take_attributes(&mut self) -> Vec<KeyValue> {
+        std::mem::take(&mut self.recording.attributes)
+    }
+
     /// The span's trace.
     pub fn trace_id(&self) -> TraceId {
         self.context.trace_id()
@@ -103,7 +108,7 @@ impl SpanRecord {
 
     /// Whether it succeeded.
     pub fn status(&self) -> &Status {
-        &self.recording.status
+        self.recording.status()
     }
 
     /// Its attributes, in the order they were first set.
@@ -122,11 +127,11 @@ impl SpanRecord {
 
     /// Its events, in the order they were added.
     pub fn events(&self) -> &[Event] {
-        &self.recording.events
+        self.recording.extras.as_ref().map_or(&[], |e| &e.events)
     }
 
     /// Its follows-from links.
     pub fn links(&self) -> &[Link] {
-        &self.recording.links
+        self.recording.extras.as_ref().map_or(&[], |e| &e.links)
     }
 }

@@ -60,9 +60,27 @@ pub(crate) struct Recording {
     pub(crate) parent: Option<SpanId>,
     pub(crate) start: Ticks,
     pub(crate) attributes: Vec<KeyValue>,
+    /// What few spans have, kept out of line so that records stay small.
+    pub(crate) extras: Option<Box<Extras>>,
+}
+
+/// The rarer parts of a span.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extras {
     pub(crate) events: Vec<Event>,
     pub(crate) links: Vec<Link>,
     pub(crate) status: Status,
+}
+
+impl Recording {
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    pub(crate) fn status(&self) -> &Status {
+        const UNSET: &Status = &Status::Unset;
+        self.extras.as_ref().map_or(UNSET, |e| &e.status)
+    }
 }
 
 /// A span being recorded. It ends when dropped or on [`Span::end`].
@@ -162,9 +180,7 @@ impl Span {
                 kind,
                 parent,
                 attributes: Vec::new(),
-                events: Vec::new(),
-                links: Vec::new(),
-                status: Status::Unset,
+                extras: None,
                 start: clock::now(),
             }),
         }
@@ -190,8 +206,28 @@ impl Span {
             let value = value.into();
             match rec.attributes.iter_mut().find(|kv| kv.key == key) {
                 Some(kv) => kv.value = value,
-                None => rec.attributes.push(KeyValue { key, value }),
+                None => {
+                    if rec.attributes.capacity() == 0 {
+                        rec.attributes = crate::local::attributes::take();
+                    }
+                    rec.attributes.push(KeyValue { key, value });
+                }
             }
+        }
+    }
+
+    /// Appends an attribute whose key is known to be new (the macro checks
+    /// its keys are distinct at compile time).
+    #[inline]
+    pub(crate) fn push_attribute(&mut self, key: &'static str, value: Value) {
+        if let Some(rec) = &mut self.recording {
+            if rec.attributes.capacity() == 0 {
+                rec.attributes = crate::local::attributes::take();
+            }
+            rec.attributes.push(KeyValue {
+                key: Cow::Borrowed(key),
+                value,
+            });
         }
     }
 
@@ -214,7 +250,7 @@ impl Span {
         attributes: impl IntoIterator<Item = KeyValue>,
     ) {
         if let Some(rec) = &mut self.recording {
-            rec.events.push(Event {
+            rec.extras().events.push(Event {
                 name: name.into(),
                 unix_nanos,
                 attributes: attributes.into_iter().collect(),
@@ -225,7 +261,7 @@ impl Span {
     /// Sets the status.
     pub fn set_status(&mut self, status: Status) {
         if let Some(rec) = &mut self.recording {
-            rec.status = status;
+            rec.extras().status = status;
         }
     }
 
@@ -237,7 +273,7 @@ impl Span {
     /// Adds a follows-from link to another span.
     pub fn add_link(&mut self, context: SpanContext) {
         if let Some(rec) = &mut self.recording {
-            rec.links.push(Link {
+            rec.extras().links.push(Link {
                 trace_id: context.trace_id(),
                 span_id: context.span_id(),
             });
@@ -275,17 +311,25 @@ impl Span {
 }
 
 impl Drop for Span {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        if let Some(mut rec) = self.recording.take() {
-            let end = clock::now();
-            if std::thread::panicking() && !matches!(rec.status, Status::Error(_)) {
-                rec.status = Status::Error(crate::panic::current_message().into());
+        if self.recording.is_some() {
+            self.finish();
+        }
+    }
+}
+
+impl Span {
+    /// Ends a recording span: timestamps it and hands it to this thread's
+    /// buffer.
+    #[inline(never)]
+    fn finish(&mut self) {
+        let end = clock::now();
+        if let (Some(mut rec), Some(context)) = (self.recording.take(), self.context) {
+            if std::thread::panicking() && !matches!(rec.status(), Status::Error(_)) {
+                rec.extras().status = Status::Error(crate::panic::current_message().into());
             }
-            // `recording` is only set together with `context`.
-            if let Some(context) = self.context {
-                buffer::push(SpanRecord::new(context, rec, end));
-            }
+            buffer::push(SpanRecord::new(context, rec, end));
         }
     }
 }

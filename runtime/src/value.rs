@@ -3,11 +3,14 @@
 use std::borrow::Cow;
 use std::fmt;
 
+pub use smol_str::SmolStr;
+
 /// A typed attribute value: string, integer, float, boolean or bytes.
 #[derive(Clone, PartialEq)]
 pub enum Value {
-    /// Text.
-    Str(Cow<'static, str>),
+    /// Text. Strings of up to 23 bytes and `&'static str` are stored without
+    /// allocating.
+    Str(SmolStr),
     /// A signed integer (unsigned values above `i64::MAX` become strings).
     I64(i64),
     /// A float.
@@ -161,18 +164,19 @@ impl From<bool> for Value {
     }
 }
 impl ToValue for str {
+    #[inline]
     fn to_value(&self) -> Value {
-        Value::Str(Cow::Owned(self.to_owned()))
+        Value::Str(SmolStr::new(self))
     }
 }
 impl ToValue for String {
     fn to_value(&self) -> Value {
-        Value::Str(Cow::Owned(self.clone()))
+        Value::Str(SmolStr::new(self))
     }
 }
 impl ToValue for Cow<'static, str> {
     fn to_value(&self) -> Value {
-        Value::Str(self.clone())
+        Value::from(self.clone())
     }
 }
 impl ToValue for [u8] {
@@ -208,17 +212,20 @@ impl<T: ToValue + ?Sized> ToValue for Box<T> {
 
 impl From<&'static str> for Value {
     fn from(v: &'static str) -> Value {
-        Value::Str(Cow::Borrowed(v))
+        Value::Str(SmolStr::new_static(v))
     }
 }
 impl From<String> for Value {
     fn from(v: String) -> Value {
-        Value::Str(Cow::Owned(v))
+        Value::Str(SmolStr::from(v))
     }
 }
 impl From<Cow<'static, str>> for Value {
     fn from(v: Cow<'static, str>) -> Value {
-        Value::Str(v)
+        match v {
+            Cow::Borrowed(v) => Value::from(v),
+            Cow::Owned(v) => Value::from(v),
+        }
     }
 }
 impl From<Vec<u8>> for Value {

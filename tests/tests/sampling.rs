@@ -23,7 +23,7 @@ impl fmt::Debug for Noisy {
     }
 }
 
-#[traced(name = "sampling.root", args(noisy), fields(?noisy))]
+#[traced(name = "sampling.root", args(noisy), fields(noisy.debug = ?noisy))]
 fn sampled_root(noisy: &Noisy) {
     sampled_child(noisy);
 }

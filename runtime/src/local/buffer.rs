@@ -138,6 +138,8 @@ impl SpanBatch {
 
 impl Drop for SpanBatch {
     fn drop(&mut self) {
-        give_back(mem::take(&mut self.spans));
+        let mut spans = mem::take(&mut self.spans);
+        crate::local::attributes::give_back(spans.iter_mut().map(SpanRecord::take_attributes));
+        give_back(spans);
     }
 }

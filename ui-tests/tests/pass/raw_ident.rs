@@ -1,5 +1,5 @@
 // Pins: raw identifiers as the fn name and as recorded arguments and fields.
-#[dapple::traced(args(r#type), fields(%r#type))]
+#[dapple::traced(args(r#type), fields(r#loop = %r#type))]
 fn r#match(r#type: &str) -> usize {
     r#type.len()
 }
@@ -10,5 +10,6 @@ fn main() {
     let span = spans.spans().remove(0);
     assert!(span.name().ends_with("::match"), "{}", span.name());
     assert_eq!(span.attribute("type").and_then(|v| v.as_str()), Some("x"));
+    assert_eq!(span.attribute("loop").and_then(|v| v.as_str()), Some("x"));
     assert!(span.attribute("r#type").is_none(), "keys are written without r#");
 }
