@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::padded::Padded;
+
 /// A reading of the span clock, comparable within the process.
 pub(crate) type Ticks = u64;
 
@@ -15,7 +17,7 @@ const UNKNOWN: u8 = 0;
 const TSC: u8 = 1;
 const STD: u8 = 2;
 
-static SOURCE: AtomicU8 = AtomicU8::new(UNKNOWN);
+static SOURCE: Padded<AtomicU8> = Padded(AtomicU8::new(UNKNOWN));
 
 /// The moment readings are anchored to, taken once per process.
 struct Anchor {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::local::buffer::{self, SpanBatch};
+use crate::padded::Padded;
 
 /// Receives finished spans, a batch at a time.
 ///
@@ -16,8 +17,8 @@ pub trait Collector: Send + Sync + 'static {
     fn collect(&self, batch: SpanBatch);
 }
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
-static COLLECTOR: RwLock<Option<Arc<dyn Collector>>> = RwLock::new(None);
+static ENABLED: Padded<AtomicBool> = Padded(AtomicBool::new(false));
+static COLLECTOR: Padded<RwLock<Option<Arc<dyn Collector>>>> = Padded(RwLock::new(None));
 
 /// Sends every span finished from now on to `collector`, replacing the one
 /// set before. Until a collector is set, spans record nothing.

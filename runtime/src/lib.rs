@@ -52,6 +52,7 @@ mod future;
 mod id;
 mod local;
 mod memory;
+mod padded;
 mod panic;
 mod rand;
 mod record;

@@ -4,9 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::id::TraceId;
+use crate::padded::Padded;
 
 /// Roots are sampled when the low half of their trace id is below this.
-static THRESHOLD: AtomicU64 = AtomicU64::new(ALWAYS);
+static THRESHOLD: Padded<AtomicU64> = Padded(AtomicU64::new(ALWAYS));
 
 /// The threshold that samples everything.
 pub(crate) const ALWAYS: u64 = u64::MAX;

@@ -41,11 +41,15 @@ fn main() {
                 cpu_ratio,
                 f.dropped
             );
-            failed |= f.dropped > 0;
+            failed |= f.library == Library::Dapple && f.dropped > 0;
         }
     }
+    println!(
+        "\nA library that dropped spans did less work than asked: its cpu ns per \
+         delivered span counts the work it did for the spans it dropped too."
+    );
     if failed {
-        eprintln!("some library dropped spans: its figures are not comparable");
+        eprintln!("dapple dropped spans");
         std::process::exit(1);
     }
 }

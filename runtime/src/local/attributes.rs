@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::sync::Mutex;
 
+use crate::padded::Padded;
 use crate::value::KeyValue;
 
 /// Room for a few attributes without growing.
@@ -14,7 +15,7 @@ const REFILL: usize = 64;
 /// Lists the shared pool keeps.
 const POOL_LIMIT: usize = 16 * 1024;
 
-static POOL: Mutex<Vec<Vec<KeyValue>>> = Mutex::new(Vec::new());
+static POOL: Padded<Mutex<Vec<Vec<KeyValue>>>> = Padded(Mutex::new(Vec::new()));
 
 thread_local! {
     static CACHE: RefCell<Vec<Vec<KeyValue>>> = const { RefCell::new(Vec::new()) };

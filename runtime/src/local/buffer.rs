@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use crate::collector;
 use crate::context::current_context;
+use crate::padded::Padded;
 use crate::record::SpanRecord;
 
 /// Spans a buffer holds before it is handed on.
@@ -19,7 +20,7 @@ pub(crate) const CAPACITY: usize = 256;
 /// Empty buffers kept for reuse.
 const POOL_LIMIT: usize = 64;
 
-static POOL: Mutex<Vec<Vec<SpanRecord>>> = Mutex::new(Vec::new());
+static POOL: Padded<Mutex<Vec<Vec<SpanRecord>>>> = Padded(Mutex::new(Vec::new()));
 
 struct LocalBuffer {
     spans: Vec<SpanRecord>,
