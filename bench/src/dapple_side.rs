@@ -1,31 +1,32 @@
 //! The workloads with Dapple's `#[traced]`.
 
 use std::hint::black_box;
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dapple::{Collector, SpanBatch, traced};
+use dapple::report::{Reporter, ReporterConfig};
+use dapple::{SpanBatch, traced};
 
 use crate::LEAVES;
 
-/// Counts delivered spans and drops them.
-#[derive(Debug, Default)]
-pub struct Sink(pub AtomicU64);
+/// Spans the exporter received.
+static DELIVERED: AtomicU64 = AtomicU64::new(0);
 
-impl Collector for Sink {
-    fn collect(&self, batch: SpanBatch) {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-    }
-}
-
-/// Installs the counting sink once for the process.
-pub fn sink() -> &'static Arc<Sink> {
-    static SINK: std::sync::OnceLock<Arc<Sink>> = std::sync::OnceLock::new();
-    SINK.get_or_init(|| {
-        let sink = Arc::new(Sink::default());
-        dapple::set_collector(sink.clone());
-        sink
-    })
+/// Starts, once for the process, Dapple's reporter thread with an exporter
+/// that counts batches and drops them (on the reporter thread, where their
+/// memory goes back to the pools).
+pub fn install() {
+    static REPORTER: OnceLock<Reporter> = OnceLock::new();
+    REPORTER.get_or_init(|| {
+        Reporter::install(
+            |batch: SpanBatch| {
+                DELIVERED.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            },
+            ReporterConfig {
+                max_queued_bytes: 1 << 30,
+            },
+        )
+    });
 }
 
 #[traced(name = "leaf")]
@@ -73,7 +74,7 @@ pub async fn async_root() {
 
 /// Spans delivered so far.
 pub fn delivered() -> u64 {
-    sink().0.load(Ordering::Relaxed)
+    DELIVERED.load(Ordering::Relaxed)
 }
 
 /// Hands this thread's buffered spans on.

@@ -112,7 +112,7 @@ impl Runner {
     pub fn new(library: Library) -> Runner {
         let (subscriber, unsampled) = match library {
             Library::Dapple => {
-                dapple_side::sink();
+                dapple_side::install();
                 (None, None)
             }
             Library::Fastrace => {

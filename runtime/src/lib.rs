@@ -56,6 +56,7 @@ mod padded;
 mod panic;
 mod rand;
 mod record;
+pub mod report;
 mod sampling;
 mod span;
 mod spawn;

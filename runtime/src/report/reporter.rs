@@ -1,0 +1,254 @@
+//! The reporter thread. Application threads hand it whole batches under one
+//! short lock per batch and never wait for it; its queue is bounded in bytes,
+//! and past the bound whole batches are dropped and counted.
+
+use std::collections::VecDeque;
+use std::mem::size_of;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::collector::Collector;
+use crate::local::buffer::SpanBatch;
+use crate::record::SpanRecord;
+use crate::value::KeyValue;
+
+/// Receives batches on the reporter thread: encodes and sends them, or
+/// anything else. It may block; only the reporter thread waits for it.
+pub trait Exporter: Send + 'static {
+    /// Takes one batch.
+    fn export(&mut self, batch: SpanBatch);
+}
+
+impl<F: FnMut(SpanBatch) + Send + 'static> Exporter for F {
+    fn export(&mut self, batch: SpanBatch) {
+        self(batch)
+    }
+}
+
+/// How the reporter bounds its memory.
+#[derive(Clone, Copy, Debug)]
+pub struct ReporterConfig {
+    /// The most memory, in bytes, that batches waiting for the exporter may
+    /// take; past it new batches are dropped whole.
+    pub max_queued_bytes: usize,
+}
+
+impl Default for ReporterConfig {
+    fn default() -> ReporterConfig {
+        ReporterConfig {
+            max_queued_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What the reporter has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReporterStats {
+    /// Spans handed to the exporter.
+    pub exported_spans: u64,
+    /// Spans waiting for the exporter.
+    pub queued_spans: u64,
+    /// Batches dropped because the queue was full.
+    pub dropped_batches: u64,
+    /// Spans in those batches.
+    pub dropped_spans: u64,
+}
+
+#[derive(Default)]
+struct Queue {
+    batches: VecDeque<SpanBatch>,
+    bytes: usize,
+    /// Batches taken by the thread and not yet exported.
+    exporting: u64,
+    stats: ReporterStats,
+    stopping: bool,
+}
+
+struct Shared {
+    config: ReporterConfig,
+    queue: Mutex<Queue>,
+    /// Signalled when a batch arrives or the reporter stops.
+    arrived: Condvar,
+    /// Signalled when the queue becomes empty.
+    drained: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// How often the reporter thread looks at its queue unasked.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Queued batches that wake the reporter thread before its tick.
+const WAKE_BATCHES: usize = 64;
+
+/// Memory a batch holds, as the bound counts it.
+fn batch_bytes(batch: &SpanBatch) -> usize {
+    let attributes: usize = batch.spans().iter().map(|s| s.attributes().len()).sum();
+    batch.len() * size_of::<SpanRecord>() + attributes * size_of::<KeyValue>()
+}
+
+/// The collector side of the reporter: what application threads call.
+struct Handle(Arc<Shared>);
+
+impl Collector for Handle {
+    fn collect(&self, batch: SpanBatch) {
+        let bytes = batch_bytes(&batch);
+        let mut queue = self.0.lock();
+        if queue.bytes + bytes > self.0.config.max_queued_bytes {
+            queue.stats.dropped_batches += 1;
+            queue.stats.dropped_spans += batch.len() as u64;
+            // Dropped after the lock is released.
+            drop(queue);
+            return;
+        }
+        queue.bytes += bytes;
+        queue.stats.queued_spans += batch.len() as u64;
+        queue.batches.push_back(batch);
+        // The thread wakes by itself every TICK; waking it costs the
+        // application a system call, so only a filling queue does.
+        let wake = queue.batches.len() >= WAKE_BATCHES
+            || queue.bytes >= self.0.config.max_queued_bytes / 4;
+        drop(queue);
+        if wake {
+            self.0.arrived.notify_one();
+        }
+    }
+}
+
+/// A running reporter thread, set as the process's collector. Dropping it
+/// flushes (for up to five seconds) and stops the thread.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use dapple::report::{Reporter, ReporterConfig};
+///
+/// let seen = Arc::new(AtomicU64::new(0));
+/// let counter = seen.clone();
+/// let reporter = Reporter::install(
+///     move |batch: dapple::SpanBatch| { counter.fetch_add(batch.len() as u64, Ordering::Relaxed); },
+///     ReporterConfig::default(),
+/// );
+/// dapple::Span::root("work").end();
+/// assert_eq!(reporter.flush(Duration::from_secs(5)), 0);
+/// assert_eq!(seen.load(Ordering::Relaxed), 1);
+/// ```
+pub struct Reporter {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Reporter {
+    /// Starts the reporter thread with `exporter` and sets it as the
+    /// process's collector.
+    pub fn install(exporter: impl Exporter, config: ReporterConfig) -> Reporter {
+        let shared = Arc::new(Shared {
+            config,
+            queue: Mutex::new(Queue::default()),
+            arrived: Condvar::new(),
+            drained: Condvar::new(),
+        });
+        let thread = std::thread::Builder::new()
+            .name("dapple-reporter".into())
+            .spawn({
+                let shared = shared.clone();
+                move || run(&shared, exporter)
+            })
+            .ok();
+        crate::set_collector(Arc::new(Handle(shared.clone())));
+        Reporter { shared, thread }
+    }
+
+    /// Hands this thread's buffered spans on and waits up to `timeout` for
+    /// the exporter to take every queued batch. Returns the number of spans
+    /// still waiting.
+    pub fn flush(&self, timeout: Duration) -> u64 {
+        crate::flush_thread();
+        let deadline = Instant::now() + timeout;
+        self.shared.arrived.notify_one();
+        let mut queue = self.shared.lock();
+        while !queue.batches.is_empty() || queue.exporting > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.thread.is_none() {
+                break;
+            }
+            queue = self
+                .shared
+                .drained
+                .wait_timeout(queue, left)
+                .map(|(q, _)| q)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        queue.stats.queued_spans
+    }
+
+    /// What the reporter has done so far.
+    pub fn stats(&self) -> ReporterStats {
+        self.shared.lock().stats
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.flush(Duration::from_secs(5));
+        crate::clear_collector();
+        self.shared.lock().stopping = true;
+        self.shared.arrived.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The reporter thread: takes every queued batch at once, exports them
+/// outside the lock.
+fn run(shared: &Shared, mut exporter: impl Exporter) {
+    let mut taken: Vec<SpanBatch> = Vec::new();
+    loop {
+        {
+            let mut queue = shared.lock();
+            if queue.batches.is_empty() {
+                if queue.stopping {
+                    return;
+                }
+                queue = shared
+                    .arrived
+                    .wait_timeout(queue, TICK)
+                    .map(|(q, _)| q)
+                    .unwrap_or_else(|e| e.into_inner().0);
+                if queue.batches.is_empty() {
+                    continue;
+                }
+            }
+            taken.extend(queue.batches.drain(..));
+            queue.exporting = taken.len() as u64;
+        }
+        for batch in taken.drain(..) {
+            let spans = batch.len() as u64;
+            let bytes = batch_bytes(&batch);
+            exporter.export(batch);
+            let mut queue = shared.lock();
+            queue.bytes -= bytes;
+            queue.exporting -= 1;
+            queue.stats.queued_spans -= spans;
+            queue.stats.exported_spans += spans;
+        }
+        if shared.lock().batches.is_empty() {
+            shared.drained.notify_all();
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The reporter thread: every span reaches the exporter; a stalled exporter
+//! never blocks the application, and past the memory bound whole batches are
+//! dropped and counted. The collector is process-wide, so these run in order.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dapple::SpanBatch;
+use dapple::report::{Reporter, ReporterConfig};
+use dapple::traced;
+
+static ORDER: Mutex<()> = Mutex::new(());
+
+#[traced(name = "reporter.root")]
+fn root() {
+    for _ in 0..9 {
+        leaf();
+    }
+}
+
+#[traced(name = "reporter.leaf")]
+fn leaf() {}
+
+#[test]
+fn every_span_from_many_threads_reaches_the_exporter() {
+    let _order = ORDER.lock().unwrap();
+    let exported = Arc::new(AtomicU64::new(0));
+    let counter = exported.clone();
+    let reporter = Reporter::install(
+        move |batch: SpanBatch| {
+            counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        },
+        ReporterConfig::default(),
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for _ in 0..500 {
+                    root();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        reporter.flush(Duration::from_secs(10)),
+        0,
+        "nothing left queued"
+    );
+    assert_eq!(exported.load(Ordering::Relaxed), 4 * 500 * 10);
+    let stats = reporter.stats();
+    assert_eq!(stats.exported_spans, 20_000);
+    assert_eq!(stats.dropped_spans, 0);
+}
+
+#[test]
+fn a_stalled_exporter_never_blocks_the_application_and_drops_whole_batches() {
+    let _order = ORDER.lock().unwrap();
+    let (release, stalled) = mpsc::channel::<()>();
+    let stalled = Mutex::new(stalled);
+    let exported = Arc::new(AtomicU64::new(0));
+    let counter = exported.clone();
+    let reporter = Reporter::install(
+        move |batch: SpanBatch| {
+            // Stalls until the test releases it, as a dead network would.
+            let _ = stalled.lock().unwrap().recv();
+            counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        },
+        ReporterConfig {
+            max_queued_bytes: 64 * 1024,
+        },
+    );
+    // Runs to the end although the exporter takes nothing: no application
+    // thread waits for it.
+    for _ in 0..2_000 {
+        root();
+    }
+    let stats = reporter.stats();
+    assert!(stats.dropped_batches > 0, "{stats:?}");
+    assert_eq!(
+        stats.dropped_spans % 10,
+        0,
+        "whole batches (roots) are dropped"
+    );
+    assert_eq!(
+        reporter.flush(Duration::from_millis(50)),
+        stats.queued_spans,
+        "a flush that times out reports what is still queued"
+    );
+    for _ in 0..10_000 {
+        let _ = release.send(());
+    }
+    assert_eq!(reporter.flush(Duration::from_secs(10)), 0);
+    let stats = reporter.stats();
+    assert_eq!(
+        stats.exported_spans + stats.dropped_spans,
+        20_000,
+        "every span is exported or counted as dropped: {stats:?}"
+    );
+    assert_eq!(exported.load(Ordering::Relaxed), stats.exported_spans);
+    drop(reporter);
+}
