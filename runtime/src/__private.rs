@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt::{Debug, Display};
 
-use crate::context::{SpanContext, current_context};
+use crate::context::current_context;
 use crate::future::{InSpan, Instrumented};
 use crate::span::{Span, SpanKind};
 use crate::value::{ToValue, Value};
@@ -18,21 +18,21 @@ pub use crate::spawn::{bind, propagate};
 /// costs one thread-local read and a branch; the rest is out of line.
 #[inline(always)]
 pub fn start(name: &'static str, kind: SpanKind, root: bool, threshold: Option<u64>) -> Span {
-    if !root && let Some(parent) = current_context() {
-        if !parent.is_sampled() {
-            return Span::none();
-        }
-        return start_child(name, kind, parent);
+    match crate::context::current_sampled() {
+        Some(false) if !root => Span::none(),
+        Some(true) if !root => start_child(name, kind),
+        _ => start_root(name, kind, threshold),
     }
-    start_root(name, kind, threshold)
 }
 
 #[inline(never)]
-fn start_child(name: &'static str, kind: SpanKind, parent: SpanContext) -> Span {
-    if !crate::collector::is_enabled() {
-        return Span::none();
+fn start_child(name: &'static str, kind: SpanKind) -> Span {
+    match current_context() {
+        Some(parent) if crate::collector::is_enabled() => {
+            Span::start_child(Cow::Borrowed(name), kind, parent)
+        }
+        _ => Span::none(),
     }
-    Span::start_child(Cow::Borrowed(name), kind, parent)
 }
 
 #[inline(never)]

@@ -74,6 +74,17 @@ pub fn current_context() -> Option<SpanContext> {
     CURRENT.with(|slot| slot.context.get())
 }
 
+/// Whether there is a current context, and whether it is sampled, without
+/// copying the context out: the one read an unsampled call makes.
+#[inline(always)]
+pub(crate) fn current_sampled() -> Option<bool> {
+    CURRENT.with(|slot| {
+        // SAFETY: the cell belongs to this thread and nothing else borrows
+        // it while this shared read lasts.
+        unsafe { (*slot.context.as_ptr()).as_ref().map(|c| c.sampled) }
+    })
+}
+
 /// Runs `f` on the current span when this thread owns it and it records;
 /// returns `None` (and does not run `f`) otherwise.
 ///

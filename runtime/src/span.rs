@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 
 use crate::clock::{self, Ticks};
 use crate::context::{ContextGuard, SpanContext, current_context};
@@ -99,7 +100,9 @@ impl Recording {
 #[derive(Debug)]
 pub struct Span {
     context: Option<SpanContext>,
-    recording: Option<Recording>,
+    /// Taken out by `finish`, which `Drop` calls whenever it is `Some`; so
+    /// the drop glue of a span that records nothing is one test.
+    recording: ManuallyDrop<Option<Recording>>,
 }
 
 impl Span {
@@ -108,7 +111,7 @@ impl Span {
     pub const fn none() -> Span {
         Span {
             context: None,
-            recording: None,
+            recording: ManuallyDrop::new(None),
         }
     }
 
@@ -160,7 +163,7 @@ impl Span {
             // Carries the decision to children without recording anything.
             return Span {
                 context: Some(context),
-                recording: None,
+                recording: ManuallyDrop::new(None),
             };
         }
         Span::recording(context, name, kind, None)
@@ -175,14 +178,14 @@ impl Span {
     ) -> Span {
         Span {
             context: Some(context),
-            recording: Some(Recording {
+            recording: ManuallyDrop::new(Some(Recording {
                 name,
                 kind,
                 parent,
                 attributes: Vec::new(),
                 extras: None,
                 start: clock::now(),
-            }),
+            })),
         }
     }
 
@@ -201,7 +204,7 @@ impl Span {
 
     /// Sets an attribute, replacing an earlier value of the same key.
     pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-        if let Some(rec) = &mut self.recording {
+        if let Some(rec) = self.recording.as_mut() {
             let key = key.into();
             let value = value.into();
             match rec.attributes.iter_mut().find(|kv| kv.key == key) {
@@ -220,7 +223,7 @@ impl Span {
     /// its keys are distinct at compile time).
     #[inline]
     pub(crate) fn push_attribute(&mut self, key: &'static str, value: Value) {
-        if let Some(rec) = &mut self.recording {
+        if let Some(rec) = self.recording.as_mut() {
             if rec.attributes.capacity() == 0 {
                 rec.attributes = crate::local::attributes::take();
             }
@@ -249,7 +252,7 @@ impl Span {
         unix_nanos: u64,
         attributes: impl IntoIterator<Item = KeyValue>,
     ) {
-        if let Some(rec) = &mut self.recording {
+        if let Some(rec) = self.recording.as_mut() {
             rec.extras().events.push(Event {
                 name: name.into(),
                 unix_nanos,
@@ -260,7 +263,7 @@ impl Span {
 
     /// Sets the status.
     pub fn set_status(&mut self, status: Status) {
-        if let Some(rec) = &mut self.recording {
+        if let Some(rec) = self.recording.as_mut() {
             rec.extras().status = status;
         }
     }
@@ -272,7 +275,7 @@ impl Span {
 
     /// Adds a follows-from link to another span.
     pub fn add_link(&mut self, context: SpanContext) {
-        if let Some(rec) = &mut self.recording {
+        if let Some(rec) = self.recording.as_mut() {
             rec.extras().links.push(Link {
                 trace_id: context.trace_id(),
                 span_id: context.span_id(),
@@ -282,14 +285,14 @@ impl Span {
 
     /// Sets the span's kind.
     pub fn set_kind(&mut self, kind: SpanKind) {
-        if let Some(rec) = &mut self.recording {
+        if let Some(rec) = self.recording.as_mut() {
             rec.kind = kind;
         }
     }
 
     /// Renames the span.
     pub fn set_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        if let Some(rec) = &mut self.recording {
+        if let Some(rec) = self.recording.as_mut() {
             rec.name = name.into();
         }
     }
