@@ -59,6 +59,16 @@ fn root() {
 #[traced(name = "alloc.leaf")]
 fn leaf() {}
 
+#[traced(name = "alloc.args_root")]
+fn args_root() {
+    for i in 0..300 {
+        leaf_with_args(i, "GET /users/{id}");
+    }
+}
+
+#[traced(name = "alloc.args_leaf", args(n, route))]
+fn leaf_with_args(n: i64, route: &str) {}
+
 #[test]
 fn a_sampled_span_without_arguments_allocates_nothing_in_steady_state() {
     let sink = Arc::new(Discard(AtomicUsize::new(0)));
