@@ -54,6 +54,7 @@ mod local;
 mod memory;
 mod padded;
 mod panic;
+pub mod proto;
 mod rand;
 mod record;
 pub mod report;
