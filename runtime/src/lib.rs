@@ -50,6 +50,7 @@ mod context;
 pub mod events;
 mod future;
 mod id;
+mod init;
 mod local;
 mod memory;
 mod padded;
@@ -72,6 +73,7 @@ pub use context::{ContextGuard, SpanContext, current_context, with_current_span}
 pub use dapple_macros::traced;
 pub use future::{FutureExt, InSpan, Instrumented};
 pub use id::{IdError, SpanId, TraceId};
+pub use init::{Config, ConfigError, Guard, dropped_spans, flush, init};
 pub use local::buffer::SpanBatch;
 pub use memory::{MemoryCollector, SpanTree};
 pub use record::{Event, Link, SpanRecord};

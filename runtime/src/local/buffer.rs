@@ -63,7 +63,10 @@ pub(crate) fn push(span: SpanRecord) {
 /// Hands this thread's finished spans to the collector, if there are any.
 pub(crate) fn flush() {
     let batch = BUFFER.try_with(|buffer| {
-        let mut buffer = buffer.borrow_mut();
+        // Busy only when a panic hook flushes in the middle of a push.
+        let Ok(mut buffer) = buffer.try_borrow_mut() else {
+            return None;
+        };
         if buffer.spans.is_empty() {
             None
         } else {

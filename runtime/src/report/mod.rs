@@ -2,5 +2,7 @@
 //! the application's threads and hands them to an exporter.
 
 mod reporter;
+mod tcp;
 
 pub use reporter::{Exporter, Reporter, ReporterConfig, ReporterStats};
+pub use tcp::TcpExporter;

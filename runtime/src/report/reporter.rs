@@ -18,6 +18,17 @@ use crate::value::KeyValue;
 pub trait Exporter: Send + 'static {
     /// Takes one batch.
     fn export(&mut self, batch: SpanBatch);
+
+    /// Called when the reporter thread wakes with nothing new (every 10 ms):
+    /// a chance to reconnect, re-send, read acknowledgements.
+    fn tick(&mut self) {}
+
+    /// Tries until `deadline` to deliver everything taken so far; returns the
+    /// number of spans still undelivered.
+    fn flush(&mut self, deadline: Instant) -> u64 {
+        let _ = deadline;
+        0
+    }
 }
 
 impl<F: FnMut(SpanBatch) + Send + 'static> Exporter for F {
@@ -63,6 +74,12 @@ struct Queue {
     exporting: u64,
     stats: ReporterStats,
     stopping: bool,
+    /// A flush asked for, with its deadline and number.
+    flush_request: Option<(u64, Instant)>,
+    /// The number of the last flush asked for, and of the last answered
+    /// with the spans the exporter could not deliver.
+    flushes_asked: u64,
+    flush_answer: (u64, u64),
 }
 
 struct Shared {
@@ -179,12 +196,18 @@ impl Reporter {
     pub fn flush(&self, timeout: Duration) -> u64 {
         crate::flush_thread();
         let deadline = Instant::now() + timeout;
-        self.shared.arrived.notify_one();
         let mut queue = self.shared.lock();
-        while !queue.batches.is_empty() || queue.exporting > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.thread.is_none() {
-                break;
+        queue.flushes_asked += 1;
+        let number = queue.flushes_asked;
+        queue.flush_request = Some((number, deadline));
+        self.shared.arrived.notify_one();
+        // The thread answers by the deadline; a little slack covers the
+        // exporter's last read.
+        let give_up = deadline + Duration::from_millis(100);
+        while queue.flush_answer.0 < number && self.thread.is_some() {
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return queue.stats.queued_spans;
             }
             queue = self
                 .shared
@@ -193,7 +216,7 @@ impl Reporter {
                 .map(|(q, _)| q)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        queue.stats.queued_spans
+        queue.stats.queued_spans + queue.flush_answer.1
     }
 
     /// What the reporter has done so far.
@@ -222,6 +245,15 @@ fn run(shared: &Shared, mut exporter: impl Exporter) {
         {
             let mut queue = shared.lock();
             if queue.batches.is_empty() {
+                if let Some((number, deadline)) = queue.flush_request.take() {
+                    drop(queue);
+                    let undelivered = exporter.flush(deadline);
+                    let mut queue = shared.lock();
+                    queue.flush_answer = (number, undelivered);
+                    drop(queue);
+                    shared.drained.notify_all();
+                    continue;
+                }
                 if queue.stopping {
                     return;
                 }
@@ -231,6 +263,11 @@ fn run(shared: &Shared, mut exporter: impl Exporter) {
                     .map(|(q, _)| q)
                     .unwrap_or_else(|e| e.into_inner().0);
                 if queue.batches.is_empty() {
+                    let flush_asked = queue.flush_request.is_some();
+                    drop(queue);
+                    if !flush_asked {
+                        exporter.tick();
+                    }
                     continue;
                 }
             }

@@ -1,0 +1,83 @@
+//! The command line of `dapple-collector`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::server::{self, ServerConfig};
+use crate::store::{MemoryStore, Store};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "dapple-collector",
+    version,
+    about = "Dapple's collector: receives spans, stores them and answers queries"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive spans and serve the query API.
+    Serve(Serve),
+}
+
+#[derive(Parser)]
+struct Serve {
+    /// Address of the HTTP API and HTTP ingest (POST /api/v1/spans). Port 0
+    /// picks a free port; the bound addresses are printed on start.
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    http: SocketAddr,
+    /// Address of the native TCP ingest that `dapple::init` reports to.
+    #[arg(long, default_value = "127.0.0.1:7701")]
+    collector: SocketAddr,
+    /// Where spans are kept.
+    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    store: StoreKind,
+    /// The most spans kept; past it the oldest whole traces are evicted.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_spans: usize,
+    /// The largest frame accepted on the native port, in bytes; larger ones
+    /// get an error frame and the connection is closed.
+    #[arg(long, default_value_t = dapple::proto::DEFAULT_MAX_FRAME_BYTES)]
+    max_frame_bytes: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreKind {
+    /// In memory: fast, gone on restart.
+    Memory,
+}
+
+/// Runs the command line given to the process.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let Command::Serve(serve) = cli.command;
+    let store: Arc<dyn Store> = match serve.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new(serve.max_spans)),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("dapple-collector: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let config = ServerConfig {
+        http: serve.http,
+        native: serve.collector,
+        max_frame_bytes: serve.max_frame_bytes,
+    };
+    let result = runtime.block_on(server::run(config, store, |bound| {
+        println!("listening native={} http={}", bound.native, bound.http);
+    }));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dapple-collector: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

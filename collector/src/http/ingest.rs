@@ -1,0 +1,30 @@
+//! `POST /api/v1/spans`: the native batch message over HTTP.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use dapple::proto;
+use prost::Message;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+
+pub(super) async fn post_spans(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let batch = proto::Batch::decode(body)
+        .map_err(|e| ApiError::bad_body(format!("not a dapple.v1.Batch message: {e}")))?;
+    let service = batch
+        .resource
+        .map(|r| r.service_name)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown_service".to_owned());
+    let received = batch.spans.len();
+    let store = state.store.clone();
+    let stored = tokio::task::spawn_blocking(move || store.insert(&service, batch.spans))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({ "received": received, "stored": stored })))
+}

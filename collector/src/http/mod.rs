@@ -1,0 +1,37 @@
+//! The HTTP side: the JSON query API, HTTP ingest and health, assembled in
+//! one router.
+
+mod error;
+mod ingest;
+mod traces;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+
+use crate::store::Store;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where spans live.
+    pub store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// The collector's HTTP routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/traces/{trace_id}", get(traces::get_trace))
+        .route("/api/v1/spans", post(ingest::post_spans))
+        .with_state(state)
+}

@@ -1,0 +1,143 @@
+//! An in-memory store, bounded by span count: past the bound, whole oldest
+//! traces are evicted.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use dapple::TraceId;
+use dapple::proto;
+
+use super::{Store, StoreError, StoredSpan};
+
+/// Spans in memory, grouped by trace, oldest trace evicted first.
+#[derive(Debug)]
+pub struct MemoryStore {
+    max_spans: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    traces: HashMap<TraceId, Vec<StoredSpan>>,
+    /// Traces in the order they first arrived.
+    order: VecDeque<TraceId>,
+    ids: HashSet<(TraceId, u64)>,
+    spans: usize,
+}
+
+impl MemoryStore {
+    /// A store holding at most `max_spans` spans.
+    pub fn new(max_spans: usize) -> MemoryStore {
+        MemoryStore {
+            max_spans: max_spans.max(1),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn insert(&self, service: &str, spans: Vec<proto::Span>) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let mut added = 0;
+        for span in spans {
+            let stored = StoredSpan {
+                service: service.to_owned(),
+                span,
+            };
+            // Spans without a valid trace id cannot be found again.
+            let Some(trace_id) = stored.trace_id() else {
+                continue;
+            };
+            if !inner.ids.insert((trace_id, stored.span.span_id)) {
+                continue;
+            }
+            if !inner.traces.contains_key(&trace_id) {
+                inner.order.push_back(trace_id);
+            }
+            inner.traces.entry(trace_id).or_default().push(stored);
+            inner.spans += 1;
+            added += 1;
+        }
+        while inner.spans > self.max_spans {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(evicted) = inner.traces.remove(&oldest) {
+                inner.spans -= evicted.len();
+                for span in evicted {
+                    inner.ids.remove(&(oldest, span.span.span_id));
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    fn trace(&self, trace_id: TraceId) -> Result<Vec<StoredSpan>, StoreError> {
+        Ok(self
+            .lock()
+            .traces
+            .get(&trace_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn span_count(&self) -> Result<usize, StoreError> {
+        Ok(self.lock().spans)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(trace: u8, id: u64) -> proto::Span {
+        proto::Span {
+            trace_id: vec![trace; 16],
+            span_id: id,
+            name: format!("s{id}"),
+            ..proto::Span::default()
+        }
+    }
+
+    #[test]
+    fn duplicate_span_ids_are_stored_once() {
+        let store = MemoryStore::new(100);
+        assert_eq!(store.insert("a", vec![span(1, 1), span(1, 2)]).unwrap(), 2);
+        assert_eq!(store.insert("a", vec![span(1, 2), span(1, 3)]).unwrap(), 1);
+        let trace = TraceId::from_bytes([1; 16]).unwrap();
+        assert_eq!(store.trace(trace).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_oldest_whole_trace_is_evicted_past_the_bound() {
+        let store = MemoryStore::new(3);
+        store.insert("a", vec![span(1, 1), span(1, 2)]).unwrap();
+        store.insert("a", vec![span(2, 1), span(2, 2)]).unwrap();
+        assert!(
+            store
+                .trace(TraceId::from_bytes([1; 16]).unwrap())
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .trace(TraceId::from_bytes([2; 16]).unwrap())
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(store.span_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn spans_with_a_bad_trace_id_are_skipped() {
+        let store = MemoryStore::new(10);
+        let mut bad = span(1, 1);
+        bad.trace_id = vec![1, 2, 3];
+        assert_eq!(store.insert("a", vec![bad]).unwrap(), 0);
+    }
+}

@@ -1,0 +1,326 @@
+//! Sends batches to the collector over the native protocol, from the
+//! reporter thread: keeps every batch until the collector acknowledges it,
+//! reconnects with exponential backoff and jitter, and re-sends what was not
+//! acknowledged. The collector ignores span ids it already has, so a re-send
+//! never doubles a span.
+
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+
+use crate::local::buffer::SpanBatch;
+use crate::proto::{self, Frame, frame};
+use crate::report::Exporter;
+
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A batch sent or to send, until acknowledged.
+struct Pending {
+    sequence: u64,
+    frame: Vec<u8>,
+    spans: u64,
+    sent: bool,
+}
+
+/// The reporter's connection to a collector.
+pub struct TcpExporter {
+    address: String,
+    hello: Vec<u8>,
+    max_frame_bytes: usize,
+    max_unacked_bytes: usize,
+    stream: Option<TcpStream>,
+    received: Vec<u8>,
+    next_sequence: u64,
+    unacked: VecDeque<Pending>,
+    unacked_bytes: usize,
+    dropped_since_last_batch: u64,
+    dropped_total: u64,
+    backoff: Duration,
+    next_attempt: Instant,
+}
+
+impl std::fmt::Debug for TcpExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpExporter")
+            .field("address", &self.address)
+            .field("connected", &self.stream.is_some())
+            .field("unacked", &self.unacked.len())
+            .finish()
+    }
+}
+
+impl TcpExporter {
+    /// An exporter to the collector at `address` (`host:port`), for the
+    /// process described by `resource`. It keeps at most
+    /// `max_unacked_bytes` of unacknowledged frames, dropping the oldest.
+    pub fn new(
+        address: impl Into<String>,
+        resource: proto::Resource,
+        max_frame_bytes: usize,
+        max_unacked_bytes: usize,
+    ) -> TcpExporter {
+        let hello = Frame {
+            kind: Some(frame::Kind::Hello(proto::Hello {
+                protocol_version: proto::PROTOCOL_VERSION,
+                resource: Some(resource),
+            })),
+        }
+        .encode_length_delimited_to_vec();
+        TcpExporter {
+            address: address.into(),
+            hello,
+            max_frame_bytes,
+            max_unacked_bytes,
+            stream: None,
+            received: Vec::new(),
+            next_sequence: 1,
+            unacked: VecDeque::new(),
+            unacked_bytes: 0,
+            dropped_since_last_batch: 0,
+            dropped_total: 0,
+            backoff: MIN_BACKOFF,
+            next_attempt: Instant::now(),
+        }
+    }
+
+    /// Spans dropped so far because unacknowledged frames passed the bound
+    /// or a single span was larger than a frame may be.
+    pub fn dropped_spans(&self) -> u64 {
+        self.dropped_total
+    }
+
+    /// Spans not yet acknowledged.
+    pub fn unacked_spans(&self) -> u64 {
+        self.unacked.iter().map(|p| p.spans).sum()
+    }
+
+    fn drop_spans(&mut self, spans: u64) {
+        self.dropped_since_last_batch += spans;
+        self.dropped_total += spans;
+    }
+
+    /// Encodes spans as one or more frames under the size limit.
+    fn enqueue(&mut self, spans: Vec<proto::Span>) {
+        let count = spans.len() as u64;
+        let batch = proto::Batch {
+            sequence: self.next_sequence,
+            spans,
+            dropped_spans: self.dropped_since_last_batch,
+            resource: None,
+        };
+        let frame = Frame {
+            kind: Some(frame::Kind::Batch(batch)),
+        }
+        .encode_length_delimited_to_vec();
+        if frame.len() > self.max_frame_bytes {
+            let Some(frame::Kind::Batch(mut batch)) = Frame::decode_length_delimited(&*frame)
+                .ok()
+                .and_then(|f| f.kind)
+            else {
+                return;
+            };
+            if batch.spans.len() <= 1 {
+                self.drop_spans(count);
+                return;
+            }
+            let second = batch.spans.split_off(batch.spans.len() / 2);
+            self.enqueue(batch.spans);
+            self.enqueue(second);
+            return;
+        }
+        self.dropped_since_last_batch = 0;
+        self.unacked_bytes += frame.len();
+        self.unacked.push_back(Pending {
+            sequence: self.next_sequence,
+            frame,
+            spans: count,
+            sent: false,
+        });
+        self.next_sequence += 1;
+        while self.unacked_bytes > self.max_unacked_bytes {
+            let Some(oldest) = self.unacked.pop_front() else {
+                break;
+            };
+            self.unacked_bytes -= oldest.frame.len();
+            self.drop_spans(oldest.spans);
+        }
+    }
+
+    fn disconnect(&mut self) {
+        self.stream = None;
+        self.received.clear();
+        for pending in &mut self.unacked {
+            pending.sent = false;
+        }
+    }
+
+    fn connect(&mut self) {
+        if self.stream.is_some() || Instant::now() < self.next_attempt {
+            return;
+        }
+        let stream = self
+            .address
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .and_then(|addr| TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).ok());
+        let hello_sent = stream.and_then(|mut s| {
+            s.set_nodelay(true).ok()?;
+            s.set_write_timeout(Some(WRITE_TIMEOUT)).ok()?;
+            s.write_all(&self.hello).ok()?;
+            Some(s)
+        });
+        match hello_sent {
+            Some(stream) => {
+                self.stream = Some(stream);
+                self.backoff = MIN_BACKOFF;
+            }
+            None => {
+                // Exponential backoff with up to 25% jitter, so that many
+                // processes do not reconnect in step.
+                let jitter = crate::rand::next_u64() % (self.backoff.as_millis() as u64 / 4 + 1);
+                self.next_attempt = Instant::now() + self.backoff + Duration::from_millis(jitter);
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+
+    fn send(&mut self) {
+        let Some(stream) = &mut self.stream else {
+            return;
+        };
+        let mut failed = false;
+        for pending in self.unacked.iter_mut().filter(|p| !p.sent) {
+            if stream.write_all(&pending.frame).is_err() {
+                failed = true;
+                break;
+            }
+            pending.sent = true;
+        }
+        if failed {
+            self.disconnect();
+        }
+    }
+
+    /// Reads what the collector said, waiting up to `wait` for it.
+    fn receive(&mut self, wait: Option<Duration>) {
+        let Some(stream) = &mut self.stream else {
+            return;
+        };
+        let setup = match wait {
+            Some(wait) => stream
+                .set_nonblocking(false)
+                .and_then(|()| stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))))),
+            None => stream.set_nonblocking(true),
+        };
+        if setup.is_err() {
+            self.disconnect();
+            return;
+        }
+        let mut chunk = [0u8; 4096];
+        let mut closed = false;
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.received.extend_from_slice(&chunk[..n]);
+                    if wait.is_some() {
+                        break;
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        self.handle_received();
+        if closed {
+            self.disconnect();
+        }
+    }
+
+    fn handle_received(&mut self) {
+        loop {
+            let mut input = self.received.as_slice();
+            let before = input.len();
+            let frame = match proto::read_frame(&mut input, self.max_frame_bytes) {
+                Ok(frame) => frame,
+                // Not all of it has arrived yet.
+                Err(proto::FrameError::Io(_)) => return,
+                Err(_) => {
+                    self.disconnect();
+                    return;
+                }
+            };
+            let used = before - input.len();
+            self.received.drain(..used);
+            match frame.kind {
+                Some(frame::Kind::Ack(ack)) => {
+                    let acked = self.unacked.iter().position(|p| p.sequence == ack.sequence);
+                    if let Some(done) = acked.and_then(|at| self.unacked.remove(at)) {
+                        self.unacked_bytes -= done.frame.len();
+                    }
+                }
+                Some(frame::Kind::Error(_)) | None => {
+                    self.disconnect();
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn pump(&mut self, wait: Option<Duration>) {
+        self.connect();
+        self.send();
+        self.receive(wait);
+    }
+}
+
+impl Exporter for TcpExporter {
+    fn export(&mut self, batch: SpanBatch) {
+        let spans = batch.spans().iter().map(proto::Span::from_record).collect();
+        // The records go back to the pools now; only the frame is kept.
+        drop(batch);
+        self.enqueue(spans);
+        self.pump(None);
+    }
+
+    fn tick(&mut self) {
+        if !self.unacked.is_empty() || self.stream.is_some() {
+            self.pump(None);
+        }
+    }
+
+    fn flush(&mut self, deadline: Instant) -> u64 {
+        loop {
+            let now = Instant::now();
+            if self.unacked.is_empty() || now >= deadline {
+                return self.unacked_spans();
+            }
+            let left = deadline - now;
+            if self.stream.is_none() {
+                self.connect();
+                if self.stream.is_none() {
+                    let pause = self.next_attempt.saturating_duration_since(now);
+                    std::thread::sleep(pause.clamp(Duration::from_millis(1), left));
+                    continue;
+                }
+            }
+            self.send();
+            self.receive(Some(left.min(Duration::from_millis(50))));
+        }
+    }
+}

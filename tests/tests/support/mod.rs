@@ -1,0 +1,132 @@
+//! Real processes for the end-to-end tests: the collector and the traced
+//! program, both built in this package.
+
+#![allow(dead_code)] // each test file uses a part
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// A real collector process on free loopback ports, killed when dropped.
+#[derive(Debug)]
+pub struct CollectorProcess {
+    child: Child,
+    /// Its native TCP ingest.
+    pub native: SocketAddr,
+    /// Its HTTP API.
+    pub http: SocketAddr,
+}
+
+impl CollectorProcess {
+    /// Starts `collector serve` with the given extra arguments, on ports the
+    /// system picks unless the arguments name them.
+    pub fn start(extra: &[&str]) -> CollectorProcess {
+        let mut args = vec!["serve"];
+        if !extra.contains(&"--http") {
+            args.extend(["--http", "127.0.0.1:0"]);
+        }
+        if !extra.contains(&"--collector") {
+            args.extend(["--collector", "127.0.0.1:0"]);
+        }
+        args.extend(extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_collector"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the collector starts");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the collector prints its addresses");
+        let address = |key: &str| -> SocketAddr {
+            line.split_whitespace()
+                .find_map(|part| part.strip_prefix(key))
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+        };
+        let native = address("native=");
+        let http = address("http=");
+        CollectorProcess {
+            child,
+            native,
+            http,
+        }
+    }
+
+    /// `GET path` on the HTTP API: the status and the JSON body.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .get(&format!("http://{}{path}", self.http))
+            .call()
+            .expect("the collector answers");
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().expect("a body");
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// Kills the process at once, as `kill -9` would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the instrumented test program against `collector`, with `args`.
+pub fn run_traced_program(collector: &str, args: &[&str], flush_secs: u64) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_traced_program"))
+        .args(args)
+        .env("DAPPLE_COLLECTOR", collector)
+        .env("DAPPLE_SERVICE", "traced-program")
+        .env("FLUSH_SECS", flush_secs.to_string())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the traced program runs")
+}
+
+/// The trace id a run of the traced program printed.
+pub fn printed_trace_id(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("trace ").map(str::to_owned))
+        .expect("the program printed its trace id")
+}
+
+/// The names of a trace's spans from the query API, as an indented tree
+/// (children by start time), like `SpanTree::render`.
+pub fn render_trace(trace: &Value) -> String {
+    let spans = trace["spans"].as_array().expect("spans");
+    fn walk(spans: &[Value], parent: &Value, depth: usize, out: &mut String) {
+        let mut children: Vec<&Value> =
+            spans.iter().filter(|s| &s["parent_id"] == parent).collect();
+        children.sort_by_key(|s| s["start_unix_nanos"].as_u64());
+        for child in children {
+            out.push_str(&format!(
+                "{:indent$}{}\n",
+                "",
+                child["name"].as_str().unwrap_or("?"),
+                indent = depth * 2
+            ));
+            walk(spans, &child["span_id"], depth + 1, out);
+        }
+    }
+    let mut out = String::new();
+    walk(spans, &Value::Null, 0, &mut out);
+    out
+}
