@@ -1,10 +1,13 @@
 //! The command line of `dapple-collector`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::duration::parse_duration;
 use crate::server::{self, ServerConfig};
-use crate::store::{MemoryStore, Store};
+use crate::store::{MemoryStore, SqliteStore, Store};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -36,7 +39,15 @@ struct Serve {
     /// Where spans are kept.
     #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
     store: StoreKind,
-    /// The most spans kept; past it the oldest whole traces are evicted.
+    /// Directory of the SQLite database (`--store sqlite`).
+    #[arg(long, default_value = "dapple-data")]
+    data_dir: PathBuf,
+    /// How long spans are kept (`--store sqlite`), e.g. `24h`, `7d`; kept
+    /// until the span bound by default.
+    #[arg(long, value_parser = parse_duration)]
+    retention: Option<Duration>,
+    /// The most spans kept; past it the oldest are deleted (whole oldest
+    /// traces, in memory).
     #[arg(long, default_value_t = 1_000_000)]
     max_spans: usize,
     /// The largest frame accepted on the native port, in bytes; larger ones
@@ -49,6 +60,8 @@ struct Serve {
 enum StoreKind {
     /// In memory: fast, gone on restart.
     Memory,
+    /// A SQLite file in `--data-dir`: survives restarts and `kill -9`.
+    Sqlite,
 }
 
 /// Runs the command line given to the process.
@@ -57,6 +70,15 @@ pub fn main() -> std::process::ExitCode {
     let Command::Serve(serve) = cli.command;
     let store: Arc<dyn Store> = match serve.store {
         StoreKind::Memory => Arc::new(MemoryStore::new(serve.max_spans)),
+        StoreKind::Sqlite => {
+            match SqliteStore::open(&serve.data_dir, serve.max_spans, serve.retention) {
+                Ok(store) => Arc::new(store),
+                Err(e) => {
+                    eprintln!("dapple-collector: {}: {e}", serve.data_dir.display());
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -6,6 +6,7 @@
 //! [`server`] (which starts them together).
 
 pub mod cli;
+pub mod duration;
 pub mod http;
 pub mod ingest;
 pub mod server;

@@ -21,8 +21,28 @@ const TREE: &str = "program.main
 ";
 
 #[test]
-fn the_exact_span_tree_of_a_program_comes_back_from_the_query_api() {
+fn the_exact_span_tree_of_a_program_comes_back_from_the_memory_store() {
     let collector = CollectorProcess::start(&["--store", "memory"]);
+    assert_exact_tree(&collector);
+}
+
+#[test]
+fn the_exact_span_tree_of_a_program_comes_back_from_the_sqlite_store() {
+    let dir = data_dir("tree");
+    let collector = CollectorProcess::start(&["--store", "sqlite", "--data-dir", &dir]);
+    assert_exact_tree(&collector);
+    drop(collector);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh directory for a SQLite store.
+fn data_dir(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("dapple-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.to_string_lossy().into_owned()
+}
+
+fn assert_exact_tree(collector: &CollectorProcess) {
     let output = run_traced_program(&collector.native.to_string(), &[], 10);
     assert!(
         output.status.success(),
@@ -213,4 +233,56 @@ fn garbage_on_the_native_port_gets_errors_while_a_good_client_is_served() {
     assert_eq!(status, 200);
     assert_eq!(render_trace(&trace), TREE);
     assert_eq!(collector.get("/healthz").0, 200, "still serving");
+}
+
+#[test]
+fn a_collector_killed_mid_stream_and_restarted_on_its_sqlite_file_stores_every_span_once() {
+    let dir = data_dir("kill");
+    let native = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let args = [
+        "--store",
+        "sqlite",
+        "--data-dir",
+        &dir,
+        "--collector",
+        &native,
+    ];
+    let mut first = CollectorProcess::start(&args);
+    let program = {
+        let native = native.clone();
+        std::thread::spawn(move || run_traced_program(&native, &["many", "60"], 30))
+    };
+    std::thread::sleep(Duration::from_millis(600));
+    first.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    let second = CollectorProcess::start(&args);
+    let output = program.join().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("undelivered 0"));
+
+    let trace_ids: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("trace ").map(str::to_owned))
+        .collect();
+    assert_eq!(trace_ids.len(), 60);
+    let mut span_ids = std::collections::HashSet::new();
+    for trace_id in &trace_ids {
+        let (status, trace) = second.get(&format!("/api/traces/{trace_id}"));
+        assert_eq!(status, 200, "trace {trace_id}");
+        assert_eq!(render_trace(&trace), TREE, "trace {trace_id}");
+        for span in trace["spans"].as_array().unwrap() {
+            assert!(span_ids.insert(span["span_id"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(span_ids.len(), 60 * 7, "every span stored exactly once");
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,8 +1,10 @@
 //! Where spans live, behind one trait.
 
 mod memory;
+mod sqlite;
 
 pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 use dapple::TraceId;
 use dapple::proto;

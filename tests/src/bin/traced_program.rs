@@ -2,7 +2,8 @@
 //! of a few levels, across a thread and a task, reports it to the collector
 //! named by `DAPPLE_COLLECTOR`, and prints its trace id.
 //!
-//! `traced_program [panic]`: with `panic`, a traced function panics.
+//! `traced_program [panic | many N]`: with `panic`, a traced function
+//! panics; with `many N`, it records N such traces, 20 ms apart.
 
 use std::time::Duration;
 
@@ -78,8 +79,22 @@ fn main() {
             .unwrap_or(10),
     );
     let guard = dapple::init(config.flush_timeout(flush));
-    let panic = std::env::args().nth(1).as_deref() == Some("panic");
-    program(panic);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("panic") => {
+            program(true);
+        }
+        Some("many") => {
+            let n: u32 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10);
+            for _ in 0..n {
+                program(false);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        _ => {
+            program(false);
+        }
+    }
     let undelivered = guard.flush(flush);
     println!("undelivered {undelivered}");
 }

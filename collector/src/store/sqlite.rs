@@ -1,0 +1,228 @@
+//! A SQLite store: one file, WAL journal, one transaction per batch, so an
+//! acknowledged batch survives the collector being killed. Kept within a
+//! span count and an age by deleting the oldest spans.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use dapple::TraceId;
+use dapple::proto;
+use prost::Message;
+use rusqlite::{Connection, params};
+
+use super::{Store, StoreError, StoredSpan};
+
+/// Spans in a SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+    max_spans: usize,
+    retention: Option<Duration>,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Failed(e.to_string())
+    }
+}
+
+const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    CREATE TABLE IF NOT EXISTS spans (
+        trace_id BLOB NOT NULL,
+        span_id INTEGER NOT NULL,
+        parent_id INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        name TEXT NOT NULL,
+        start_ns INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        error INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (trace_id, span_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
+    CREATE INDEX IF NOT EXISTS spans_by_service_name ON spans (service, name, start_ns);
+    CREATE INDEX IF NOT EXISTS spans_by_duration ON spans (duration_ns);
+";
+
+impl SqliteStore {
+    /// Opens (or creates) `dapple.sqlite` in `data_dir`.
+    pub fn open(
+        data_dir: &Path,
+        max_spans: usize,
+        retention: Option<Duration>,
+    ) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Failed(format!("{}: {e}", data_dir.display())))?;
+        let connection = Connection::open(data_dir.join("dapple.sqlite"))?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(SqliteStore {
+            connection: Mutex::new(connection),
+            max_spans: max_spans.max(1),
+            retention,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Deletes spans older than the retention, then the oldest spans past
+    /// the count bound.
+    fn prune(&self, connection: &Connection) -> Result<(), StoreError> {
+        if let Some(retention) = self.retention {
+            let cutoff = dapple::now_unix_nanos().saturating_sub(retention.as_nanos() as u64);
+            connection.execute(
+                "DELETE FROM spans WHERE start_ns < ?1",
+                params![cutoff as i64],
+            )?;
+        }
+        let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
+        let excess = count - self.max_spans as i64;
+        if excess > 0 {
+            connection.execute(
+                "DELETE FROM spans WHERE (trace_id, span_id) IN
+                   (SELECT trace_id, span_id FROM spans ORDER BY start_ns LIMIT ?1)",
+                params![excess],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn insert(&self, service: &str, spans: Vec<proto::Span>) -> Result<usize, StoreError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let mut added = 0;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO spans
+                   (trace_id, span_id, parent_id, service, name, start_ns, duration_ns, error, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for span in spans {
+                if span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
+                    continue;
+                }
+                let error = span
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.code == proto::StatusCode::Error as i32);
+                added += insert.execute(params![
+                    span.trace_id,
+                    span.span_id as i64,
+                    span.parent_span_id as i64,
+                    service,
+                    span.name,
+                    span.start_unix_nanos as i64,
+                    span.end_unix_nanos.saturating_sub(span.start_unix_nanos) as i64,
+                    error,
+                    span.encode_to_vec(),
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        self.prune(&connection)?;
+        Ok(added)
+    }
+
+    fn trace(&self, trace_id: TraceId) -> Result<Vec<StoredSpan>, StoreError> {
+        let connection = self.lock();
+        let mut query =
+            connection.prepare_cached("SELECT service, body FROM spans WHERE trace_id = ?1")?;
+        let rows = query.query_map(params![trace_id.to_bytes().to_vec()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut spans = Vec::new();
+        for row in rows {
+            let (service, body) = row?;
+            let span = proto::Span::decode(body.as_slice())
+                .map_err(|e| StoreError::Failed(format!("a stored span is corrupt: {e}")))?;
+            spans.push(StoredSpan { service, span });
+        }
+        Ok(spans)
+    }
+
+    fn span_count(&self) -> Result<usize, StoreError> {
+        let connection = self.lock();
+        let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
+        Ok(count as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(trace: u8, id: u64, start: u64) -> proto::Span {
+        proto::Span {
+            trace_id: vec![trace; 16],
+            span_id: id,
+            name: format!("s{id}"),
+            start_unix_nanos: start,
+            end_unix_nanos: start + 10,
+            ..proto::Span::default()
+        }
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("dapple-sqlite-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn spans_survive_reopening_and_duplicates_are_stored_once() {
+        let dir = temp_dir("reopen");
+        let trace = TraceId::from_bytes([7; 16]).unwrap();
+        {
+            let store = SqliteStore::open(&dir, 100, None).unwrap();
+            assert_eq!(
+                store
+                    .insert("svc", vec![span(7, 1, 1), span(7, 2, 2)])
+                    .unwrap(),
+                2
+            );
+            assert_eq!(
+                store
+                    .insert("svc", vec![span(7, 2, 2), span(7, 3, 3)])
+                    .unwrap(),
+                1
+            );
+        }
+        let store = SqliteStore::open(&dir, 100, None).unwrap();
+        let spans = store.trace(trace).unwrap();
+        assert_eq!(spans.len(), 3);
+        assert!(spans.iter().all(|s| s.service == "svc"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_oldest_spans_go_past_the_bound() {
+        let dir = temp_dir("bound");
+        let store = SqliteStore::open(&dir, 3, None).unwrap();
+        store
+            .insert(
+                "svc",
+                vec![
+                    span(1, 1, 10),
+                    span(1, 2, 20),
+                    span(2, 1, 30),
+                    span(2, 2, 40),
+                ],
+            )
+            .unwrap();
+        assert_eq!(store.span_count().unwrap(), 3);
+        assert_eq!(
+            store
+                .trace(TraceId::from_bytes([1; 16]).unwrap())
+                .unwrap()
+                .len(),
+            1
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
