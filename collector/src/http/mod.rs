@@ -3,6 +3,9 @@
 
 mod error;
 mod ingest;
+mod params;
+mod search;
+mod stats;
 mod traces;
 
 use std::sync::Arc;
@@ -31,7 +34,12 @@ impl std::fmt::Debug for AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/api/traces", get(search::search))
         .route("/api/traces/{trace_id}", get(traces::get_trace))
+        .route("/api/services", get(stats::services))
+        .route("/api/services/{service}/names", get(stats::span_names))
+        .route("/api/aggregates", get(stats::aggregates))
+        .route("/api/dependencies", get(stats::dependencies))
         .route("/api/v1/spans", post(ingest::post_spans))
         .with_state(state)
 }

@@ -48,6 +48,15 @@ fn value_json(value: &Option<proto::AnyValue>) -> Value {
     }
 }
 
+/// The text a value compares as in `attr=key=value` filters.
+pub(super) fn value_text(value: &Option<proto::AnyValue>) -> Option<String> {
+    match value_json(value) {
+        Value::String(s) => Some(s),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
 fn attributes_json(attributes: &[proto::KeyValue]) -> Value {
     Value::Object(
         attributes

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use dapple::TraceId;
 use dapple::proto;
 
-use super::{Store, StoreError, StoredSpan};
+use super::{SpanFilter, Store, StoreError, StoredSpan};
 
 /// Spans in memory, grouped by trace, oldest trace evicted first.
 #[derive(Debug)]
@@ -87,6 +87,36 @@ impl Store for MemoryStore {
 
     fn span_count(&self) -> Result<usize, StoreError> {
         Ok(self.lock().spans)
+    }
+
+    fn spans(&self, filter: &SpanFilter) -> Result<Vec<StoredSpan>, StoreError> {
+        let inner = self.lock();
+        let mut found: Vec<StoredSpan> = inner
+            .traces
+            .values()
+            .flatten()
+            .filter(|s| filter.matches(&s.service, &s.span))
+            .cloned()
+            .collect();
+        found.sort_by_key(|s| std::cmp::Reverse(s.span.start_unix_nanos));
+        found.truncate(filter.limit);
+        Ok(found)
+    }
+
+    fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let inner = self.lock();
+        let mut services: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            Default::default();
+        for span in inner.traces.values().flatten() {
+            services
+                .entry(span.service.clone())
+                .or_default()
+                .insert(span.span.name.clone());
+        }
+        Ok(services
+            .into_iter()
+            .map(|(service, names)| (service, names.into_iter().collect()))
+            .collect())
     }
 }
 

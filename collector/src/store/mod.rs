@@ -26,6 +26,48 @@ impl StoredSpan {
     }
 }
 
+/// Which spans to find. Every field narrows; `None` does not.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpanFilter {
+    /// The span's service.
+    pub service: Option<String>,
+    /// The span's name.
+    pub name: Option<String>,
+    /// Shortest duration, in nanoseconds.
+    pub min_duration_ns: Option<u64>,
+    /// Longest duration, in nanoseconds.
+    pub max_duration_ns: Option<u64>,
+    /// Started at or after, Unix nanoseconds.
+    pub start_ns: Option<u64>,
+    /// Started before, Unix nanoseconds.
+    pub end_ns: Option<u64>,
+    /// Only spans with status error.
+    pub error_only: bool,
+    /// At most this many spans, newest first.
+    pub limit: usize,
+}
+
+impl SpanFilter {
+    /// Whether a span passes the filter (all but the limit).
+    pub fn matches(&self, service: &str, span: &proto::Span) -> bool {
+        let duration = span.end_unix_nanos.saturating_sub(span.start_unix_nanos);
+        self.service.as_deref().is_none_or(|s| s == service)
+            && self.name.as_deref().is_none_or(|n| n == span.name)
+            && self.min_duration_ns.is_none_or(|d| duration >= d)
+            && self.max_duration_ns.is_none_or(|d| duration <= d)
+            && self.start_ns.is_none_or(|t| span.start_unix_nanos >= t)
+            && self.end_ns.is_none_or(|t| span.start_unix_nanos < t)
+            && (!self.error_only || is_error(span))
+    }
+}
+
+/// Whether a span's status is error.
+pub fn is_error(span: &proto::Span) -> bool {
+    span.status
+        .as_ref()
+        .is_some_and(|s| s.code == proto::StatusCode::Error as i32)
+}
+
 /// Why a store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,4 +87,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many spans are stored.
     fn span_count(&self) -> Result<usize, StoreError>;
+
+    /// Spans passing `filter`, newest first, at most `filter.limit`.
+    fn spans(&self, filter: &SpanFilter) -> Result<Vec<StoredSpan>, StoreError>;
+
+    /// Every service, with the names of its spans, sorted.
+    fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError>;
 }

@@ -11,7 +11,7 @@ use dapple::proto;
 use prost::Message;
 use rusqlite::{Connection, params};
 
-use super::{Store, StoreError, StoredSpan};
+use super::{SpanFilter, Store, StoreError, StoredSpan};
 
 /// Spans in a SQLite database file.
 #[derive(Debug)]
@@ -19,6 +19,11 @@ pub struct SqliteStore {
     connection: Mutex<Connection>,
     max_spans: usize,
     retention: Option<Duration>,
+}
+
+/// SQLite integers are signed: larger values mean "beyond anything stored".
+fn clamp(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -107,10 +112,7 @@ impl Store for SqliteStore {
                 if span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
                     continue;
                 }
-                let error = span
-                    .status
-                    .as_ref()
-                    .is_some_and(|s| s.code == proto::StatusCode::Error as i32);
+                let error = super::is_error(&span);
                 added += insert.execute(params![
                     span.trace_id,
                     span.span_id as i64,
@@ -150,6 +152,69 @@ impl Store for SqliteStore {
         let connection = self.lock();
         let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
         Ok(count as usize)
+    }
+
+    fn spans(&self, filter: &SpanFilter) -> Result<Vec<StoredSpan>, StoreError> {
+        let mut sql = String::from("SELECT service, body FROM spans WHERE 1 = 1");
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        let mut and = |clause: &str, value: rusqlite::types::Value| {
+            values.push(value);
+            sql.push_str(&format!(" AND {clause} ?{}", values.len()));
+        };
+        if let Some(service) = &filter.service {
+            and("service =", service.clone().into());
+        }
+        if let Some(name) = &filter.name {
+            and("name =", name.clone().into());
+        }
+        if let Some(d) = filter.min_duration_ns {
+            and("duration_ns >=", clamp(d).into());
+        }
+        if let Some(d) = filter.max_duration_ns {
+            and("duration_ns <=", clamp(d).into());
+        }
+        if let Some(t) = filter.start_ns {
+            and("start_ns >=", clamp(t).into());
+        }
+        if let Some(t) = filter.end_ns {
+            and("start_ns <", clamp(t).into());
+        }
+        if filter.error_only {
+            and("error =", 1i64.into());
+        }
+        values.push((filter.limit.min(i64::MAX as usize) as i64).into());
+        sql.push_str(&format!(" ORDER BY start_ns DESC LIMIT ?{}", values.len()));
+        let connection = self.lock();
+        let mut query = connection.prepare_cached(&sql)?;
+        let rows = query.query_map(rusqlite::params_from_iter(values), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut spans = Vec::new();
+        for row in rows {
+            let (service, body) = row?;
+            let span = proto::Span::decode(body.as_slice())
+                .map_err(|e| StoreError::Failed(format!("a stored span is corrupt: {e}")))?;
+            spans.push(StoredSpan { service, span });
+        }
+        Ok(spans)
+    }
+
+    fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let connection = self.lock();
+        let mut query = connection
+            .prepare_cached("SELECT DISTINCT service, name FROM spans ORDER BY service, name")?;
+        let rows = query.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut services: Vec<(String, Vec<String>)> = Vec::new();
+        for row in rows {
+            let (service, name) = row?;
+            match services.last_mut() {
+                Some((last, names)) if *last == service => names.push(name),
+                _ => services.push((service, vec![name])),
+            }
+        }
+        Ok(services)
     }
 }
 

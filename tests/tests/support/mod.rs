@@ -75,6 +75,25 @@ impl CollectorProcess {
         )
     }
 
+    /// `POST path` with a binary body: the status and the JSON body.
+    pub fn post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .post(&format!("http://{}{path}", self.http))
+            .content_type("application/x-protobuf")
+            .send(&body[..])
+            .expect("the collector answers");
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().expect("a body");
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
     /// Kills the process at once, as `kill -9` would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,157 @@
+//! `GET /api/traces`: traces with a span matching every filter, newest
+//! first, a page at a time.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use dapple::TraceId;
+use serde_json::{Value, json};
+
+use super::params::Params;
+use super::{ApiError, AppState};
+use crate::store::{SpanFilter, StoredSpan, is_error};
+
+/// Spans read from the store for one search, at most.
+const SCAN_LIMIT: usize = 200_000;
+
+pub(super) async fn search(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params(pairs);
+    params.only(&[
+        "service",
+        "name",
+        "attr",
+        "min_duration",
+        "max_duration",
+        "start",
+        "end",
+        "error",
+        "limit",
+        "cursor",
+    ])?;
+    let limit = params.number::<usize>("limit")?.unwrap_or(20);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_parameter("limit", "limit is from 1 to 1000"));
+    }
+    let attrs: Vec<(String, String)> = params
+        .all("attr")
+        .map(|a| {
+            a.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| {
+                    ApiError::bad_parameter("attr", format!("{a:?}: expected key=value"))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let cursor = params
+        .get("cursor")
+        .map(|c| {
+            c.split_once('-')
+                .and_then(|(key, id)| Some((key.parse::<u64>().ok()?, id.parse::<TraceId>().ok()?)))
+                .ok_or_else(|| ApiError::bad_parameter("cursor", "not a cursor this API returned"))
+        })
+        .transpose()?;
+    let mut filter = SpanFilter {
+        service: params.get("service").map(str::to_owned),
+        name: params.get("name").map(str::to_owned),
+        min_duration_ns: params
+            .duration("min_duration")?
+            .map(|d| d.as_nanos() as u64),
+        max_duration_ns: params
+            .duration("max_duration")?
+            .map(|d| d.as_nanos() as u64),
+        start_ns: params.number("start")?,
+        end_ns: params.number("end")?,
+        error_only: params.flag("error")?,
+        limit: SCAN_LIMIT,
+    };
+    if let Some((key, _)) = cursor {
+        filter.end_ns = Some(filter.end_ns.map_or(key + 1, |e| e.min(key + 1)));
+    }
+
+    let store = state.store.clone();
+    let (page, more) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let spans = store
+            .spans(&filter)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        // Each trace is keyed by its newest matching span.
+        let mut keys: HashMap<TraceId, u64> = HashMap::new();
+        for span in spans.iter().filter(|s| has_attrs(s, &attrs)) {
+            if let Some(id) = span.trace_id() {
+                let key = keys.entry(id).or_default();
+                *key = (*key).max(span.span.start_unix_nanos);
+            }
+        }
+        let mut ordered: Vec<(u64, TraceId)> = keys.into_iter().map(|(id, k)| (k, id)).collect();
+        ordered.sort_by(|a, b| b.cmp(a));
+        if let Some(cursor) = cursor {
+            ordered.retain(|entry| *entry < cursor);
+        }
+        let more = ordered.len() > limit;
+        ordered.truncate(limit);
+        let mut page = Vec::new();
+        for (key, id) in ordered {
+            let trace = store
+                .trace(id)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            page.push((key, summary(id, &trace)));
+        }
+        Ok((page, more))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+
+    let next_cursor = more
+        .then(|| {
+            page.last()
+                .map(|(key, s)| format!("{key}-{}", s["trace_id"].as_str().unwrap_or_default()))
+        })
+        .flatten();
+    Ok(Json(json!({
+        "traces": page.into_iter().map(|(_, s)| s).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+fn has_attrs(span: &StoredSpan, attrs: &[(String, String)]) -> bool {
+    attrs.iter().all(|(key, value)| {
+        span.span.attributes.iter().any(|kv| {
+            kv.key == *key
+                && super::traces::value_text(&kv.value).as_deref() == Some(value.as_str())
+        })
+    })
+}
+
+/// One line of a trace list.
+pub fn summary(id: TraceId, spans: &[StoredSpan]) -> Value {
+    let root = spans
+        .iter()
+        .find(|s| s.span.parent_span_id == 0)
+        .or_else(|| spans.iter().min_by_key(|s| s.span.start_unix_nanos));
+    let start = spans
+        .iter()
+        .map(|s| s.span.start_unix_nanos)
+        .min()
+        .unwrap_or(0);
+    let end = spans
+        .iter()
+        .map(|s| s.span.end_unix_nanos)
+        .max()
+        .unwrap_or(0);
+    let mut services: Vec<&str> = spans.iter().map(|s| s.service.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    json!({
+        "trace_id": id.to_string(),
+        "root_name": root.map(|r| r.span.name.as_str()),
+        "root_service": root.map(|r| r.service.as_str()),
+        "services": services,
+        "span_count": spans.len(),
+        "error_count": spans.iter().filter(|s| is_error(&s.span)).count(),
+        "start_unix_nanos": start,
+        "duration_nanos": end.saturating_sub(start),
+    })
+}
