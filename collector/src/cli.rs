@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::duration::parse_duration;
+use crate::log::{self, Level};
 use crate::server::{self, ServerConfig};
 use crate::store::{MemoryStore, SqliteStore, Store};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -42,14 +43,17 @@ struct Serve {
     /// Directory of the SQLite database (`--store sqlite`).
     #[arg(long, default_value = "dapple-data")]
     data_dir: PathBuf,
-    /// How long spans are kept (`--store sqlite`), e.g. `24h`, `7d`; kept
-    /// until the span bound by default.
+    /// How long spans are kept, e.g. `24h`, `7d`; by default until the span
+    /// bound pushes them out.
     #[arg(long, value_parser = parse_duration)]
     retention: Option<Duration>,
     /// The most spans kept; past it the oldest are deleted (whole oldest
     /// traces, in memory).
     #[arg(long, default_value_t = 1_000_000)]
     max_spans: usize,
+    /// How much the collector writes to stderr.
+    #[arg(long, value_enum, default_value_t = Level::Info)]
+    log_level: Level,
     /// The largest frame accepted on the native port, in bytes; larger ones
     /// get an error frame and the connection is closed.
     #[arg(long, default_value_t = dapple::proto::DEFAULT_MAX_FRAME_BYTES)]
@@ -68,13 +72,14 @@ enum StoreKind {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let Command::Serve(serve) = cli.command;
+    log::set_level(serve.log_level);
     let store: Arc<dyn Store> = match serve.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new(serve.max_spans)),
+        StoreKind::Memory => Arc::new(MemoryStore::new(serve.max_spans, serve.retention)),
         StoreKind::Sqlite => {
             match SqliteStore::open(&serve.data_dir, serve.max_spans, serve.retention) {
                 Ok(store) => Arc::new(store),
                 Err(e) => {
-                    eprintln!("dapple-collector: {}: {e}", serve.data_dir.display());
+                    log::error(format_args!("{}: {e}", serve.data_dir.display()));
                     return std::process::ExitCode::FAILURE;
                 }
             }
@@ -83,7 +88,7 @@ pub fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("dapple-collector: cannot start: {e}");
+            log::error(format_args!("cannot start: {e}"));
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -94,11 +99,15 @@ pub fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(server::run(config, store, |bound| {
         println!("listening native={} http={}", bound.native, bound.http);
+        log::info(format_args!(
+            "native ingest on {}, query API on http://{}",
+            bound.native, bound.http
+        ));
     }));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dapple-collector: {e}");
+            log::error(format_args!("{e}"));
             std::process::ExitCode::FAILURE
         }
     }

@@ -6,8 +6,10 @@
 //! [`server`] (which starts them together).
 
 pub mod cli;
+pub mod dropped;
 pub mod duration;
 pub mod http;
 pub mod ingest;
+pub mod log;
 pub mod server;
 pub mod store;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::dropped::DroppedSpans;
 use crate::http::{AppState, router};
 use crate::ingest;
 use crate::store::Store;
@@ -41,8 +42,14 @@ pub async fn run(
         http: http.local_addr()?,
         native: native.local_addr()?,
     });
-    let ingest = tokio::spawn(ingest::serve(native, store.clone(), config.max_frame_bytes));
-    let app = router(AppState { store });
+    let dropped = Arc::new(DroppedSpans::default());
+    let ingest = tokio::spawn(ingest::serve(
+        native,
+        store.clone(),
+        dropped.clone(),
+        config.max_frame_bytes,
+    ));
+    let app = router(AppState { store, dropped });
     let served = axum::serve(http, app).await;
     ingest.abort();
     served

@@ -226,6 +226,17 @@ fn garbage_on_the_native_port_gets_errors_while_a_good_client_is_served() {
     .encode_length_delimited_to_vec();
     assert!(error_message(&send_raw(&collector, &batch)).contains("hello"));
 
+    // Many connections that announce big frames and never send them.
+    for _ in 0..200 {
+        let answer = send_raw(&collector, &[0xff, 0xff, 0x03]);
+        assert!(answer.is_empty() || !error_message(&answer).is_empty());
+    }
+    let rss = collector.rss_kib();
+    assert!(
+        rss < 200 * 1024,
+        "the collector's memory stays bounded: {rss} KiB"
+    );
+
     let output = good.join().unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("undelivered 0"));
@@ -285,4 +296,43 @@ fn a_collector_killed_mid_stream_and_restarted_on_its_sqlite_file_stores_every_s
     assert_eq!(span_ids.len(), 60 * 7, "every span stored exactly once");
     drop(second);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn spans_dropped_past_the_memory_bound_are_counted_and_reach_the_collector() {
+    let address = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let program = std::thread::spawn(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_traced_program"))
+            .args(["many", "30"])
+            .env("DAPPLE_COLLECTOR", address.to_string())
+            .env("DAPPLE_SERVICE", "squeezed")
+            .env("DAPPLE_BUFFER_BYTES", "3000")
+            .env("FLUSH_SECS", "20")
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let collector = CollectorProcess::start(&["--collector", &address.to_string()]);
+    let output = program.join().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("undelivered 0"));
+
+    let (_, services) = collector.get("/api/services");
+    let dropped = services["dropped_spans"]["squeezed"].as_u64().unwrap_or(0);
+    assert!(dropped > 0, "{services}");
+    let (_, aggregates) = collector.get("/api/aggregates?window=1h");
+    let stored: u64 = aggregates["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        stored + dropped,
+        30 * 7,
+        "every span stored or counted as dropped"
+    );
 }

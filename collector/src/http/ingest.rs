@@ -21,6 +21,7 @@ pub(super) async fn post_spans(
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown_service".to_owned());
     let received = batch.spans.len();
+    state.dropped.add(&service, batch.dropped_spans);
     let store = state.store.clone();
     let stored = tokio::task::spawn_blocking(move || store.insert(&service, batch.spans))
         .await

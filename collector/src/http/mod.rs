@@ -22,6 +22,8 @@ use crate::store::Store;
 pub struct AppState {
     /// Where spans live.
     pub store: Arc<dyn Store>,
+    /// What clients dropped.
+    pub dropped: Arc<crate::dropped::DroppedSpans>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -124,7 +124,9 @@ pub(super) async fn services(State(state): State<AppState>) -> Result<Json<Value
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let names: Vec<&str> = services.iter().map(|(s, _)| s.as_str()).collect();
-    Ok(Json(json!({ "services": names })))
+    Ok(Json(
+        json!({ "services": names, "dropped_spans": state.dropped.snapshot() }),
+    ))
 }
 
 pub(super) async fn span_names(

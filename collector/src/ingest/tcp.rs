@@ -10,6 +10,7 @@ use prost::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::dropped::DroppedSpans;
 use crate::store::Store;
 
 /// Why a connection ended.
@@ -28,24 +29,37 @@ enum Refusal {
 }
 
 /// Accepts connections until the listener fails.
-pub async fn serve(listener: TcpListener, store: Arc<dyn Store>, max_frame_bytes: usize) {
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    dropped: Arc<DroppedSpans>,
+    max_frame_bytes: usize,
+) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
         let store = store.clone();
+        let dropped = dropped.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            handle(stream, store, max_frame_bytes).await;
+            handle(stream, peer, store, dropped, max_frame_bytes).await;
         });
     }
 }
 
-async fn handle(stream: TcpStream, store: Arc<dyn Store>, limit: usize) {
+async fn handle(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    store: Arc<dyn Store>,
+    dropped: Arc<DroppedSpans>,
+    limit: usize,
+) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
-    let result = converse(&mut read, &mut write, store, limit).await;
+    let result = converse(&mut read, &mut write, store, &dropped, limit).await;
     if let Err(refusal) = result {
+        crate::log::warn(format_args!("connection from {peer} ended: {refusal}"));
         // A closed stream needs no explanation.
         let closed = matches!(&refusal, Refusal::Frame(proto::FrameError::Io(_)));
         if !closed {
@@ -66,6 +80,7 @@ async fn converse(
     read: &mut (impl AsyncRead + Unpin),
     write: &mut (impl AsyncWriteExt + Unpin),
     store: Arc<dyn Store>,
+    dropped: &DroppedSpans,
     limit: usize,
 ) -> Result<(), Refusal> {
     let service = match read_frame(read, limit).await?.kind {
@@ -90,6 +105,7 @@ async fn converse(
             _ => return Err(Refusal::Unexpected),
         };
         let sequence = batch.sequence;
+        dropped.add(&service, batch.dropped_spans);
         let store = store.clone();
         let service = service.clone();
         tokio::task::spawn_blocking(move || store.insert(&service, batch.spans))

@@ -13,6 +13,7 @@ use super::{SpanFilter, Store, StoreError, StoredSpan};
 #[derive(Debug)]
 pub struct MemoryStore {
     max_spans: usize,
+    retention: Option<std::time::Duration>,
     inner: Mutex<Inner>,
 }
 
@@ -26,10 +27,12 @@ struct Inner {
 }
 
 impl MemoryStore {
-    /// A store holding at most `max_spans` spans.
-    pub fn new(max_spans: usize) -> MemoryStore {
+    /// A store holding at most `max_spans` spans, each trace for at most
+    /// `retention` after its latest span started.
+    pub fn new(max_spans: usize, retention: Option<std::time::Duration>) -> MemoryStore {
         MemoryStore {
             max_spans: max_spans.max(1),
+            retention,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -62,10 +65,23 @@ impl Store for MemoryStore {
             inner.spans += 1;
             added += 1;
         }
-        while inner.spans > self.max_spans {
-            let Some(oldest) = inner.order.pop_front() else {
+        let cutoff = self
+            .retention
+            .map(|r| dapple::now_unix_nanos().saturating_sub(r.as_nanos() as u64));
+        loop {
+            let Some(&oldest) = inner.order.front() else {
                 break;
             };
+            let expired = cutoff.is_some_and(|cutoff| {
+                inner
+                    .traces
+                    .get(&oldest)
+                    .is_some_and(|spans| spans.iter().all(|s| s.span.start_unix_nanos < cutoff))
+            });
+            if inner.spans <= self.max_spans && !expired {
+                break;
+            }
+            inner.order.pop_front();
             if let Some(evicted) = inner.traces.remove(&oldest) {
                 inner.spans -= evicted.len();
                 for span in evicted {
@@ -135,7 +151,7 @@ mod tests {
 
     #[test]
     fn duplicate_span_ids_are_stored_once() {
-        let store = MemoryStore::new(100);
+        let store = MemoryStore::new(100, None);
         assert_eq!(store.insert("a", vec![span(1, 1), span(1, 2)]).unwrap(), 2);
         assert_eq!(store.insert("a", vec![span(1, 2), span(1, 3)]).unwrap(), 1);
         let trace = TraceId::from_bytes([1; 16]).unwrap();
@@ -144,7 +160,7 @@ mod tests {
 
     #[test]
     fn the_oldest_whole_trace_is_evicted_past_the_bound() {
-        let store = MemoryStore::new(3);
+        let store = MemoryStore::new(3, None);
         store.insert("a", vec![span(1, 1), span(1, 2)]).unwrap();
         store.insert("a", vec![span(2, 1), span(2, 2)]).unwrap();
         assert!(
@@ -164,8 +180,26 @@ mod tests {
     }
 
     #[test]
+    fn traces_older_than_the_retention_are_evicted() {
+        let store = MemoryStore::new(100, Some(std::time::Duration::from_secs(60)));
+        let mut old = span(1, 1);
+        old.start_unix_nanos = dapple::now_unix_nanos() - 120_000_000_000;
+        let mut new = span(2, 1);
+        new.start_unix_nanos = dapple::now_unix_nanos();
+        store.insert("a", vec![old]).unwrap();
+        store.insert("a", vec![new]).unwrap();
+        assert!(
+            store
+                .trace(TraceId::from_bytes([1; 16]).unwrap())
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.span_count().unwrap(), 1);
+    }
+
+    #[test]
     fn spans_with_a_bad_trace_id_are_skipped() {
-        let store = MemoryStore::new(10);
+        let store = MemoryStore::new(10, None);
         let mut bad = span(1, 1);
         bad.trace_id = vec![1, 2, 3];
         assert_eq!(store.insert("a", vec![bad]).unwrap(), 0);

@@ -23,6 +23,12 @@ pub trait Exporter: Send + 'static {
     /// a chance to reconnect, re-send, read acknowledgements.
     fn tick(&mut self) {}
 
+    /// Told how many spans the reporter dropped (memory bound) since it last
+    /// said, so that the count can reach the collector.
+    fn dropped(&mut self, spans: u64) {
+        let _ = spans;
+    }
+
     /// Tries until `deadline` to deliver everything taken so far; returns the
     /// number of spans still undelivered.
     fn flush(&mut self, deadline: Instant) -> u64 {
@@ -237,16 +243,27 @@ impl Drop for Reporter {
     }
 }
 
+/// Passes on the drops the exporter has not heard of.
+fn tell_dropped(exporter: &mut impl Exporter, dropped: u64, said: &mut u64) {
+    if dropped > *said {
+        exporter.dropped(dropped - *said);
+        *said = dropped;
+    }
+}
+
 /// The reporter thread: takes every queued batch at once, exports them
 /// outside the lock.
 fn run(shared: &Shared, mut exporter: impl Exporter) {
     let mut taken: Vec<SpanBatch> = Vec::new();
+    let mut dropped_said = 0;
     loop {
         {
             let mut queue = shared.lock();
             if queue.batches.is_empty() {
+                let dropped = queue.stats.dropped_spans;
                 if let Some((number, deadline)) = queue.flush_request.take() {
                     drop(queue);
+                    tell_dropped(&mut exporter, dropped, &mut dropped_said);
                     let undelivered = exporter.flush(deadline);
                     let mut queue = shared.lock();
                     queue.flush_answer = (number, undelivered);
@@ -264,7 +281,9 @@ fn run(shared: &Shared, mut exporter: impl Exporter) {
                     .unwrap_or_else(|e| e.into_inner().0);
                 if queue.batches.is_empty() {
                     let flush_asked = queue.flush_request.is_some();
+                    let dropped = queue.stats.dropped_spans;
                     drop(queue);
+                    tell_dropped(&mut exporter, dropped, &mut dropped_said);
                     if !flush_asked {
                         exporter.tick();
                     }
@@ -273,6 +292,9 @@ fn run(shared: &Shared, mut exporter: impl Exporter) {
             }
             taken.extend(queue.batches.drain(..));
             queue.exporting = taken.len() as u64;
+            let dropped = queue.stats.dropped_spans;
+            drop(queue);
+            tell_dropped(&mut exporter, dropped, &mut dropped_said);
         }
         for batch in taken.drain(..) {
             let spans = batch.len() as u64;

@@ -25,6 +25,8 @@ struct Pending {
     sequence: u64,
     frame: Vec<u8>,
     spans: u64,
+    /// The drop count this frame carries to the collector.
+    carried_dropped: u64,
     sent: bool,
 }
 
@@ -134,12 +136,13 @@ impl TcpExporter {
             self.enqueue(second);
             return;
         }
-        self.dropped_since_last_batch = 0;
+        let carried_dropped = std::mem::take(&mut self.dropped_since_last_batch);
         self.unacked_bytes += frame.len();
         self.unacked.push_back(Pending {
             sequence: self.next_sequence,
             frame,
             spans: count,
+            carried_dropped,
             sent: false,
         });
         self.next_sequence += 1;
@@ -148,6 +151,8 @@ impl TcpExporter {
                 break;
             };
             self.unacked_bytes -= oldest.frame.len();
+            // Its count must still reach the collector, with its own spans.
+            self.dropped_since_last_batch += oldest.carried_dropped;
             self.drop_spans(oldest.spans);
         }
     }
@@ -282,8 +287,17 @@ impl TcpExporter {
         }
     }
 
+    /// Once connected, tells the collector what was lost without waiting for
+    /// a batch to carry it: none may follow.
+    fn carry_drops(&mut self) {
+        if self.stream.is_some() && self.dropped_since_last_batch > 0 {
+            self.enqueue(Vec::new());
+        }
+    }
+
     fn pump(&mut self, wait: Option<Duration>) {
         self.connect();
+        self.carry_drops();
         self.send();
         self.receive(wait);
     }
@@ -298,6 +312,10 @@ impl Exporter for TcpExporter {
         self.pump(None);
     }
 
+    fn dropped(&mut self, spans: u64) {
+        self.dropped_since_last_batch += spans;
+    }
+
     fn tick(&mut self) {
         if !self.unacked.is_empty() || self.stream.is_some() {
             self.pump(None);
@@ -307,7 +325,8 @@ impl Exporter for TcpExporter {
     fn flush(&mut self, deadline: Instant) -> u64 {
         loop {
             let now = Instant::now();
-            if self.unacked.is_empty() || now >= deadline {
+            let done = self.unacked.is_empty() && self.dropped_since_last_batch == 0;
+            if done || now >= deadline {
                 return self.unacked_spans();
             }
             let left = deadline - now;
@@ -319,6 +338,7 @@ impl Exporter for TcpExporter {
                     continue;
                 }
             }
+            self.carry_drops();
             self.send();
             self.receive(Some(left.min(Duration::from_millis(50))));
         }

@@ -94,6 +94,17 @@ impl CollectorProcess {
         )
     }
 
+    /// The collector's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the collector's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("a VmRSS line")
+    }
+
     /// Kills the process at once, as `kill -9` would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
