@@ -68,10 +68,7 @@ impl Store for MemoryStore {
         let cutoff = self
             .retention
             .map(|r| dapple::now_unix_nanos().saturating_sub(r.as_nanos() as u64));
-        loop {
-            let Some(&oldest) = inner.order.front() else {
-                break;
-            };
+        while let Some(&oldest) = inner.order.front() {
             let expired = cutoff.is_some_and(|cutoff| {
                 inner
                     .traces
