@@ -12,7 +12,8 @@ use super::params::Params;
 use super::{ApiError, AppState};
 use crate::store::{SpanFilter, StoredSpan, is_error};
 
-/// Spans read from the store for one search, at most.
+/// Spans read from the store for a search by attribute, at most: such a
+/// search looks at the newest this many matching spans.
 const SCAN_LIMIT: usize = 200_000;
 
 pub(super) async fn search(
@@ -54,7 +55,7 @@ pub(super) async fn search(
                 .ok_or_else(|| ApiError::bad_parameter("cursor", "not a cursor this API returned"))
         })
         .transpose()?;
-    let mut filter = SpanFilter {
+    let filter = SpanFilter {
         service: params.get("service").map(str::to_owned),
         name: params.get("name").map(str::to_owned),
         min_duration_ns: params
@@ -68,35 +69,37 @@ pub(super) async fn search(
         error_only: params.flag("error")?,
         limit: SCAN_LIMIT,
     };
-    if let Some((key, _)) = cursor {
-        filter.end_ns = Some(filter.end_ns.map_or(key + 1, |e| e.min(key + 1)));
-    }
 
     let store = state.store.clone();
     let (page, more) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let spans = store
-            .spans(&filter)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        // Each trace is keyed by its newest matching span.
-        let mut keys: HashMap<TraceId, u64> = HashMap::new();
-        for span in spans.iter().filter(|s| has_attrs(s, &attrs)) {
-            if let Some(id) = span.trace_id() {
-                let key = keys.entry(id).or_default();
-                *key = (*key).max(span.span.start_unix_nanos);
+        let failed = |e: crate::store::StoreError| ApiError::internal(e.to_string());
+        let mut keys = if attrs.is_empty() {
+            // The store groups and pages by itself.
+            let filter = SpanFilter {
+                limit: limit + 1,
+                ..filter
+            };
+            store.trace_keys(&filter, cursor).map_err(failed)?
+        } else {
+            // Attributes are inside the spans: filter the newest spans here.
+            let spans = store.spans(&filter).map_err(failed)?;
+            let mut newest: HashMap<TraceId, u64> = HashMap::new();
+            for span in spans.iter().filter(|s| has_attrs(s, &attrs)) {
+                if let Some(id) = span.trace_id() {
+                    let key = newest.entry(id).or_default();
+                    *key = (*key).max(span.span.start_unix_nanos);
+                }
             }
-        }
-        let mut ordered: Vec<(u64, TraceId)> = keys.into_iter().map(|(id, k)| (k, id)).collect();
-        ordered.sort_by(|a, b| b.cmp(a));
-        if let Some(cursor) = cursor {
-            ordered.retain(|entry| *entry < cursor);
-        }
-        let more = ordered.len() > limit;
-        ordered.truncate(limit);
+            let mut keys: Vec<(u64, TraceId)> = newest.into_iter().map(|(id, k)| (k, id)).collect();
+            keys.retain(|entry| cursor.is_none_or(|c| *entry < c));
+            keys.sort_by(|a, b| b.cmp(a));
+            keys
+        };
+        let more = keys.len() > limit;
+        keys.truncate(limit);
         let mut page = Vec::new();
-        for (key, id) in ordered {
-            let trace = store
-                .trace(id)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+        for (key, id) in keys {
+            let trace = store.trace(id).map_err(failed)?;
             page.push((key, summary(id, &trace)));
         }
         Ok((page, more))

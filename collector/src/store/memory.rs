@@ -116,6 +116,30 @@ impl Store for MemoryStore {
         Ok(found)
     }
 
+    fn trace_keys(
+        &self,
+        filter: &SpanFilter,
+        before: Option<(u64, TraceId)>,
+    ) -> Result<Vec<(u64, TraceId)>, StoreError> {
+        let inner = self.lock();
+        let mut keys: Vec<(u64, TraceId)> = inner
+            .traces
+            .iter()
+            .filter_map(|(id, spans)| {
+                spans
+                    .iter()
+                    .filter(|s| filter.matches(&s.service, &s.span))
+                    .map(|s| s.span.start_unix_nanos)
+                    .max()
+                    .map(|key| (key, *id))
+            })
+            .filter(|entry| before.is_none_or(|b| *entry < b))
+            .collect();
+        keys.sort_by(|a, b| b.cmp(a));
+        keys.truncate(filter.limit);
+        Ok(keys)
+    }
+
     fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
         let inner = self.lock();
         let mut services: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =

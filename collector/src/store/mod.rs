@@ -91,6 +91,15 @@ pub trait Store: Send + Sync + 'static {
     /// Spans passing `filter`, newest first, at most `filter.limit`.
     fn spans(&self, filter: &SpanFilter) -> Result<Vec<StoredSpan>, StoreError>;
 
+    /// The traces with a span passing `filter`, each with the start of its
+    /// newest such span, newest first, below `before` (a key from a previous
+    /// page), at most `filter.limit`.
+    fn trace_keys(
+        &self,
+        filter: &SpanFilter,
+        before: Option<(u64, TraceId)>,
+    ) -> Result<Vec<(u64, TraceId)>, StoreError>;
+
     /// Every service, with the names of its spans, sorted.
     fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError>;
 }

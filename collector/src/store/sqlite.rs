@@ -155,34 +155,8 @@ impl Store for SqliteStore {
     }
 
     fn spans(&self, filter: &SpanFilter) -> Result<Vec<StoredSpan>, StoreError> {
-        let mut sql = String::from("SELECT service, body FROM spans WHERE 1 = 1");
-        let mut values: Vec<rusqlite::types::Value> = Vec::new();
-        let mut and = |clause: &str, value: rusqlite::types::Value| {
-            values.push(value);
-            sql.push_str(&format!(" AND {clause} ?{}", values.len()));
-        };
-        if let Some(service) = &filter.service {
-            and("service =", service.clone().into());
-        }
-        if let Some(name) = &filter.name {
-            and("name =", name.clone().into());
-        }
-        if let Some(d) = filter.min_duration_ns {
-            and("duration_ns >=", clamp(d).into());
-        }
-        if let Some(d) = filter.max_duration_ns {
-            and("duration_ns <=", clamp(d).into());
-        }
-        if let Some(t) = filter.start_ns {
-            and("start_ns >=", clamp(t).into());
-        }
-        if let Some(t) = filter.end_ns {
-            and("start_ns <", clamp(t).into());
-        }
-        if filter.error_only {
-            and("error =", 1i64.into());
-        }
-        values.push((filter.limit.min(i64::MAX as usize) as i64).into());
+        let (mut sql, mut values) = where_clause("SELECT service, body FROM spans", filter);
+        values.push(clamp(filter.limit as u64).into());
         sql.push_str(&format!(" ORDER BY start_ns DESC LIMIT ?{}", values.len()));
         let connection = self.lock();
         let mut query = connection.prepare_cached(&sql)?;
@@ -197,6 +171,47 @@ impl Store for SqliteStore {
             spans.push(StoredSpan { service, span });
         }
         Ok(spans)
+    }
+
+    fn trace_keys(
+        &self,
+        filter: &SpanFilter,
+        before: Option<(u64, TraceId)>,
+    ) -> Result<Vec<(u64, TraceId)>, StoreError> {
+        let (mut sql, mut values) =
+            where_clause("SELECT MAX(start_ns) AS k, trace_id FROM spans", filter);
+        sql.push_str(" GROUP BY trace_id");
+        if let Some((key, id)) = before {
+            values.push(clamp(key).into());
+            values.push(id.to_bytes().to_vec().into());
+            sql.push_str(&format!(
+                " HAVING (k, trace_id) < (?{}, ?{})",
+                values.len() - 1,
+                values.len()
+            ));
+        }
+        values.push(clamp(filter.limit as u64).into());
+        sql.push_str(&format!(
+            " ORDER BY k DESC, trace_id DESC LIMIT ?{}",
+            values.len()
+        ));
+        let connection = self.lock();
+        let mut query = connection.prepare_cached(&sql)?;
+        let rows = query.query_map(rusqlite::params_from_iter(values), |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut keys = Vec::new();
+        for row in rows {
+            let (key, id) = row?;
+            let id: [u8; 16] = id
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Failed("a stored trace id is corrupt".into()))?;
+            if let Some(id) = TraceId::from_bytes(id) {
+                keys.push((key as u64, id));
+            }
+        }
+        Ok(keys)
     }
 
     fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
@@ -216,6 +231,38 @@ impl Store for SqliteStore {
         }
         Ok(services)
     }
+}
+
+/// `base` with the filter's conditions, and their values.
+fn where_clause(base: &str, filter: &SpanFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = format!("{base} WHERE 1 = 1");
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let mut and = |clause: &str, value: rusqlite::types::Value| {
+        values.push(value);
+        sql.push_str(&format!(" AND {clause} ?{}", values.len()));
+    };
+    if let Some(service) = &filter.service {
+        and("service =", service.clone().into());
+    }
+    if let Some(name) = &filter.name {
+        and("name =", name.clone().into());
+    }
+    if let Some(d) = filter.min_duration_ns {
+        and("duration_ns >=", clamp(d).into());
+    }
+    if let Some(d) = filter.max_duration_ns {
+        and("duration_ns <=", clamp(d).into());
+    }
+    if let Some(t) = filter.start_ns {
+        and("start_ns >=", clamp(t).into());
+    }
+    if let Some(t) = filter.end_ns {
+        and("start_ns <", clamp(t).into());
+    }
+    if filter.error_only {
+        and("error =", 1i64.into());
+    }
+    (sql, values)
 }
 
 #[cfg(test)]
