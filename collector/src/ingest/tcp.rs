@@ -59,10 +59,10 @@ async fn handle(
     let mut read = BufReader::new(read);
     let result = converse(&mut read, &mut write, store, &dropped, limit).await;
     if let Err(refusal) = result {
-        crate::log::warn(format_args!("connection from {peer} ended: {refusal}"));
         // A closed stream needs no explanation.
         let closed = matches!(&refusal, Refusal::Frame(proto::FrameError::Io(_)));
         if !closed {
+            crate::log::warn(format_args!("refused {peer}: {refusal}"));
             let error = Frame {
                 kind: Some(frame::Kind::Error(proto::Error {
                     message: refusal.to_string(),

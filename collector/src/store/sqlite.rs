@@ -16,7 +16,9 @@ use super::{SpanFilter, Store, StoreError, StoredSpan};
 /// Spans in a SQLite database file.
 #[derive(Debug)]
 pub struct SqliteStore {
-    connection: Mutex<Connection>,
+    /// The connection, and the number of spans stored (kept here: counting
+    /// the table per batch would cost a scan).
+    connection: Mutex<(Connection, usize)>,
     max_spans: usize,
     retention: Option<Duration>,
 }
@@ -63,34 +65,34 @@ impl SqliteStore {
             .map_err(|e| StoreError::Failed(format!("{}: {e}", data_dir.display())))?;
         let connection = Connection::open(data_dir.join("dapple.sqlite"))?;
         connection.execute_batch(SCHEMA)?;
+        let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
         Ok(SqliteStore {
-            connection: Mutex::new(connection),
+            connection: Mutex::new((connection, count as usize)),
             max_spans: max_spans.max(1),
             retention,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    fn lock(&self) -> MutexGuard<'_, (Connection, usize)> {
         self.connection.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Deletes spans older than the retention, then the oldest spans past
     /// the count bound.
-    fn prune(&self, connection: &Connection) -> Result<(), StoreError> {
+    fn prune(&self, connection: &Connection, count: &mut usize) -> Result<(), StoreError> {
         if let Some(retention) = self.retention {
             let cutoff = dapple::now_unix_nanos().saturating_sub(retention.as_nanos() as u64);
-            connection.execute(
+            *count -= connection.execute(
                 "DELETE FROM spans WHERE start_ns < ?1",
-                params![cutoff as i64],
+                params![clamp(cutoff)],
             )?;
         }
-        let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
-        let excess = count - self.max_spans as i64;
+        let excess = count.saturating_sub(self.max_spans);
         if excess > 0 {
-            connection.execute(
+            *count -= connection.execute(
                 "DELETE FROM spans WHERE (trace_id, span_id) IN
                    (SELECT trace_id, span_id FROM spans ORDER BY start_ns LIMIT ?1)",
-                params![excess],
+                params![excess as i64],
             )?;
         }
         Ok(())
@@ -99,7 +101,8 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn insert(&self, service: &str, spans: Vec<proto::Span>) -> Result<usize, StoreError> {
-        let mut connection = self.lock();
+        let mut guard = self.lock();
+        let (connection, count) = &mut *guard;
         let transaction = connection.transaction()?;
         let mut added = 0;
         {
@@ -127,12 +130,14 @@ impl Store for SqliteStore {
             }
         }
         transaction.commit()?;
-        self.prune(&connection)?;
+        *count += added;
+        self.prune(connection, count)?;
         Ok(added)
     }
 
     fn trace(&self, trace_id: TraceId) -> Result<Vec<StoredSpan>, StoreError> {
-        let connection = self.lock();
+        let guard = self.lock();
+        let connection = &guard.0;
         let mut query =
             connection.prepare_cached("SELECT service, body FROM spans WHERE trace_id = ?1")?;
         let rows = query.query_map(params![trace_id.to_bytes().to_vec()], |row| {
@@ -149,16 +154,15 @@ impl Store for SqliteStore {
     }
 
     fn span_count(&self) -> Result<usize, StoreError> {
-        let connection = self.lock();
-        let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
-        Ok(count as usize)
+        Ok(self.lock().1)
     }
 
     fn spans(&self, filter: &SpanFilter) -> Result<Vec<StoredSpan>, StoreError> {
         let (mut sql, mut values) = where_clause("SELECT service, body FROM spans", filter);
         values.push(clamp(filter.limit as u64).into());
         sql.push_str(&format!(" ORDER BY start_ns DESC LIMIT ?{}", values.len()));
-        let connection = self.lock();
+        let guard = self.lock();
+        let connection = &guard.0;
         let mut query = connection.prepare_cached(&sql)?;
         let rows = query.query_map(rusqlite::params_from_iter(values), |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
@@ -178,44 +182,40 @@ impl Store for SqliteStore {
         filter: &SpanFilter,
         before: Option<(u64, TraceId)>,
     ) -> Result<Vec<(u64, TraceId)>, StoreError> {
-        let (mut sql, mut values) =
-            where_clause("SELECT MAX(start_ns) AS k, trace_id FROM spans", filter);
-        sql.push_str(" GROUP BY trace_id");
-        if let Some((key, id)) = before {
-            values.push(clamp(key).into());
-            values.push(id.to_bytes().to_vec().into());
-            sql.push_str(&format!(
-                " HAVING (k, trace_id) < (?{}, ?{})",
-                values.len() - 1,
-                values.len()
-            ));
-        }
-        values.push(clamp(filter.limit as u64).into());
-        sql.push_str(&format!(
-            " ORDER BY k DESC, trace_id DESC LIMIT ?{}",
-            values.len()
-        ));
-        let connection = self.lock();
+        // Matching spans, newest first, from the indexes: the first time a
+        // trace shows up gives its key, and the scan stops once the page is
+        // full, so a search touches only the newest rows.
+        let (mut sql, values) = where_clause("SELECT start_ns, trace_id FROM spans", filter);
+        sql.push_str(" ORDER BY start_ns DESC");
+        let guard = self.lock();
+        let connection = &guard.0;
         let mut query = connection.prepare_cached(&sql)?;
-        let rows = query.query_map(rusqlite::params_from_iter(values), |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
-        })?;
+        let mut rows = query.query(rusqlite::params_from_iter(values))?;
+        let mut seen = std::collections::HashSet::new();
         let mut keys = Vec::new();
-        for row in rows {
-            let (key, id) = row?;
-            let id: [u8; 16] = id
-                .as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Failed("a stored trace id is corrupt".into()))?;
-            if let Some(id) = TraceId::from_bytes(id) {
-                keys.push((key as u64, id));
+        while let Some(row) = rows.next()? {
+            let key = row.get::<_, i64>(0)? as u64;
+            let id: Vec<u8> = row.get(1)?;
+            let Some(id) = <[u8; 16]>::try_from(id.as_slice())
+                .ok()
+                .and_then(TraceId::from_bytes)
+            else {
+                continue;
+            };
+            if !seen.insert(id) || before.is_some_and(|b| (key, id) >= b) {
+                continue;
+            }
+            keys.push((key, id));
+            if keys.len() >= filter.limit {
+                break;
             }
         }
         Ok(keys)
     }
 
     fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        let connection = self.lock();
+        let guard = self.lock();
+        let connection = &guard.0;
         let mut query = connection
             .prepare_cached("SELECT DISTINCT service, name FROM spans ORDER BY service, name")?;
         let rows = query.query_map([], |row| {

@@ -200,7 +200,9 @@ impl TcpExporter {
         let Some(stream) = &mut self.stream else {
             return;
         };
-        let mut failed = false;
+        // Reads poll without blocking; writes must block (up to the write
+        // timeout) rather than fail on a full socket buffer.
+        let mut failed = stream.set_nonblocking(false).is_err();
         for pending in self.unacked.iter_mut().filter(|p| !p.sent) {
             if stream.write_all(&pending.frame).is_err() {
                 failed = true;
