@@ -23,6 +23,10 @@ pub trait Exporter: Send + 'static {
     /// a chance to reconnect, re-send, read acknowledgements.
     fn tick(&mut self) {}
 
+    /// Called after the batches of one wake-up were exported: a chance to
+    /// send what `export` gathered as one message.
+    fn drained(&mut self) {}
+
     /// Told how many spans the reporter dropped (memory bound) since it last
     /// said, so that the count can reach the collector.
     fn dropped(&mut self, spans: u64) {
@@ -306,6 +310,7 @@ fn run(shared: &Shared, mut exporter: impl Exporter) {
             queue.stats.queued_spans -= spans;
             queue.stats.exported_spans += spans;
         }
+        exporter.drained();
         if shared.lock().batches.is_empty() {
             shared.drained.notify_all();
         }

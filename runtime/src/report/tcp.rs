@@ -16,6 +16,9 @@ use crate::proto::{self, Frame, frame};
 use crate::report::Exporter;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
+/// Spans gathered into one frame at most (frames over the size limit are
+/// split anyway).
+const GATHER_LIMIT: usize = 8192;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +46,9 @@ pub struct TcpExporter {
     unacked_bytes: usize,
     dropped_since_last_batch: u64,
     dropped_total: u64,
+    /// Spans of the batches exported since the reporter last drained, sent
+    /// together: one frame, one acknowledgement, one store transaction.
+    gathered: Vec<proto::Span>,
     backoff: Duration,
     next_attempt: Instant,
 }
@@ -86,6 +92,7 @@ impl TcpExporter {
             unacked_bytes: 0,
             dropped_since_last_batch: 0,
             dropped_total: 0,
+            gathered: Vec::new(),
             backoff: MIN_BACKOFF,
             next_attempt: Instant::now(),
         }
@@ -307,10 +314,20 @@ impl TcpExporter {
 
 impl Exporter for TcpExporter {
     fn export(&mut self, batch: SpanBatch) {
-        let spans = batch.spans().iter().map(proto::Span::from_record).collect();
-        // The records go back to the pools now; only the frame is kept.
+        self.gathered
+            .extend(batch.spans().iter().map(proto::Span::from_record));
+        // The records go back to the pools now; only the wire form is kept.
         drop(batch);
-        self.enqueue(spans);
+        if self.gathered.len() >= GATHER_LIMIT {
+            self.drained();
+        }
+    }
+
+    fn drained(&mut self) {
+        if !self.gathered.is_empty() {
+            let spans = std::mem::take(&mut self.gathered);
+            self.enqueue(spans);
+        }
         self.pump(None);
     }
 
@@ -325,6 +342,7 @@ impl Exporter for TcpExporter {
     }
 
     fn flush(&mut self, deadline: Instant) -> u64 {
+        self.drained();
         loop {
             let now = Instant::now();
             let done = self.unacked.is_empty() && self.dropped_since_last_batch == 0;
