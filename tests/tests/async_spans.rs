@@ -34,6 +34,14 @@ fn assert_linked(tree: &SpanTree) {
     }
 }
 
+/// The `form` attribute of each child, in order.
+fn forms_of_children(tree: &SpanTree) -> Vec<String> {
+    tree.children
+        .iter()
+        .map(|c| c.span.attribute("form").unwrap().to_string())
+        .collect()
+}
+
 static THREADS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 fn note_thread() {
@@ -197,11 +205,7 @@ fn every_rewritten_spawn_form_makes_children_of_the_spawner() {
     multi_thread().block_on(every_spawn_form());
     let tree = collector().tree_of("spawn.forms").unwrap();
     assert_linked(&tree);
-    let forms: Vec<String> = tree
-        .children
-        .iter()
-        .map(|c| c.span.attribute("form").unwrap().to_string())
-        .collect();
+    let forms = forms_of_children(&tree);
     assert_eq!(
         forms,
         [
@@ -255,11 +259,7 @@ fn explicit_helpers_carry_the_span() {
     multi_thread().block_on(explicit_helpers());
     let tree = collector().tree_of("explicit.root").unwrap();
     assert_linked(&tree);
-    let forms: Vec<String> = tree
-        .children
-        .iter()
-        .map(|c| c.span.attribute("form").unwrap().to_string())
-        .collect();
+    let forms = forms_of_children(&tree);
     assert_eq!(
         forms,
         ["dapple::spawn", "in_current_span", "dapple::spawn_blocking"]

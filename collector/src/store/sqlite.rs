@@ -140,17 +140,7 @@ impl Store for SqliteStore {
         let connection = &guard.0;
         let mut query =
             connection.prepare_cached("SELECT service, body FROM spans WHERE trace_id = ?1")?;
-        let rows = query.query_map(params![trace_id.to_bytes().to_vec()], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
-        })?;
-        let mut spans = Vec::new();
-        for row in rows {
-            let (service, body) = row?;
-            let span = proto::Span::decode(body.as_slice())
-                .map_err(|e| StoreError::Failed(format!("a stored span is corrupt: {e}")))?;
-            spans.push(StoredSpan { service, span });
-        }
-        Ok(spans)
+        stored_spans(query.query(params![trace_id.to_bytes().to_vec()])?)
     }
 
     fn span_count(&self) -> Result<usize, StoreError> {
@@ -164,17 +154,7 @@ impl Store for SqliteStore {
         let guard = self.lock();
         let connection = &guard.0;
         let mut query = connection.prepare_cached(&sql)?;
-        let rows = query.query_map(rusqlite::params_from_iter(values), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
-        })?;
-        let mut spans = Vec::new();
-        for row in rows {
-            let (service, body) = row?;
-            let span = proto::Span::decode(body.as_slice())
-                .map_err(|e| StoreError::Failed(format!("a stored span is corrupt: {e}")))?;
-            spans.push(StoredSpan { service, span });
-        }
-        Ok(spans)
+        stored_spans(query.query(rusqlite::params_from_iter(values))?)
     }
 
     fn trace_keys(
@@ -231,6 +211,21 @@ impl Store for SqliteStore {
         }
         Ok(services)
     }
+}
+
+/// Decodes rows of `(service, body)`.
+fn stored_spans(mut rows: rusqlite::Rows<'_>) -> Result<Vec<StoredSpan>, StoreError> {
+    let mut spans = Vec::new();
+    while let Some(row) = rows.next()? {
+        let body: Vec<u8> = row.get(1)?;
+        let span = proto::Span::decode(body.as_slice())
+            .map_err(|e| StoreError::Failed(format!("a stored span is corrupt: {e}")))?;
+        spans.push(StoredSpan {
+            service: row.get(0)?,
+            span,
+        });
+    }
+    Ok(spans)
 }
 
 /// `base` with the filter's conditions, and their values.

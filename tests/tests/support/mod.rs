@@ -118,6 +118,25 @@ impl Drop for CollectorProcess {
     }
 }
 
+/// A client that returns error statuses as answers.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// The status and the JSON body (or the text, when it is not JSON).
+fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+    let mut response = response.expect("the collector answers");
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().expect("a body");
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
 /// Runs the instrumented test program against `collector`, with `args`.
 pub fn run_traced_program(collector: &str, args: &[&str], flush_secs: u64) -> Output {
     Command::new(env!("CARGO_BIN_EXE_traced_program"))
