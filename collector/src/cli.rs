@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::duration::parse_duration;
 use crate::log::{self, Level};
 use crate::server::{self, ServerConfig};
-use crate::store::{MemoryStore, SqliteStore, Store};
+use crate::store::{Limits, MemoryStore, SqliteStore, Store};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -51,6 +51,10 @@ struct Serve {
     /// traces, in memory).
     #[arg(long, default_value_t = 1_000_000)]
     max_spans: usize,
+    /// The most bytes kept (encoded spans in memory, used database pages in
+    /// SQLite); past it the oldest spans are deleted. Unbounded by default.
+    #[arg(long)]
+    max_bytes: Option<u64>,
     /// How much the collector writes to stderr.
     #[arg(long, value_enum, default_value_t = Level::Info)]
     log_level: Level,
@@ -73,17 +77,20 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let Command::Serve(serve) = cli.command;
     log::set_level(serve.log_level);
+    let limits = Limits {
+        max_spans: serve.max_spans.max(1),
+        max_bytes: serve.max_bytes,
+        retention: serve.retention,
+    };
     let store: Arc<dyn Store> = match serve.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new(serve.max_spans, serve.retention)),
-        StoreKind::Sqlite => {
-            match SqliteStore::open(&serve.data_dir, serve.max_spans, serve.retention) {
-                Ok(store) => Arc::new(store),
-                Err(e) => {
-                    log::error(format_args!("{}: {e}", serve.data_dir.display()));
-                    return std::process::ExitCode::FAILURE;
-                }
+        StoreKind::Memory => Arc::new(MemoryStore::new(limits)),
+        StoreKind::Sqlite => match SqliteStore::open(&serve.data_dir, limits) {
+            Ok(store) => Arc::new(store),
+            Err(e) => {
+                log::error(format_args!("{}: {e}", serve.data_dir.display()));
+                return std::process::ExitCode::FAILURE;
             }
-        }
+        },
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use dapple::traced;
 use dapple_collector::server::{self, ServerConfig};
-use dapple_collector::store::{MemoryStore, SqliteStore, Store};
+use dapple_collector::store::{Limits, MemoryStore, SqliteStore, Store};
 
 const LEAVES: u64 = 99;
 
@@ -75,10 +75,15 @@ fn main() {
         std::env::temp_dir().join(format!("dapple-collector-figures-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     let stores: Vec<(&str, Arc<dyn Store>)> = vec![
-        ("memory", Arc::new(MemoryStore::new(10_000_000, None))),
+        (
+            "memory",
+            Arc::new(MemoryStore::new(Limits::spans(10_000_000))),
+        ),
         (
             "sqlite",
-            Arc::new(SqliteStore::open(&data_dir, 10_000_000, None).expect("a SQLite store")),
+            Arc::new(
+                SqliteStore::open(&data_dir, Limits::spans(10_000_000)).expect("a SQLite store"),
+            ),
         ),
     ];
     println!(

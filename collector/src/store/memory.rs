@@ -7,13 +7,14 @@ use std::sync::{Mutex, MutexGuard};
 use dapple::TraceId;
 use dapple::proto;
 
-use super::{SpanFilter, Store, StoreError, StoredSpan};
+use prost::Message;
+
+use super::{Limits, SpanFilter, Store, StoreError, StoredSpan};
 
 /// Spans in memory, grouped by trace, oldest trace evicted first.
 #[derive(Debug)]
 pub struct MemoryStore {
-    max_spans: usize,
-    retention: Option<std::time::Duration>,
+    limits: Limits,
     inner: Mutex<Inner>,
 }
 
@@ -24,15 +25,20 @@ struct Inner {
     order: VecDeque<TraceId>,
     ids: HashSet<(TraceId, u64)>,
     spans: usize,
+    bytes: u64,
+}
+
+/// What a span costs the byte bound.
+fn size(span: &StoredSpan) -> u64 {
+    (span.span.encoded_len() + span.service.len()) as u64
 }
 
 impl MemoryStore {
-    /// A store holding at most `max_spans` spans, each trace for at most
-    /// `retention` after its latest span started.
-    pub fn new(max_spans: usize, retention: Option<std::time::Duration>) -> MemoryStore {
+    /// A store within `limits`; a trace is kept for the retention after its
+    /// latest span started.
+    pub fn new(limits: Limits) -> MemoryStore {
         MemoryStore {
-            max_spans: max_spans.max(1),
-            retention,
+            limits,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -61,11 +67,13 @@ impl Store for MemoryStore {
             if !inner.traces.contains_key(&trace_id) {
                 inner.order.push_back(trace_id);
             }
+            inner.bytes += size(&stored);
             inner.traces.entry(trace_id).or_default().push(stored);
             inner.spans += 1;
             added += 1;
         }
         let cutoff = self
+            .limits
             .retention
             .map(|r| dapple::now_unix_nanos().saturating_sub(r.as_nanos() as u64));
         while let Some(&oldest) = inner.order.front() {
@@ -75,12 +83,15 @@ impl Store for MemoryStore {
                     .get(&oldest)
                     .is_some_and(|spans| spans.iter().all(|s| s.span.start_unix_nanos < cutoff))
             });
-            if inner.spans <= self.max_spans && !expired {
+            let over = inner.spans > self.limits.max_spans
+                || self.limits.max_bytes.is_some_and(|max| inner.bytes > max);
+            if !over && !expired {
                 break;
             }
             inner.order.pop_front();
             if let Some(evicted) = inner.traces.remove(&oldest) {
                 inner.spans -= evicted.len();
+                inner.bytes -= evicted.iter().map(size).sum::<u64>();
                 for span in evicted {
                     inner.ids.remove(&(oldest, span.span.span_id));
                 }
@@ -172,7 +183,7 @@ mod tests {
 
     #[test]
     fn duplicate_span_ids_are_stored_once() {
-        let store = MemoryStore::new(100, None);
+        let store = MemoryStore::new(Limits::spans(100));
         assert_eq!(store.insert("a", vec![span(1, 1), span(1, 2)]).unwrap(), 2);
         assert_eq!(store.insert("a", vec![span(1, 2), span(1, 3)]).unwrap(), 1);
         let trace = TraceId::from_bytes([1; 16]).unwrap();
@@ -181,7 +192,7 @@ mod tests {
 
     #[test]
     fn the_oldest_whole_trace_is_evicted_past_the_bound() {
-        let store = MemoryStore::new(3, None);
+        let store = MemoryStore::new(Limits::spans(3));
         store.insert("a", vec![span(1, 1), span(1, 2)]).unwrap();
         store.insert("a", vec![span(2, 1), span(2, 2)]).unwrap();
         assert!(
@@ -202,7 +213,10 @@ mod tests {
 
     #[test]
     fn traces_older_than_the_retention_are_evicted() {
-        let store = MemoryStore::new(100, Some(std::time::Duration::from_secs(60)));
+        let store = MemoryStore::new(Limits {
+            retention: Some(std::time::Duration::from_secs(60)),
+            ..Limits::spans(100)
+        });
         let mut old = span(1, 1);
         old.start_unix_nanos = dapple::now_unix_nanos() - 120_000_000_000;
         let mut new = span(2, 1);
@@ -219,8 +233,26 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_bound_evicts_whole_oldest_traces() {
+        let one = (span(1, 1).encoded_len() + 1) as u64;
+        let store = MemoryStore::new(Limits {
+            max_bytes: Some(3 * one),
+            ..Limits::spans(100)
+        });
+        store.insert("a", vec![span(1, 1), span(1, 2)]).unwrap();
+        store.insert("a", vec![span(2, 1), span(2, 2)]).unwrap();
+        assert!(
+            store
+                .trace(TraceId::from_bytes([1; 16]).unwrap())
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.span_count().unwrap(), 2);
+    }
+
+    #[test]
     fn spans_with_a_bad_trace_id_are_skipped() {
-        let store = MemoryStore::new(10, None);
+        let store = MemoryStore::new(Limits::spans(10));
         let mut bad = span(1, 1);
         bad.trace_id = vec![1, 2, 3];
         assert_eq!(store.insert("a", vec![bad]).unwrap(), 0);

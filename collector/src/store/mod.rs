@@ -26,6 +26,28 @@ impl StoredSpan {
     }
 }
 
+/// How much a store keeps; past any bound the oldest spans go.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Spans kept at most.
+    pub max_spans: usize,
+    /// Bytes kept at most (encoded spans in memory, used pages in SQLite).
+    pub max_bytes: Option<u64>,
+    /// How long after it started a span is kept.
+    pub retention: Option<std::time::Duration>,
+}
+
+impl Limits {
+    /// At most `max_spans` spans, no other bound.
+    pub fn spans(max_spans: usize) -> Limits {
+        Limits {
+            max_spans: max_spans.max(1),
+            max_bytes: None,
+            retention: None,
+        }
+    }
+}
+
 /// Which spans to find. Every field narrows; `None` does not.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpanFilter {

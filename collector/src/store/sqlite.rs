@@ -4,14 +4,13 @@
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use dapple::TraceId;
 use dapple::proto;
 use prost::Message;
 use rusqlite::{Connection, params};
 
-use super::{SpanFilter, Store, StoreError, StoredSpan};
+use super::{Limits, SpanFilter, Store, StoreError, StoredSpan};
 
 /// Spans in a SQLite database file.
 #[derive(Debug)]
@@ -19,8 +18,7 @@ pub struct SqliteStore {
     /// The connection, and the number of spans stored (kept here: counting
     /// the table per batch would cost a scan).
     connection: Mutex<(Connection, usize)>,
-    max_spans: usize,
-    retention: Option<Duration>,
+    limits: Limits,
 }
 
 /// SQLite integers are signed: larger values mean "beyond anything stored".
@@ -55,12 +53,8 @@ const SCHEMA: &str = "
 ";
 
 impl SqliteStore {
-    /// Opens (or creates) `dapple.sqlite` in `data_dir`.
-    pub fn open(
-        data_dir: &Path,
-        max_spans: usize,
-        retention: Option<Duration>,
-    ) -> Result<SqliteStore, StoreError> {
+    /// Opens (or creates) `dapple.sqlite` in `data_dir`, kept within `limits`.
+    pub fn open(data_dir: &Path, limits: Limits) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Failed(format!("{}: {e}", data_dir.display())))?;
         let connection = Connection::open(data_dir.join("dapple.sqlite"))?;
@@ -68,8 +62,7 @@ impl SqliteStore {
         let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
         Ok(SqliteStore {
             connection: Mutex::new((connection, count as usize)),
-            max_spans: max_spans.max(1),
-            retention,
+            limits,
         })
     }
 
@@ -80,14 +73,28 @@ impl SqliteStore {
     /// Deletes spans older than the retention, then the oldest spans past
     /// the count bound.
     fn prune(&self, connection: &Connection, count: &mut usize) -> Result<(), StoreError> {
-        if let Some(retention) = self.retention {
+        if let Some(retention) = self.limits.retention {
             let cutoff = dapple::now_unix_nanos().saturating_sub(retention.as_nanos() as u64);
             *count -= connection.execute(
                 "DELETE FROM spans WHERE start_ns < ?1",
                 params![clamp(cutoff)],
             )?;
         }
-        let excess = count.saturating_sub(self.max_spans);
+        let mut excess = count.saturating_sub(self.limits.max_spans);
+        if let Some(max_bytes) = self.limits.max_bytes {
+            let used: i64 = connection.query_row(
+                "SELECT (page_count - freelist_count) * page_size
+                   FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()",
+                [],
+                |r| r.get(0),
+            )?;
+            if used as u64 > max_bytes {
+                // Free about a tenth more than the excess: pages are reused,
+                // not returned, so the file stops growing.
+                let share = (used as u64 - max_bytes) as f64 / used as f64 + 0.1;
+                excess = excess.max((*count as f64 * share.min(1.0)) as usize);
+            }
+        }
         if excess > 0 {
             *count -= connection.execute(
                 "DELETE FROM spans WHERE (trace_id, span_id) IN
@@ -286,7 +293,7 @@ mod tests {
         let dir = temp_dir("reopen");
         let trace = TraceId::from_bytes([7; 16]).unwrap();
         {
-            let store = SqliteStore::open(&dir, 100, None).unwrap();
+            let store = SqliteStore::open(&dir, Limits::spans(100)).unwrap();
             assert_eq!(
                 store
                     .insert("svc", vec![span(7, 1, 1), span(7, 2, 2)])
@@ -300,7 +307,7 @@ mod tests {
                 1
             );
         }
-        let store = SqliteStore::open(&dir, 100, None).unwrap();
+        let store = SqliteStore::open(&dir, Limits::spans(100)).unwrap();
         let spans = store.trace(trace).unwrap();
         assert_eq!(spans.len(), 3);
         assert!(spans.iter().all(|s| s.service == "svc"));
@@ -308,9 +315,50 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_bound_deletes_the_oldest_spans() {
+        let dir = temp_dir("bytes");
+        let store = SqliteStore::open(
+            &dir,
+            Limits {
+                max_bytes: Some(512 * 1024),
+                ..Limits::spans(1_000_000)
+            },
+        )
+        .unwrap();
+        for batch in 0..40u64 {
+            let spans = (0..100)
+                .map(|i| {
+                    let mut s = span(batch as u8 + 1, i + 1, batch * 1000 + i);
+                    s.name = "x".repeat(400);
+                    s
+                })
+                .collect();
+            store.insert("svc", spans).unwrap();
+        }
+        let kept = store.span_count().unwrap();
+        assert!(kept < 4000, "some spans went: {kept} kept");
+        assert!(kept > 200, "not all of them: {kept} kept");
+        assert!(
+            store
+                .trace(TraceId::from_bytes([1; 16]).unwrap())
+                .unwrap()
+                .is_empty(),
+            "the oldest went first"
+        );
+        assert_eq!(
+            store
+                .trace(TraceId::from_bytes([40; 16]).unwrap())
+                .unwrap()
+                .len(),
+            100
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_oldest_spans_go_past_the_bound() {
         let dir = temp_dir("bound");
-        let store = SqliteStore::open(&dir, 3, None).unwrap();
+        let store = SqliteStore::open(&dir, Limits::spans(3)).unwrap();
         store
             .insert(
                 "svc",
