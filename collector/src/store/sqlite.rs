@@ -45,11 +45,10 @@ const SCHEMA: &str = "
         duration_ns INTEGER NOT NULL,
         error INTEGER NOT NULL,
         body BLOB NOT NULL,
-        PRIMARY KEY (trace_id, span_id)
-    ) WITHOUT ROWID;
+        UNIQUE (trace_id, span_id)
+    );
     CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
     CREATE INDEX IF NOT EXISTS spans_by_service_name ON spans (service, name, start_ns);
-    CREATE INDEX IF NOT EXISTS spans_by_duration ON spans (duration_ns);
 ";
 
 impl SqliteStore {
