@@ -55,6 +55,7 @@ mod local;
 mod memory;
 mod padded;
 mod panic;
+pub mod propagation;
 pub mod proto;
 mod rand;
 mod record;
