@@ -61,6 +61,8 @@ mod rand;
 mod record;
 pub mod report;
 mod sampling;
+#[cfg(feature = "tower")]
+pub mod server;
 mod span;
 mod spawn;
 mod value;

@@ -1,0 +1,216 @@
+//! A tower layer for HTTP servers (axum, hyper, tonic): one server span per
+//! request, a child of the caller's span when the request carries one.
+//!
+//! The span is named `METHOD /route/template` when a route function is given
+//! (with axum: `MatchedPath`), else `METHOD /path`, and carries
+//! `http.request.method`, `http.route`, `url.path`, `user_agent.original` and
+//! `http.response.status_code`; a 5xx or an error marks it as failed. No
+//! request header is recorded, so `Authorization` and `Cookie` never are.
+//!
+//! ```
+//! use dapple::server::TraceLayer;
+//! let layer = TraceLayer::new().with_route(|request: &http::Request<()>| {
+//!     // With axum: request.extensions().get::<axum::extract::MatchedPath>()
+//!     Some(request.uri().path().to_owned())
+//! });
+//! # let _ = layer;
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use pin_project::pin_project;
+
+use crate::context::ContextGuard;
+use crate::local::buffer;
+use crate::propagation::Propagator;
+use crate::span::{Span, SpanKind, Status};
+
+type RouteFn<B> = Arc<dyn Fn(&Request<B>) -> Option<String> + Send + Sync>;
+
+/// Wraps a service so that each request is handled inside a server span.
+pub struct TraceLayer<B = ()> {
+    propagator: Propagator,
+    route: Option<RouteFn<B>>,
+}
+
+impl<B> Clone for TraceLayer<B> {
+    fn clone(&self) -> Self {
+        TraceLayer {
+            propagator: self.propagator.clone(),
+            route: self.route.clone(),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for TraceLayer<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceLayer")
+            .field("propagator", &self.propagator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> Default for TraceLayer<B> {
+    fn default() -> Self {
+        TraceLayer {
+            propagator: Propagator::default(),
+            route: None,
+        }
+    }
+}
+
+impl<B> TraceLayer<B> {
+    /// Reads every header format, names spans by path.
+    pub fn new() -> Self {
+        TraceLayer::default()
+    }
+
+    /// Names spans by the route template `route` returns for a request.
+    pub fn with_route(
+        mut self,
+        route: impl Fn(&Request<B>) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.route = Some(Arc::new(route));
+        self
+    }
+
+    /// Reads the formats of `propagator`.
+    pub fn with_propagator(mut self, propagator: Propagator) -> Self {
+        self.propagator = propagator;
+        self
+    }
+}
+
+impl<S, B> tower_layer::Layer<S> for TraceLayer<B> {
+    type Service = TraceService<S, B>;
+
+    fn layer(&self, inner: S) -> TraceService<S, B> {
+        TraceService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`TraceLayer`] makes.
+pub struct TraceService<S, B = ()> {
+    inner: S,
+    layer: TraceLayer<B>,
+}
+
+impl<S: Clone, B> Clone for TraceService<S, B> {
+    fn clone(&self) -> Self {
+        TraceService {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S, B> std::fmt::Debug for TraceService<S, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceService").finish_non_exhaustive()
+    }
+}
+
+impl<S, B, R> tower_service::Service<Request<B>> for TraceService<S, B>
+where
+    S: tower_service::Service<Request<B>, Response = Response<R>>,
+    S::Error: std::fmt::Display,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = ServerFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> ServerFuture<S::Future> {
+        let route = self.layer.route.as_ref().and_then(|route| route(&request));
+        let path = request.uri().path().to_owned();
+        let name = format!("{} {}", request.method(), route.as_deref().unwrap_or(&path));
+        let mut span = match self.layer.propagator.extract(request.headers()) {
+            Some(remote) => Span::child_of(name, remote.context),
+            None => Span::root(name),
+        };
+        if span.is_recording() {
+            span.set_kind(SpanKind::Server);
+            span.set_attribute("http.request.method", request.method().as_str().to_owned());
+            span.set_attribute("url.path", path);
+            if let Some(route) = route {
+                span.set_attribute("http.route", route);
+            }
+            if let Some(agent) = request
+                .headers()
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+            {
+                span.set_attribute("user_agent.original", agent.to_owned());
+            }
+        }
+        // The handler's synchronous start already runs inside the span.
+        let entered = span.enter();
+        let inner = self.inner.call(request);
+        drop(entered);
+        ServerFuture {
+            inner,
+            span: Some(span),
+        }
+    }
+}
+
+/// The response future of [`TraceService`]: polls the handler with the
+/// server span current and ends the span with the response's status.
+#[pin_project]
+#[derive(Debug)]
+pub struct ServerFuture<F> {
+    #[pin]
+    inner: F,
+    span: Option<Span>,
+}
+
+impl<F, R, E> Future for ServerFuture<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+    E: std::fmt::Display,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(span) = this.span.as_mut() else {
+            return this.inner.poll(cx);
+        };
+        let guard = span
+            .context()
+            .map(|c| ContextGuard::install(Some(c), span as *mut Span));
+        let poll = this.inner.poll(cx);
+        drop(guard);
+        if let Poll::Ready(result) = &poll
+            && let Some(mut span) = this.span.take()
+        {
+            match result {
+                Ok(response) => {
+                    let code = response.status().as_u16();
+                    span.set_attribute("http.response.status_code", code);
+                    if code >= 500 {
+                        span.set_attribute("error.type", code.to_string());
+                        span.set_status(Status::Error(format!("HTTP {code}").into()));
+                    }
+                }
+                Err(error) => span.set_error(error.to_string()),
+            }
+            // The span ends here, before the response is written.
+            drop(span);
+        }
+        if crate::context::current_context().is_none() {
+            buffer::flush();
+        }
+        poll
+    }
+}

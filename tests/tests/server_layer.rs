@@ -1,0 +1,157 @@
+//! The tower server layer on a real axum server: one server span per
+//! request, a child of the caller's span, named by the route template, with
+//! the handler's spans and spawned tasks under it.
+
+use axum::Router;
+use axum::extract::{MatchedPath, Path};
+use axum::http::StatusCode;
+use axum::routing::get;
+use dapple::server::TraceLayer;
+use dapple::{SpanContext, SpanId, SpanKind, Status, TraceId, Value, traced};
+use dapple_tests::collector;
+
+#[traced(name = "server.load_user", args(id))]
+async fn load_user(id: u32) -> String {
+    tokio::task::yield_now().await;
+    format!("user {id}")
+}
+
+#[traced(name = "server.audit")]
+async fn audit() {}
+
+/// A plain handler: `#[traced]` would rewrite `tokio::spawn`; here the
+/// explicit helper carries the server span into the task.
+async fn user(Path(id): Path<u32>) -> String {
+    dapple::spawn(audit()).await.unwrap();
+    load_user(id).await
+}
+
+async fn fail() -> StatusCode {
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+/// Serves the app on a free loopback port; returns its address.
+fn serve() -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let app = Router::new()
+                .route("/users/{id}", get(user))
+                .route("/fail", get(fail))
+                .route_layer(
+                    TraceLayer::new().with_route(|request: &axum::extract::Request| {
+                        request
+                            .extensions()
+                            .get::<MatchedPath>()
+                            .map(|path| path.as_str().to_owned())
+                    }),
+                );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn get_with(address: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.get(&format!("http://{address}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.call().unwrap().status().as_u16()
+}
+
+#[test]
+fn a_request_with_a_traceparent_continues_the_callers_trace() {
+    collector();
+    let address = serve();
+    let caller = SpanContext::new(TraceId::random(), SpanId::random(), true);
+    let traceparent = dapple::propagation::format_traceparent(&caller);
+    assert_eq!(
+        get_with(
+            address,
+            "/users/7",
+            &[("traceparent", &traceparent), ("authorization", "secret")]
+        ),
+        200
+    );
+
+    let spans = collector().trace(caller.trace_id());
+    let server = spans
+        .iter()
+        .find(|s| s.name() == "GET /users/{id}")
+        .unwrap();
+    assert_eq!(server.parent_id(), Some(caller.span_id()));
+    assert_eq!(server.kind(), SpanKind::Server);
+    assert_eq!(
+        server.attribute("http.route"),
+        Some(&Value::from("/users/{id}"))
+    );
+    assert_eq!(server.attribute("url.path"), Some(&Value::from("/users/7")));
+    assert_eq!(
+        server.attribute("http.response.status_code"),
+        Some(&Value::I64(200))
+    );
+    assert!(
+        server
+            .attributes()
+            .iter()
+            .all(|kv| !kv.value.to_string().contains("secret"))
+    );
+    for child in ["server.load_user", "server.audit"] {
+        let span = spans.iter().find(|s| s.name() == child).unwrap_or_else(|| {
+            panic!(
+                "no {child} in {:?}",
+                spans
+                    .iter()
+                    .map(|s| (s.name().to_owned(), s.parent_id()))
+                    .collect::<Vec<_>>()
+            )
+        });
+        assert_eq!(span.parent_id(), Some(server.span_id()), "{child}");
+    }
+}
+
+#[test]
+fn malformed_headers_start_a_fresh_trace_and_still_get_200() {
+    collector();
+    let address = serve();
+    for (name, value) in [
+        ("traceparent", "00-zzzz-not-valid-01"),
+        ("b3", "garbage"),
+        ("span-id", "not/an/appdash/id"),
+    ] {
+        assert_eq!(
+            get_with(address, "/users/9", &[(name, value)]),
+            200,
+            "{name}"
+        );
+    }
+    let fresh: Vec<_> = collector()
+        .named("GET /users/{id}")
+        .into_iter()
+        .filter(|s| {
+            s.parent_id().is_none() && s.attribute("url.path") == Some(&Value::from("/users/9"))
+        })
+        .collect();
+    assert_eq!(fresh.len(), 3, "each request started its own trace");
+}
+
+#[test]
+fn a_5xx_response_marks_the_server_span_as_failed() {
+    collector();
+    let address = serve();
+    assert_eq!(get_with(address, "/fail", &[]), 500);
+    let span = &collector().named("GET /fail")[0];
+    assert_eq!(span.status(), &Status::Error("HTTP 500".into()));
+    assert_eq!(
+        span.attribute("http.response.status_code"),
+        Some(&Value::I64(500))
+    );
+}
