@@ -44,6 +44,8 @@
 //! - [`Collector`] receives finished spans; [`MemoryCollector`] keeps them.
 //! - [`set_sample_rate`] chooses how many traces are recorded.
 
+#[cfg(feature = "tower")]
+pub mod client;
 mod clock;
 mod collector;
 mod context;

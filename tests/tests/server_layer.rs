@@ -155,3 +155,42 @@ fn a_5xx_response_marks_the_server_span_as_failed() {
         Some(&Value::I64(500))
     );
 }
+
+#[traced(name = "client.caller")]
+async fn call_user(address: std::net::SocketAddr) -> u16 {
+    use tower::{Layer, ServiceExt};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<axum::body::Bytes>>();
+    let client = dapple::client::ClientLayer::new().layer(client);
+    let request = http::Request::get(format!("http://{address}/users/5"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    client.oneshot(request).await.unwrap().status().as_u16()
+}
+
+#[test]
+fn a_client_span_goes_out_in_the_headers_so_the_server_span_is_its_child() {
+    collector();
+    let address = serve();
+    let status = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(call_user(address));
+    assert_eq!(status, 200);
+    let caller = collector().tree_of("client.caller").unwrap();
+    let client = caller.find("GET /users/5").expect("a client span");
+    assert_eq!(client.kind(), SpanKind::Client);
+    assert_eq!(client.parent_id(), Some(caller.span.span_id()));
+    assert_eq!(
+        client.attribute("http.response.status_code"),
+        Some(&Value::I64(200))
+    );
+    let server = caller
+        .find("GET /users/{id}")
+        .expect("the server span, in the same trace");
+    assert_eq!(
+        server.parent_id(),
+        Some(client.span_id()),
+        "child of the client span, not its parent"
+    );
+    assert_eq!(server.kind(), SpanKind::Server);
+}
