@@ -8,16 +8,14 @@
 //! # let _ = layer;
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use pin_project::pin_project;
 
-use crate::context::ContextGuard;
+pub use crate::http_future::ResponseFuture;
+use crate::http_future::call_in_span;
 use crate::propagation::Propagator;
-use crate::span::{Span, SpanKind, Status};
+use crate::span::{Span, SpanKind};
 
 /// Wraps a client so that each request is a client span.
 #[derive(Clone, Debug, Default)]
@@ -62,13 +60,13 @@ where
 {
     type Response = Response<R>;
     type Error = S::Error;
-    type Future = ClientFuture<S::Future>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> ClientFuture<S::Future> {
+    fn call(&mut self, mut request: Request<B>) -> ResponseFuture<S::Future> {
         let mut span = Span::new(format!("{} {}", request.method(), request.uri().path()));
         if span.is_recording() {
             span.set_kind(SpanKind::Client);
@@ -83,60 +81,6 @@ where
             self.propagator
                 .inject(&context, None, request.headers_mut());
         }
-        let entered = span.enter();
-        let inner = self.inner.call(request);
-        drop(entered);
-        ClientFuture {
-            inner,
-            span: Some(span),
-        }
-    }
-}
-
-/// The response future of [`ClientService`].
-#[pin_project]
-#[derive(Debug)]
-pub struct ClientFuture<F> {
-    #[pin]
-    inner: F,
-    span: Option<Span>,
-}
-
-impl<F, R, E> Future for ClientFuture<F>
-where
-    F: Future<Output = Result<Response<R>, E>>,
-    E: std::fmt::Display,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let Some(span) = this.span.as_mut() else {
-            return this.inner.poll(cx);
-        };
-        let guard = span
-            .context()
-            .map(|c| ContextGuard::install(Some(c), span as *mut Span));
-        let poll = this.inner.poll(cx);
-        drop(guard);
-        if let Poll::Ready(result) = &poll
-            && let Some(mut span) = this.span.take()
-        {
-            match result {
-                Ok(response) => {
-                    let code = response.status().as_u16();
-                    span.set_attribute("http.response.status_code", code);
-                    if code >= 400 {
-                        span.set_attribute("error.type", code.to_string());
-                        span.set_status(Status::Error(format!("HTTP {code}").into()));
-                    }
-                }
-                Err(error) => {
-                    span.set_attribute("error.type", "transport");
-                    span.set_error(error.to_string());
-                }
-            }
-        }
-        poll
+        call_in_span(span, 400, || self.inner.call(request))
     }
 }

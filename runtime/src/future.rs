@@ -76,6 +76,11 @@ impl<F, S: BorrowMut<Span>> InSpan<F, S> {
     pub fn span_mut(&mut self) -> &mut Span {
         self.span.borrow_mut()
     }
+
+    /// The span, from a pinned future.
+    pub fn span_pin_mut(self: Pin<&mut Self>) -> &mut Span {
+        self.project().span.borrow_mut()
+    }
 }
 
 impl<F: Future, S: BorrowMut<Span>> Future for InSpan<F, S> {

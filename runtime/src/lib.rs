@@ -51,6 +51,8 @@ mod collector;
 mod context;
 pub mod events;
 mod future;
+#[cfg(feature = "tower")]
+mod http_future;
 mod id;
 mod init;
 mod local;

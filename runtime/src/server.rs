@@ -16,18 +16,15 @@
 //! # let _ = layer;
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use pin_project::pin_project;
 
-use crate::context::ContextGuard;
-use crate::local::buffer;
+pub use crate::http_future::ResponseFuture;
+use crate::http_future::call_in_span;
 use crate::propagation::Propagator;
-use crate::span::{Span, SpanKind, Status};
+use crate::span::{Span, SpanKind};
 
 type RouteFn<B> = Arc<dyn Fn(&Request<B>) -> Option<String> + Send + Sync>;
 
@@ -124,13 +121,13 @@ where
 {
     type Response = Response<R>;
     type Error = S::Error;
-    type Future = ServerFuture<S::Future>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> ServerFuture<S::Future> {
+    fn call(&mut self, request: Request<B>) -> ResponseFuture<S::Future> {
         let route = self.layer.route.as_ref().and_then(|route| route(&request));
         let path = request.uri().path().to_owned();
         let name = format!("{} {}", request.method(), route.as_deref().unwrap_or(&path));
@@ -153,64 +150,7 @@ where
                 span.set_attribute("user_agent.original", agent.to_owned());
             }
         }
-        // The handler's synchronous start already runs inside the span.
-        let entered = span.enter();
-        let inner = self.inner.call(request);
-        drop(entered);
-        ServerFuture {
-            inner,
-            span: Some(span),
-        }
-    }
-}
-
-/// The response future of [`TraceService`]: polls the handler with the
-/// server span current and ends the span with the response's status.
-#[pin_project]
-#[derive(Debug)]
-pub struct ServerFuture<F> {
-    #[pin]
-    inner: F,
-    span: Option<Span>,
-}
-
-impl<F, R, E> Future for ServerFuture<F>
-where
-    F: Future<Output = Result<Response<R>, E>>,
-    E: std::fmt::Display,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let Some(span) = this.span.as_mut() else {
-            return this.inner.poll(cx);
-        };
-        let guard = span
-            .context()
-            .map(|c| ContextGuard::install(Some(c), span as *mut Span));
-        let poll = this.inner.poll(cx);
-        drop(guard);
-        if let Poll::Ready(result) = &poll
-            && let Some(mut span) = this.span.take()
-        {
-            match result {
-                Ok(response) => {
-                    let code = response.status().as_u16();
-                    span.set_attribute("http.response.status_code", code);
-                    if code >= 500 {
-                        span.set_attribute("error.type", code.to_string());
-                        span.set_status(Status::Error(format!("HTTP {code}").into()));
-                    }
-                }
-                Err(error) => span.set_error(error.to_string()),
-            }
-            // The span ends here, before the response is written.
-            drop(span);
-        }
-        if crate::context::current_context().is_none() {
-            buffer::flush();
-        }
-        poll
+        // A server's own failures are 5xx; 4xx are the client's.
+        call_in_span(span, 500, || self.inner.call(request))
     }
 }

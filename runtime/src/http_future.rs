@@ -1,0 +1,74 @@
+//! What the server and client layers share: calling the inner service
+//! inside the request's span, and a response future that keeps the span
+//! current while polled and ends it with the response's status.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Response;
+use pin_project::pin_project;
+
+use crate::future::InSpan;
+use crate::span::{Span, Status};
+
+/// Calls `call` with `span` current (the handler's synchronous start runs
+/// inside it), and wraps the future it returns.
+pub(crate) fn call_in_span<F>(
+    mut span: Span,
+    error_from: u16,
+    call: impl FnOnce() -> F,
+) -> ResponseFuture<F> {
+    let entered = span.enter();
+    let inner = call();
+    drop(entered);
+    ResponseFuture {
+        inner: InSpan::new(inner, span),
+        error_from,
+    }
+}
+
+/// A response future polled with its request's span current. The span ends
+/// when the response is ready, with `http.response.status_code`; a status of
+/// `error_from` or more, or an error, marks it as failed.
+#[pin_project]
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct ResponseFuture<F> {
+    #[pin]
+    inner: InSpan<F, Span>,
+    error_from: u16,
+}
+
+impl<F, R, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+    E: std::fmt::Display,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        let poll = this.inner.as_mut().poll(cx);
+        if let Poll::Ready(result) = &poll {
+            // Ends the span now, before the response goes on.
+            let mut span = std::mem::replace(this.inner.span_pin_mut(), Span::none());
+            match result {
+                Ok(response) => {
+                    let code = response.status().as_u16();
+                    span.set_attribute("http.response.status_code", code);
+                    if code >= *this.error_from {
+                        span.set_attribute("error.type", code.to_string());
+                        span.set_status(Status::Error(format!("HTTP {code}").into()));
+                    }
+                }
+                Err(error) => {
+                    // The service failed before any status: a transport error.
+                    span.set_attribute("error.type", "transport");
+                    span.set_error(error.to_string());
+                }
+            }
+        }
+        poll
+    }
+}
