@@ -26,6 +26,33 @@ struct Cli {
 enum Command {
     /// Receive spans and serve the query API.
     Serve(Serve),
+    /// Run a collector (memory store) with the webapp demo's services
+    /// reporting to it and a request to them every second: traces in the UI
+    /// within seconds.
+    Demo(Demo),
+    /// Run one of the demo's services (`demo` starts these).
+    #[command(hide = true)]
+    DemoService {
+        service: dapple_examples::webapp::Service,
+        #[command(flatten)]
+        args: dapple_examples::webapp::ServiceArgs,
+    },
+}
+
+#[derive(Parser)]
+struct Demo {
+    /// Address of the web UI and the query API.
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    http: SocketAddr,
+    /// Address of the native TCP ingest the services report to.
+    #[arg(long, default_value = "127.0.0.1:7701")]
+    collector: SocketAddr,
+    /// Address of the demo's front service.
+    #[arg(long, default_value = "127.0.0.1:8699")]
+    front: SocketAddr,
+    /// Time between two requests to the front page, e.g. `1s`, `250ms`.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    interval: Duration,
 }
 
 #[derive(Parser)]
@@ -74,8 +101,20 @@ enum StoreKind {
 
 /// Runs the command line given to the process.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let Command::Serve(serve) = cli.command;
+    let serve = match Cli::parse().command {
+        Command::Serve(serve) => serve,
+        Command::Demo(demo) => {
+            return crate::demo::run(crate::demo::DemoConfig {
+                http: demo.http,
+                native: demo.collector,
+                front: demo.front,
+                interval: demo.interval,
+            });
+        }
+        Command::DemoService { service, args } => {
+            return dapple_examples::webapp::run_process(service, args);
+        }
+    };
     log::set_level(serve.log_level);
     let limits = Limits {
         max_spans: serve.max_spans.max(1),

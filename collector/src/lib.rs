@@ -6,6 +6,7 @@
 //! [`server`] (which starts them together).
 
 pub mod cli;
+pub mod demo;
 pub mod dropped;
 pub mod duration;
 pub mod http;

@@ -3,7 +3,8 @@
 //!
 //! The span is named `METHOD /route/template` when a route function is given
 //! (with axum: `MatchedPath`), else `METHOD /path`, and carries
-//! `http.request.method`, `http.route`, `url.path`, `user_agent.original` and
+//! `http.request.method`, `http.route`, `url.path`, `user_agent.original`,
+//! `client.address` (when a client-address function is given) and
 //! `http.response.status_code`; a 5xx or an error marks it as failed. No
 //! request header is recorded, so `Authorization` and `Cookie` never are.
 //!
@@ -26,12 +27,13 @@ use crate::http_future::call_in_span;
 use crate::propagation::Propagator;
 use crate::span::{Span, SpanKind};
 
-type RouteFn<B> = Arc<dyn Fn(&Request<B>) -> Option<String> + Send + Sync>;
+type RequestFn<B> = Arc<dyn Fn(&Request<B>) -> Option<String> + Send + Sync>;
 
 /// Wraps a service so that each request is handled inside a server span.
 pub struct TraceLayer<B = ()> {
     propagator: Propagator,
-    route: Option<RouteFn<B>>,
+    route: Option<RequestFn<B>>,
+    client_address: Option<RequestFn<B>>,
 }
 
 impl<B> Clone for TraceLayer<B> {
@@ -39,6 +41,7 @@ impl<B> Clone for TraceLayer<B> {
         TraceLayer {
             propagator: self.propagator.clone(),
             route: self.route.clone(),
+            client_address: self.client_address.clone(),
         }
     }
 }
@@ -56,6 +59,7 @@ impl<B> Default for TraceLayer<B> {
         TraceLayer {
             propagator: Propagator::default(),
             route: None,
+            client_address: None,
         }
     }
 }
@@ -72,6 +76,17 @@ impl<B> TraceLayer<B> {
         route: impl Fn(&Request<B>) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
         self.route = Some(Arc::new(route));
+        self
+    }
+
+    /// Records as `client.address` what `address` returns for a request.
+    /// With axum, serve with `into_make_service_with_connect_info` and read
+    /// `ConnectInfo<SocketAddr>` from the request's extensions.
+    pub fn with_client_address(
+        mut self,
+        address: impl Fn(&Request<B>) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.client_address = Some(Arc::new(address));
         self
     }
 
@@ -148,6 +163,11 @@ where
                 .and_then(|v| v.to_str().ok())
             {
                 span.set_attribute("user_agent.original", agent.to_owned());
+            }
+            if let Some(address) = self.layer.client_address.as_ref()
+                && let Some(address) = address(&request)
+            {
+                span.set_attribute("client.address", address);
             }
         }
         // A server's own failures are 5xx; 4xx are the client's.

@@ -3,7 +3,7 @@
 //! the handler's spans and spawned tasks under it.
 
 use axum::Router;
-use axum::extract::{MatchedPath, Path};
+use axum::extract::{ConnectInfo, MatchedPath, Path};
 use axum::http::StatusCode;
 use axum::routing::get;
 use dapple::server::TraceLayer;
@@ -40,16 +40,28 @@ fn serve() -> std::net::SocketAddr {
                 .route("/users/{id}", get(user))
                 .route("/fail", get(fail))
                 .route_layer(
-                    TraceLayer::new().with_route(|request: &axum::extract::Request| {
-                        request
-                            .extensions()
-                            .get::<MatchedPath>()
-                            .map(|path| path.as_str().to_owned())
-                    }),
+                    TraceLayer::new()
+                        .with_route(|request: &axum::extract::Request| {
+                            request
+                                .extensions()
+                                .get::<MatchedPath>()
+                                .map(|path| path.as_str().to_owned())
+                        })
+                        .with_client_address(|request: &axum::extract::Request| {
+                            request
+                                .extensions()
+                                .get::<ConnectInfo<std::net::SocketAddr>>()
+                                .map(|info| info.0.ip().to_string())
+                        }),
                 );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
     });
     rx.recv().unwrap()
@@ -94,6 +106,10 @@ fn a_request_with_a_traceparent_continues_the_callers_trace() {
         Some(&Value::from("/users/{id}"))
     );
     assert_eq!(server.attribute("url.path"), Some(&Value::from("/users/7")));
+    assert_eq!(
+        server.attribute("client.address"),
+        Some(&Value::from("127.0.0.1"))
+    );
     assert_eq!(
         server.attribute("http.response.status_code"),
         Some(&Value::I64(200))

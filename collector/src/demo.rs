@@ -1,0 +1,160 @@
+//! `dapple-collector demo`: a collector (memory store) with the webapp demo
+//! beside it: the front service, service A and service B, each a child
+//! process reporting to this collector, and a request to the front page
+//! about every second, so the UI has traces within seconds.
+
+use std::net::SocketAddr;
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dapple_examples::webapp::{self, Service};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::log;
+use crate::server::{self, Bound, ServerConfig};
+use crate::store::{Limits, MemoryStore};
+
+/// Where the demo listens and how often it calls the front page.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// The collector's HTTP port: the UI and the query API.
+    pub http: SocketAddr,
+    /// The collector's native ingest.
+    pub native: SocketAddr,
+    /// The front service.
+    pub front: SocketAddr,
+    /// Time between two requests to the front page.
+    pub interval: Duration,
+}
+
+/// Runs the demo until Ctrl-C.
+pub fn run(config: DemoConfig) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            log::error(format_args!("cannot start: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(demo(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error(format_args!("demo: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn demo(config: DemoConfig) -> Result<(), String> {
+    let store = Arc::new(MemoryStore::new(Limits {
+        max_spans: 1_000_000,
+        max_bytes: None,
+        retention: None,
+    }));
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel::<Bound>();
+    let server_config = ServerConfig {
+        http: config.http,
+        native: config.native,
+        max_frame_bytes: dapple::proto::DEFAULT_MAX_FRAME_BYTES,
+    };
+    let server = tokio::spawn(server::run(server_config, store, move |bound| {
+        let _ = bound_tx.send(bound);
+    }));
+    let bound = match bound_rx.await {
+        Ok(bound) => bound,
+        Err(_) => {
+            return Err(match server.await {
+                Ok(Err(e)) => format!("the collector cannot listen: {e}"),
+                _ => "the collector did not start".to_owned(),
+            });
+        }
+    };
+    let ui = format!("http://{}", bound.http);
+    let free = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (mut a, a_url) = start(Service::A, bound.native, &[], free).await?;
+    let (mut b, b_url) = start(Service::B, bound.native, &[], free).await?;
+    let front_args = ["--service-a", &a_url, "--service-b", &b_url, "--ui", &ui];
+    let (mut front, front_url) =
+        start(Service::Front, bound.native, &front_args, config.front).await?;
+
+    println!("Dapple demo");
+    println!("  web UI:         {ui}/");
+    println!(
+        "  front service:  {front_url}/  (requested every {:?})",
+        config.interval
+    );
+    println!("  services:       frontservice -> serviceA, serviceB -> B1");
+    println!("  spans arrive on {} (native ingest)", bound.native);
+    println!("Ctrl-C stops the demo.");
+
+    // `Child::wait` would close the services' standard input, which stops
+    // them: hold it while they run.
+    let inputs: Vec<_> = [&mut front, &mut a, &mut b]
+        .into_iter()
+        .map(|child| child.stdin.take())
+        .collect();
+    let stopped = async {
+        tokio::select! {
+            () = webapp::stop_signal(false) => {}
+            status = front.wait() => log::error(format_args!("the front service stopped: {status:?}")),
+            status = a.wait() => log::error(format_args!("service A stopped: {status:?}")),
+            status = b.wait() => log::error(format_args!("service B stopped: {status:?}")),
+        }
+    };
+    webapp::drive(front_url, config.interval, stopped).await;
+    drop(inputs);
+    for mut child in [front, a, b] {
+        // Closing standard input stops a service after it flushes its
+        // spans; `wait` closes it.
+        if tokio::time::timeout(Duration::from_secs(3), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+    }
+    server.abort();
+    Ok(())
+}
+
+/// Starts `service` as a child process of this binary reporting to
+/// `native`; returns it and the URL it serves.
+async fn start(
+    service: Service,
+    native: SocketAddr,
+    extra: &[&str],
+    listen: SocketAddr,
+) -> Result<(Child, String), String> {
+    let name = service.default_name();
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let role = match service {
+        Service::Front => "front",
+        Service::A => "a",
+        Service::B => "b",
+    };
+    let mut child = Command::new(exe)
+        .args(["demo-service", role, "--stop-on-stdin-eof", "--listen"])
+        .arg(listen.to_string())
+        .args(extra)
+        .env("DAPPLE_COLLECTOR", native.to_string())
+        .env("DAPPLE_SERVICE", name)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .next_line()
+        .await
+        .map_err(|e| format!("{name}: {e}"))?
+        .ok_or_else(|| format!("{name} stopped before it listened"))?;
+    let url = line
+        .strip_prefix("listening ")
+        .ok_or_else(|| format!("{name} printed {line:?}"))?
+        .to_owned();
+    Ok((child, url))
+}

@@ -1,0 +1,8 @@
+//! The webapp demo's service B (with its nested service B1) as a process of
+//! its own: `cargo run -p dapple-examples --bin serviceB`.
+
+#![allow(non_snake_case)] // the binary is named after Appdash's demo
+
+fn main() -> std::process::ExitCode {
+    dapple_examples::webapp::service_main(dapple_examples::webapp::Service::B)
+}

@@ -1,0 +1,291 @@
+//! The webapp demo across processes: the collector, the front service,
+//! service A and service B (with B1) each a process of its own, talking
+//! HTTP on loopback. One page view must come out as one trace of exactly
+//! the demo's shape, and a malformed incoming header must start a fresh one.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::CollectorProcess;
+
+/// Clock skew allowed between two processes of one machine.
+const SKEW_NANOS: i128 = 2_000_000;
+
+/// A demo service process, killed when dropped.
+struct ServiceProcess {
+    child: Child,
+    url: String,
+}
+
+impl ServiceProcess {
+    fn start(collector: &CollectorProcess, role: &str, name: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_example_service"))
+            .args([role, "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("DAPPLE_COLLECTOR", collector.native.to_string())
+            .env("DAPPLE_SERVICE", name)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the service starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("its stdout"))
+            .read_line(&mut line)
+            .expect("the service prints its address");
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("{name} printed {line:?}"))
+            .to_owned();
+        ServiceProcess { child, url }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The collector and the three services, wired together.
+struct Demo {
+    collector: CollectorProcess,
+    front: ServiceProcess,
+    a: ServiceProcess,
+    _b: ServiceProcess,
+}
+
+impl Demo {
+    fn start() -> Demo {
+        let collector = CollectorProcess::start(&[]);
+        let a = ServiceProcess::start(&collector, "a", "serviceA", &[]);
+        let b = ServiceProcess::start(&collector, "b", "serviceB", &[]);
+        let ui = format!("http://{}", collector.http);
+        let front = ServiceProcess::start(
+            &collector,
+            "front",
+            "frontservice",
+            &["--service-a", &a.url, "--service-b", &b.url, "--ui", &ui],
+        );
+        Demo {
+            collector,
+            front,
+            a,
+            _b: b,
+        }
+    }
+
+    /// GETs the front page with `headers`: the status and the trace id of
+    /// its `traceresponse` header.
+    fn view(&self, headers: &[(&str, &str)]) -> (u16, String, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent.get(&format!("{}/", self.front.url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request.call().expect("the front service answers");
+        let traceresponse = response
+            .headers()
+            .get("traceresponse")
+            .and_then(|v| v.to_str().ok())
+            .expect("a traceresponse header")
+            .to_owned();
+        let trace_id = traceresponse
+            .split('-')
+            .nth(1)
+            .expect("a trace id")
+            .to_owned();
+        let body = response.body_mut().read_to_string().expect("a page");
+        (response.status().as_u16(), trace_id, body)
+    }
+
+    /// The trace's spans from the query API once it holds `spans` of them.
+    fn trace(&self, trace_id: &str, spans: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.collector.get(&format!("/api/traces/{trace_id}"));
+            let got = body["spans"].as_array().cloned().unwrap_or_default();
+            if status == 200 && got.len() >= spans {
+                assert_eq!(body["trace_id"], trace_id, "{body}");
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "trace {trace_id} has {} of {spans} spans: {body}",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn nanos(span: &Value, key: &str) -> i128 {
+    i128::from(
+        span[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} in {span}")),
+    )
+}
+
+/// One span of the expected shape: service, kind, name, children.
+struct Expect {
+    service: &'static str,
+    kind: &'static str,
+    name: &'static str,
+    children: Vec<Expect>,
+}
+
+fn span(service: &'static str, kind: &'static str, children: Vec<Expect>) -> Expect {
+    let name = if kind == "server" && service == "frontservice" {
+        "GET /"
+    } else {
+        "GET /work"
+    };
+    Expect {
+        service,
+        kind,
+        name,
+        children,
+    }
+}
+
+/// Checks `actual` and its subtree against `expected`, and that each child
+/// lies within its parent's time, allowing for clock skew.
+fn check(actual: &Value, expected: &Expect, by_parent: &HashMap<String, Vec<&Value>>, path: &str) {
+    let path = format!(
+        "{path} > {} {} ({})",
+        expected.service, expected.name, expected.kind
+    );
+    assert_eq!(actual["service"], expected.service, "{path}: {actual}");
+    assert_eq!(actual["kind"], expected.kind, "{path}: {actual}");
+    assert_eq!(actual["name"], expected.name, "{path}: {actual}");
+    assert_eq!(actual["status"]["code"], "unset", "{path}: {actual}");
+    assert_eq!(
+        actual["attributes"]["http.response.status_code"], 200,
+        "{path}: {actual}"
+    );
+    assert_eq!(
+        nanos(actual, "duration_nanos"),
+        nanos(actual, "end_unix_nanos") - nanos(actual, "start_unix_nanos"),
+        "{path}"
+    );
+    let id = actual["span_id"].as_str().expect("a span id");
+    let mut children = by_parent.get(id).cloned().unwrap_or_default();
+    children.sort_by_key(|s| s["start_unix_nanos"].as_u64());
+    assert_eq!(
+        children.len(),
+        expected.children.len(),
+        "{path}: children {children:?}"
+    );
+    for (child, want) in children.iter().zip(&expected.children) {
+        assert!(
+            nanos(child, "start_unix_nanos") >= nanos(actual, "start_unix_nanos") - SKEW_NANOS,
+            "{path}: a child starts before its parent: {child}"
+        );
+        assert!(
+            nanos(child, "end_unix_nanos") <= nanos(actual, "end_unix_nanos") + SKEW_NANOS,
+            "{path}: a child ends after its parent: {child}"
+        );
+        check(child, want, by_parent, &path);
+    }
+}
+
+#[test]
+fn one_page_view_is_one_trace_across_four_servers_and_three_processes() {
+    let demo = Demo::start();
+    let (status, trace_id, page) = demo.view(&[]);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!("http://{}/trace/{trace_id}", demo.collector.http)),
+        "the page links to its trace: {page}"
+    );
+
+    let spans = demo.trace(&trace_id, 7);
+    assert_eq!(spans.len(), 7, "{spans:?}");
+    let mut by_parent: HashMap<String, Vec<&Value>> = HashMap::new();
+    let mut roots = Vec::new();
+    for s in &spans {
+        match s["parent_id"].as_str() {
+            Some(parent) => by_parent.entry(parent.to_owned()).or_default().push(s),
+            None => roots.push(s),
+        }
+    }
+    assert_eq!(roots.len(), 1, "one root: {roots:?}");
+
+    let expected = span(
+        "frontservice",
+        "server",
+        vec![
+            span(
+                "frontservice",
+                "client",
+                vec![span("serviceA", "server", vec![])],
+            ),
+            span(
+                "frontservice",
+                "client",
+                vec![span(
+                    "serviceB",
+                    "server",
+                    vec![span(
+                        "serviceB",
+                        "client",
+                        vec![span("serviceB", "server", vec![])],
+                    )],
+                )],
+            ),
+        ],
+    );
+    check(roots[0], &expected, &by_parent, "");
+
+    // The first call went to A, and A's handler sleeps 100 ms.
+    let root_id = roots[0]["span_id"].as_str().unwrap();
+    let mut calls = by_parent[root_id].clone();
+    calls.sort_by_key(|s| s["start_unix_nanos"].as_u64());
+    assert_eq!(
+        calls[0]["attributes"]["url.full"],
+        format!("{}/work", demo.a.url)
+    );
+    let a_server = by_parent[calls[0]["span_id"].as_str().unwrap()][0];
+    assert!(
+        nanos(a_server, "duration_nanos") >= 100_000_000,
+        "{a_server}"
+    );
+}
+
+#[test]
+fn malformed_incoming_headers_start_a_fresh_trace_and_still_get_200() {
+    let demo = Demo::start();
+    let claimed = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for header in [
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",
+        ),
+        (
+            "traceparent",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+        ("b3", "4bf92f3577b34da6a3ce929d0e0e4736-zz-1"),
+        ("Span-ID", "4bf92f3577b34da6/oops"),
+    ] {
+        let (status, trace_id, page) = demo.view(&[header]);
+        assert_eq!(status, 200, "{header:?}: {page}");
+        assert_ne!(trace_id, claimed, "{header:?}");
+        let spans = demo.trace(&trace_id, 7);
+        let root = spans
+            .iter()
+            .find(|s| s["name"] == "GET /" && s["service"] == "frontservice")
+            .expect("the front server span");
+        assert_eq!(root["parent_id"], Value::Null, "{header:?}: {root}");
+    }
+}
