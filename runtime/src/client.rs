@@ -12,10 +12,11 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 
+use crate::events::HttpClient;
 pub use crate::http_future::ResponseFuture;
 use crate::http_future::call_in_span;
 use crate::propagation::Propagator;
-use crate::span::{Span, SpanKind};
+use crate::span::Span;
 
 /// Wraps a client so that each request is a client span.
 #[derive(Clone, Debug, Default)]
@@ -69,12 +70,7 @@ where
     fn call(&mut self, mut request: Request<B>) -> ResponseFuture<S::Future> {
         let mut span = Span::new(format!("{} {}", request.method(), request.uri().path()));
         if span.is_recording() {
-            span.set_kind(SpanKind::Client);
-            span.set_attribute("http.request.method", request.method().as_str().to_owned());
-            span.set_attribute("url.full", request.uri().to_string());
-            if let Some(host) = request.uri().host() {
-                span.set_attribute("server.address", host.to_owned());
-            }
+            span.record(describe(request.method(), request.uri()));
         }
         // The headers carry the client span itself, not its parent.
         if let Some(context) = span.context() {
@@ -83,4 +79,21 @@ where
         }
         call_in_span(span, 400, || self.inner.call(request))
     }
+}
+
+/// The client-span attributes of a request to `uri`.
+fn describe(method: &http::Method, uri: &http::Uri) -> HttpClient {
+    let mut event = HttpClient::new(method.as_str().to_owned(), uri.to_string());
+    if let Some(host) = uri.host() {
+        event = event.server_address(host.to_owned());
+    }
+    let default_port = match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    };
+    if let Some(port) = uri.port_u16().or(default_port) {
+        event = event.server_port(port);
+    }
+    event
 }

@@ -166,12 +166,15 @@ impl SpanEvent for SqlQuery {
 }
 
 /// An outgoing HTTP request: makes the span a client span with
-/// `http.request.method`, `url.full` and `http.response.status_code`; a
-/// status of 400 or more marks it as an error.
+/// `http.request.method`, `url.full` (without any `user:password@`),
+/// `server.address`, `server.port` and `http.response.status_code`; a status
+/// of 400 or more marks it as an error.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     method: Cow<'static, str>,
     url: Cow<'static, str>,
+    server_address: Option<Cow<'static, str>>,
+    server_port: Option<u16>,
     status_code: Option<u16>,
 }
 
@@ -181,8 +184,28 @@ impl HttpClient {
         HttpClient {
             method: method.into(),
             url: url.into(),
+            server_address: None,
+            server_port: None,
             status_code: None,
         }
+    }
+
+    /// The server's host name or IP address (IPv6 without brackets).
+    pub fn server_address(mut self, host: impl Into<Cow<'static, str>>) -> HttpClient {
+        let host = host.into();
+        self.server_address = Some(
+            match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                Some(bare) => Cow::Owned(bare.to_owned()),
+                None => host,
+            },
+        );
+        self
+    }
+
+    /// The server's port.
+    pub fn server_port(mut self, port: u16) -> HttpClient {
+        self.server_port = Some(port);
+        self
     }
 
     /// The response's status code.
@@ -196,15 +219,52 @@ impl SpanEvent for HttpClient {
     fn record_on(self, span: &mut Span) {
         span.set_kind(SpanKind::Client);
         span.set_attribute("http.request.method", self.method);
-        span.set_attribute("url.full", self.url);
+        let url = match without_userinfo(&self.url) {
+            Some(clean) => Cow::Owned(clean),
+            None => self.url,
+        };
+        span.set_attribute("url.full", url);
+        if let Some(host) = self.server_address {
+            span.set_attribute("server.address", host);
+        }
+        if let Some(port) = self.server_port {
+            span.set_attribute("server.port", port);
+        }
         if let Some(code) = self.status_code {
-            span.set_attribute("http.response.status_code", code);
-            if code >= 400 {
-                span.set_attribute("error.type", code.to_string());
-                span.set_status(Status::Error(format!("HTTP {code}").into()));
-            }
+            record_status_code(span, code, 400);
         }
     }
+}
+
+/// `url` without its `user:password@`, or `None` when it has none.
+fn without_userinfo(url: &str) -> Option<String> {
+    let authority_start = url.find("://")? + 3;
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    Some(format!("{}{}", &url[..authority_start], &rest[at + 1..]))
+}
+
+/// Writes `http.response.status_code`; from `error_from` on, the status is
+/// also the span's `error.type` and marks it as failed.
+pub(crate) fn record_status_code(span: &mut Span, code: u16, error_from: u16) {
+    span.set_attribute("http.response.status_code", code);
+    if code >= error_from {
+        span.set_attribute("error.type", code.to_string());
+        span.set_status(Status::Error(format!("HTTP {code}").into()));
+    }
+}
+
+/// Marks a request that got no response as failed: `error.type` says what
+/// kind of failure, the status carries the message.
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+pub(crate) fn record_transport_error(
+    span: &mut Span,
+    error_type: &'static str,
+    message: impl Into<Cow<'static, str>>,
+) {
+    span.set_attribute("error.type", error_type);
+    span.set_error(message);
 }
 
 /// An incoming HTTP request: makes the span a server span with
@@ -263,11 +323,7 @@ impl SpanEvent for HttpServer {
             span.set_attribute("user_agent.original", agent);
         }
         if let Some(code) = self.status_code {
-            span.set_attribute("http.response.status_code", code);
-            if code >= 500 {
-                span.set_attribute("error.type", code.to_string());
-                span.set_status(Status::Error(format!("HTTP {code}").into()));
-            }
+            record_status_code(span, code, 500);
         }
     }
 }
@@ -334,6 +390,28 @@ mod tests {
             &Status::Unset,
             "a 4xx is the client's error"
         );
+    }
+
+    #[test]
+    fn http_client_urls_lose_their_credentials() {
+        let client = recorded(
+            "client.userinfo",
+            HttpClient::new("GET", "https://ada:secret@example.com:8443/a?b=c@d")
+                .server_address("[::1]")
+                .server_port(8443),
+        );
+        assert_eq!(
+            client.attribute("url.full"),
+            Some(&Value::from("https://example.com:8443/a?b=c@d"))
+        );
+        assert_eq!(
+            client.attribute("server.address"),
+            Some(&Value::from("::1"))
+        );
+        assert_eq!(client.attribute("server.port"), Some(&Value::I64(8443)));
+        assert_eq!(without_userinfo("http://example.com/x@y"), None);
+        assert_eq!(without_userinfo("not a url @ all"), None);
+        assert_eq!(without_userinfo("http://@h/").as_deref(), Some("http://h/"));
     }
 
     #[test]

@@ -9,8 +9,9 @@ use std::task::{Context, Poll};
 use http::Response;
 use pin_project::pin_project;
 
+use crate::events::{record_status_code, record_transport_error};
 use crate::future::InSpan;
-use crate::span::{Span, Status};
+use crate::span::Span;
 
 /// Calls `call` with `span` current (the handler's synchronous start runs
 /// inside it), and wraps the future it returns.
@@ -55,18 +56,10 @@ where
             let mut span = std::mem::replace(this.inner.span_pin_mut(), Span::none());
             match result {
                 Ok(response) => {
-                    let code = response.status().as_u16();
-                    span.set_attribute("http.response.status_code", code);
-                    if code >= *this.error_from {
-                        span.set_attribute("error.type", code.to_string());
-                        span.set_status(Status::Error(format!("HTTP {code}").into()));
-                    }
+                    record_status_code(&mut span, response.status().as_u16(), *this.error_from);
                 }
-                Err(error) => {
-                    // The service failed before any status: a transport error.
-                    span.set_attribute("error.type", "transport");
-                    span.set_error(error.to_string());
-                }
+                // The service failed before any status: a transport error.
+                Err(error) => record_transport_error(&mut span, "transport", error.to_string()),
             }
         }
         poll

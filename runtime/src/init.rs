@@ -229,7 +229,11 @@ impl Drop for Guard {
             );
         }
         let reporter = REPORTER.lock().unwrap_or_else(|e| e.into_inner()).take();
-        drop(reporter);
+        // Flushed just now: stop without waiting a second time (a flush on
+        // another thread may still hold the reporter, and then drops it).
+        if let Some(reporter) = reporter.and_then(Arc::into_inner) {
+            reporter.stop(Duration::ZERO);
+        }
     }
 }
 

@@ -64,11 +64,15 @@ pub mod proto;
 mod rand;
 mod record;
 pub mod report;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod sampling;
 #[cfg(feature = "tower")]
 pub mod server;
 mod span;
 mod spawn;
+#[cfg(feature = "rusqlite")]
+pub mod sql;
 mod value;
 
 #[doc(hidden)]

@@ -169,6 +169,8 @@ impl Collector for Handle {
 pub struct Reporter {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// How long dropping it waits for the exporter.
+    drop_flush: Duration,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -197,7 +199,11 @@ impl Reporter {
             })
             .ok();
         crate::set_collector(Arc::new(Handle(shared.clone())));
-        Reporter { shared, thread }
+        Reporter {
+            shared,
+            thread,
+            drop_flush: Duration::from_secs(5),
+        }
     }
 
     /// Hands this thread's buffered spans on and waits up to `timeout` for
@@ -235,9 +241,17 @@ impl Reporter {
     }
 }
 
+impl Reporter {
+    /// Stops the thread after waiting at most `timeout` for the exporter
+    /// (dropping it waits up to 5 s).
+    pub fn stop(mut self, timeout: Duration) {
+        self.drop_flush = timeout;
+    }
+}
+
 impl Drop for Reporter {
     fn drop(&mut self) {
-        self.flush(Duration::from_secs(5));
+        self.flush(self.drop_flush);
         crate::clear_collector();
         self.shared.lock().stopping = true;
         self.shared.arrived.notify_all();
