@@ -1,7 +1,10 @@
 //! Appdash's webapp demo, ported: a front service whose page calls service
 //! A and service B, and B calls a nested service B1. Every service is its
 //! own axum server with Dapple's server layer, and every call between them
-//! goes through Dapple's client layer, so one page view is one trace:
+//! goes through one of Dapple's client integrations (the front service's
+//! reqwest client with `dapple::reqwest::TracingMiddleware`, B's hyper
+//! client with `dapple::client::ClientLayer`), so one page view is one
+//! trace:
 //!
 //! ```text
 //! GET /                      front server span
@@ -246,7 +249,7 @@ pub struct FrontConfig {
 #[derive(Clone)]
 struct Front {
     config: FrontConfig,
-    client: TracedClient,
+    client: reqwest_middleware::ClientWithMiddleware,
 }
 
 /// `?fail=1` asks B1 to fail, to show an error trace.
@@ -266,17 +269,19 @@ impl FailQuery {
 
 /// The front service: `GET /` calls A, then B, and shows the trace.
 pub fn front(config: FrontConfig) -> Router {
-    Router::new().route("/", get(home)).with_state(Front {
-        config,
-        client: traced_client(),
-    })
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(dapple::reqwest::TracingMiddleware::new())
+        .build();
+    Router::new()
+        .route("/", get(home))
+        .with_state(Front { config, client })
 }
 
 async fn home(State(front): State<Front>, Query(query): Query<FailQuery>) -> Response {
     let context = dapple::current_context();
-    let a = fetch(&front.client, &format!("{}/work", front.config.service_a)).await;
+    let a = call(&front.client, &format!("{}/work", front.config.service_a)).await;
     let fail = if query.fails() { "?fail=1" } else { "" };
-    let b = fetch(
+    let b = call(
         &front.client,
         &format!("{}/work{fail}", front.config.service_b),
     )
@@ -378,6 +383,18 @@ fn plain_client() -> PlainClient {
 
 fn traced_client() -> TracedClient {
     ClientLayer::new().layer(plain_client())
+}
+
+/// GETs `url` with the front service's reqwest client: the status and the
+/// body as text.
+async fn call(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    url: &str,
+) -> Result<(StatusCode, String), String> {
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = StatusCode::from_u16(response.status().as_u16()).map_err(|e| e.to_string())?;
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    Ok((status, body))
 }
 
 /// GETs `url` with `client`: the status and the body as text.
