@@ -17,7 +17,8 @@
 
 use std::process::ExitCode;
 
-use dapple::{FutureExt, MemoryCollector, SpanTree, TraceId, traced};
+use dapple::{FutureExt, SpanTree, TraceId, traced};
+use dapple_examples::sink::Sink;
 
 /// Async work, named in the tree after the way it was started.
 #[traced(name = "work", args(via))]
@@ -73,18 +74,12 @@ async fn untraced_helper() {
 }
 
 fn main() -> ExitCode {
-    let config = match dapple::Config::from_env() {
-        Ok(config) => config,
+    let sink = match Sink::from_env() {
+        Ok(sink) => sink,
         Err(error) => {
             eprintln!("spawn: {error}");
             return ExitCode::FAILURE;
         }
-    };
-    let to_collector = std::env::var_os("DAPPLE_COLLECTOR").is_some();
-    let (memory, guard) = if to_collector {
-        (None, Some(dapple::init(config.clone())))
-    } else {
-        (Some(MemoryCollector::install()), None)
     };
 
     let runtime = match tokio::runtime::Runtime::new() {
@@ -97,18 +92,7 @@ fn main() -> ExitCode {
     // spawn_local needs a LocalSet around the task that calls it.
     let trace_id = runtime.block_on(tokio::task::LocalSet::new().run_until(demo()));
 
-    match (memory, trace_id) {
-        (Some(memory), _) => match memory.tree_of("spawn.demo") {
-            Some(tree) => print_tree(&tree, 0),
-            None => eprintln!("spawn: no trace was recorded"),
-        },
-        (None, Some(trace_id)) => println!(
-            "trace {trace_id}, for the collector at {}: see /api/traces/{trace_id} on its HTTP port (127.0.0.1:7700 by default)",
-            config.collector
-        ),
-        (None, None) => println!("the trace was not sampled (DAPPLE_SAMPLE)"),
-    }
-    drop(guard);
+    sink.finish("spawn.demo", trace_id, |tree| print_tree(tree, 0));
     ExitCode::SUCCESS
 }
 

@@ -17,7 +17,8 @@ use std::time::Instant;
 
 use dapple::events::SqlQuery;
 use dapple::sql::TracedConnection;
-use dapple::{MemoryCollector, SpanTree, Status, TraceId, traced};
+use dapple::{SpanTree, Status, TraceId, traced};
+use dapple_examples::sink::Sink;
 use rusqlite::params;
 
 #[traced(name = "sqlevent.signups", err)]
@@ -65,18 +66,12 @@ fn signups(db: &TracedConnection) -> rusqlite::Result<Option<TraceId>> {
 }
 
 fn main() -> ExitCode {
-    let config = match dapple::Config::from_env() {
-        Ok(config) => config,
+    let sink = match Sink::from_env() {
+        Ok(sink) => sink,
         Err(error) => {
             eprintln!("sqlevent: {error}");
             return ExitCode::FAILURE;
         }
-    };
-    let to_collector = std::env::var_os("DAPPLE_COLLECTOR").is_some();
-    let (memory, guard) = if to_collector {
-        (None, Some(dapple::init(config.clone())))
-    } else {
-        (Some(MemoryCollector::install()), None)
     };
 
     let result = tempfile::tempdir()
@@ -94,18 +89,7 @@ fn main() -> ExitCode {
         }
     };
 
-    match (memory, trace_id) {
-        (Some(memory), _) => match memory.tree_of("sqlevent.signups") {
-            Some(tree) => print_tree(&tree, 0),
-            None => eprintln!("sqlevent: no trace was recorded"),
-        },
-        (None, Some(trace_id)) => println!(
-            "trace {trace_id}, for the collector at {}: see /api/traces/{trace_id} on its HTTP port (127.0.0.1:7700 by default)",
-            config.collector
-        ),
-        (None, None) => println!("the trace was not sampled (DAPPLE_SAMPLE)"),
-    }
-    drop(guard);
+    sink.finish("sqlevent.signups", trace_id, |tree| print_tree(tree, 0));
     ExitCode::SUCCESS
 }
 
