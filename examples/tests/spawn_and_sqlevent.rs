@@ -116,7 +116,7 @@ fn with_a_collector_configured_but_not_running_the_examples_still_exit_cleanly()
         succeeded(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            stdout.contains(&format!("for the collector at 127.0.0.1:{port}")),
+            stdout.contains(&format!("sent to the collector at 127.0.0.1:{port}")),
             "{stdout}"
         );
         assert!(
