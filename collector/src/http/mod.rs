@@ -1,5 +1,5 @@
-//! The HTTP side: the JSON query API, HTTP ingest and health, assembled in
-//! one router.
+//! The HTTP side: the web UI, the JSON query API, HTTP ingest and health,
+//! assembled in one router.
 
 mod error;
 mod ingest;
@@ -7,6 +7,7 @@ mod params;
 mod search;
 mod stats;
 mod traces;
+mod ui;
 
 use std::sync::Arc;
 
@@ -34,13 +35,18 @@ impl std::fmt::Debug for AppState {
 
 /// The collector's HTTP routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let pages = ui::PAGES.iter().fold(Router::new(), |router, page| {
+        router.route(page, get(ui::index))
+    });
+    pages
+        .route("/ui/{name}", get(ui::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/traces", get(search::search))
         .route("/api/traces/{trace_id}", get(traces::get_trace))
         .route("/api/services", get(stats::services))
         .route("/api/services/{service}/names", get(stats::span_names))
         .route("/api/aggregates", get(stats::aggregates))
+        .route("/api/aggregates/series", get(stats::series))
         .route("/api/dependencies", get(stats::dependencies))
         .route("/api/v1/spans", post(ingest::post_spans))
         .with_state(state)

@@ -1,5 +1,5 @@
 //! `GET /api/traces`: traces with a span matching every filter, newest
-//! first, a page at a time.
+//! first (or longest or shortest first), a page at a time.
 
 use std::collections::HashMap;
 
@@ -15,6 +15,21 @@ use crate::store::{SpanFilter, StoredSpan, is_error};
 /// Spans read from the store for a search by attribute, at most: such a
 /// search looks at the newest this many matching spans.
 const SCAN_LIMIT: usize = 200_000;
+
+/// Traces ordered by duration, at most: such a search orders the newest this
+/// many matching traces.
+const SORT_LIMIT: usize = 10_000;
+
+/// The order of a trace list; the cursor's key is what it orders by.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Sort {
+    /// By the start of the newest matching span, newest first.
+    Newest,
+    /// By the trace's duration, longest first.
+    Longest,
+    /// By the trace's duration, shortest first.
+    Shortest,
+}
 
 pub(super) async fn search(
     State(state): State<AppState>,
@@ -32,7 +47,19 @@ pub(super) async fn search(
         "error",
         "limit",
         "cursor",
+        "sort",
     ])?;
+    let sort = match params.get("sort") {
+        None | Some("newest") => Sort::Newest,
+        Some("longest") => Sort::Longest,
+        Some("shortest") => Sort::Shortest,
+        Some(other) => {
+            return Err(ApiError::bad_parameter(
+                "sort",
+                format!("{other:?}: expected newest, longest or shortest"),
+            ));
+        }
+    };
     let limit = params.number::<usize>("limit")?.unwrap_or(20);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_parameter("limit", "limit is from 1 to 1000"));
@@ -75,11 +102,12 @@ pub(super) async fn search(
         let failed = |e: crate::store::StoreError| ApiError::internal(e.to_string());
         let mut keys = if attrs.is_empty() {
             // The store groups and pages by itself.
-            let filter = SpanFilter {
-                limit: limit + 1,
-                ..filter
+            let (limit, before) = match sort {
+                Sort::Newest => (limit + 1, cursor),
+                Sort::Longest | Sort::Shortest => (SORT_LIMIT, None),
             };
-            store.trace_keys(&filter, cursor).map_err(failed)?
+            let filter = SpanFilter { limit, ..filter };
+            store.trace_keys(&filter, before).map_err(failed)?
         } else {
             // Attributes are inside the spans: filter the newest spans here.
             let spans = store.spans(&filter).map_err(failed)?;
@@ -91,14 +119,44 @@ pub(super) async fn search(
                 }
             }
             let mut keys: Vec<(u64, TraceId)> = newest.into_iter().map(|(id, k)| (k, id)).collect();
-            keys.retain(|entry| cursor.is_none_or(|c| *entry < c));
+            if sort == Sort::Newest {
+                keys.retain(|entry| cursor.is_none_or(|c| *entry < c));
+            }
             keys.sort_by(|a, b| b.cmp(a));
             keys
         };
-        let more = keys.len() > limit;
-        keys.truncate(limit);
-        let mut page = Vec::new();
-        for (key, id) in keys {
+        if sort == Sort::Newest {
+            let more = keys.len() > limit;
+            keys.truncate(limit);
+            let mut page = Vec::new();
+            for (key, id) in keys {
+                let trace = store.trace(id).map_err(failed)?;
+                page.push((key, summary(id, &trace)));
+            }
+            return Ok((page, more));
+        }
+        // By duration: measure each trace, order, page, then read the page's
+        // traces again (holding every trace at once could be too much).
+        keys.truncate(SORT_LIMIT);
+        let mut ordered: Vec<(u64, TraceId)> = Vec::with_capacity(keys.len());
+        for (_, id) in keys {
+            let trace = store.trace(id).map_err(failed)?;
+            if !trace.is_empty() {
+                ordered.push((duration(&trace), id));
+            }
+        }
+        // Ties are broken by trace id, so the order is the same on every request.
+        if sort == Sort::Longest {
+            ordered.sort_unstable_by_key(|key| std::cmp::Reverse(*key));
+            ordered.retain(|key| cursor.is_none_or(|c| *key < c));
+        } else {
+            ordered.sort_unstable();
+            ordered.retain(|key| cursor.is_none_or(|c| *key > c));
+        }
+        let more = ordered.len() > limit;
+        ordered.truncate(limit);
+        let mut page = Vec::with_capacity(ordered.len());
+        for (key, id) in ordered {
             let trace = store.trace(id).map_err(failed)?;
             page.push((key, summary(id, &trace)));
         }
@@ -126,6 +184,13 @@ fn has_attrs(span: &StoredSpan, attrs: &[(String, String)]) -> bool {
                 && super::traces::value_text(&kv.value).as_deref() == Some(value.as_str())
         })
     })
+}
+
+/// From the first start to the last end of a trace's spans.
+fn duration(spans: &[StoredSpan]) -> u64 {
+    let start = spans.iter().map(|s| s.span.start_unix_nanos).min();
+    let end = spans.iter().map(|s| s.span.end_unix_nanos).max();
+    end.unwrap_or(0).saturating_sub(start.unwrap_or(0))
 }
 
 /// One line of a trace list.
