@@ -145,10 +145,22 @@ fn start_span(function: &Function, checked: &Checked) -> TokenStream {
 /// call formats nothing.
 fn record_attributes(checked: &Checked) -> TokenStream {
     let mut sets = Vec::new();
-    for ident in &checked.record {
-        let key = ident.unraw().to_string();
+    let keys: Vec<String> = checked
+        .record
+        .iter()
+        .map(|ident| ident.unraw().to_string())
+        .collect();
+    if !keys.is_empty() {
+        // One static per function names its arguments: a span keeps one
+        // pointer to it, whatever the number of arguments.
+        sets.push(quote! {
+            static __DAPPLE_ARG_KEYS: ::dapple::__private::ArgKeys =
+                ::dapple::__private::ArgKeys(&[#(#keys),*]);
+        });
+    }
+    for (index, ident) in checked.record.iter().enumerate() {
         sets.push(quote_spanned! {ident.span()=>
-            ::dapple::__private::attribute(&mut __dapple_span, #key, (&&::dapple::__private::Arg(&#ident)).__dapple_value());
+            ::dapple::__private::arg(&mut __dapple_span, &__DAPPLE_ARG_KEYS, #index, (&&::dapple::__private::Arg(&#ident)).__dapple_value());
         });
     }
     for field in &checked.fields {

@@ -8,6 +8,7 @@ use crate::future::{InSpan, Instrumented};
 use crate::span::{Span, SpanKind};
 use crate::value::{ToValue, Value};
 
+pub use crate::args::{ArgKeys, ArgValue};
 pub use crate::sampling::threshold;
 pub use crate::spawn::{bind, propagate};
 
@@ -51,8 +52,14 @@ fn start_root(name: &'static str, kind: SpanKind, threshold: Option<u64>) -> Spa
 
 /// Records an argument or field of a traced call.
 #[inline]
-pub fn attribute(span: &mut Span, key: &'static str, value: Value) {
-    span.push_attribute(key, value);
+pub fn attribute(span: &mut Span, key: &'static str, value: impl Into<Value>) {
+    span.push_attribute(key, value.into());
+}
+
+/// Records argument `index` of a traced function (named in `keys`).
+#[inline(always)]
+pub fn arg(span: &mut Span, keys: &'static ArgKeys, index: usize, value: ArgValue<'_>) {
+    span.push_arg(keys, index, value);
 }
 
 /// Polls the body of a traced async fn with its span current.
@@ -76,25 +83,25 @@ pub struct Arg<'a, T: ?Sized>(pub &'a T);
 /// Typed values first...
 pub trait RecordTyped {
     /// The value to record.
-    fn __dapple_value(&self) -> Value;
+    fn __dapple_value(&self) -> ArgValue<'_>;
 }
 
 impl<T: ToValue + ?Sized> RecordTyped for &Arg<'_, T> {
     #[inline]
-    fn __dapple_value(&self) -> Value {
-        self.0.to_value()
+    fn __dapple_value(&self) -> ArgValue<'_> {
+        self.0.to_arg()
     }
 }
 
 /// ...then the `Debug` form...
 pub trait RecordDebug {
     /// The value to record.
-    fn __dapple_value(&self) -> Value;
+    fn __dapple_value(&self) -> ArgValue<'_>;
 }
 
 impl<T: Debug + ?Sized> RecordDebug for &&Arg<'_, T> {
-    fn __dapple_value(&self) -> Value {
-        Value::Str(smol_str::format_smolstr!("{:?}", self.0))
+    fn __dapple_value(&self) -> ArgValue<'_> {
+        ArgValue::Value(Value::Str(smol_str::format_smolstr!("{:?}", self.0)))
     }
 }
 
@@ -106,7 +113,7 @@ pub trait Unrecordable {
 
     /// Only reached when `Target` has neither `ToValue` nor `Debug`, so the
     /// bound fails with `ToValue`'s message.
-    fn __dapple_value(&self) -> Value
+    fn __dapple_value(&self) -> ArgValue<'_>
     where
         Self::Target: ToValue;
 }
@@ -114,11 +121,11 @@ pub trait Unrecordable {
 impl<T: ?Sized> Unrecordable for Arg<'_, T> {
     type Target = T;
 
-    fn __dapple_value(&self) -> Value
+    fn __dapple_value(&self) -> ArgValue<'_>
     where
         T: ToValue,
     {
-        self.0.to_value()
+        self.0.to_arg()
     }
 }
 

@@ -352,17 +352,17 @@ mod tests {
         assert_eq!(client.kind(), SpanKind::Client);
         assert_eq!(
             client.attribute("http.request.method"),
-            Some(&Value::from("GET"))
+            Some(Value::from("GET"))
         );
         assert_eq!(
             client.attribute("url.full"),
-            Some(&Value::from("http://127.0.0.1:1/a"))
+            Some(Value::from("http://127.0.0.1:1/a"))
         );
         assert_eq!(
             client.attribute("http.response.status_code"),
-            Some(&Value::I64(503))
+            Some(Value::I64(503))
         );
-        assert_eq!(client.attribute("error.type"), Some(&Value::from("503")));
+        assert_eq!(client.attribute("error.type"), Some(Value::from("503")));
         assert_eq!(client.status(), &Status::Error("HTTP 503".into()));
 
         let server = recorded(
@@ -375,15 +375,15 @@ mod tests {
         assert_eq!(server.kind(), SpanKind::Server);
         assert_eq!(
             server.attribute("http.route"),
-            Some(&Value::from("/users/{id}"))
+            Some(Value::from("/users/{id}"))
         );
         assert_eq!(
             server.attribute("client.address"),
-            Some(&Value::from("127.0.0.1"))
+            Some(Value::from("127.0.0.1"))
         );
         assert_eq!(
             server.attribute("user_agent.original"),
-            Some(&Value::from("curl/8"))
+            Some(Value::from("curl/8"))
         );
         assert_eq!(
             server.status(),
@@ -402,13 +402,10 @@ mod tests {
         );
         assert_eq!(
             client.attribute("url.full"),
-            Some(&Value::from("https://example.com:8443/a?b=c@d"))
+            Some(Value::from("https://example.com:8443/a?b=c@d"))
         );
-        assert_eq!(
-            client.attribute("server.address"),
-            Some(&Value::from("::1"))
-        );
-        assert_eq!(client.attribute("server.port"), Some(&Value::I64(8443)));
+        assert_eq!(client.attribute("server.address"), Some(Value::from("::1")));
+        assert_eq!(client.attribute("server.port"), Some(Value::I64(8443)));
         assert_eq!(without_userinfo("http://example.com/x@y"), None);
         assert_eq!(without_userinfo("not a url @ all"), None);
         assert_eq!(without_userinfo("http://@h/").as_deref(), Some("http://h/"));
@@ -423,26 +420,26 @@ mod tests {
         let event = &sql.events()[0];
         assert_eq!(event.name, "db.query");
         assert_eq!(event.unix_nanos, 1_000);
-        assert_eq!(event.attribute("db.system"), Some(&Value::from("sqlite")));
+        assert_eq!(event.attribute("db.system"), Some(Value::from("sqlite")));
         assert_eq!(
             event.attribute("db.query.text"),
-            Some(&Value::from("SELECT 1 WHERE ?1"))
+            Some(Value::from("SELECT 1 WHERE ?1"))
         );
         assert_eq!(
             event.attribute("db.query.duration_ns"),
-            Some(&Value::I64(250_000))
+            Some(Value::I64(250_000))
         );
 
         let message = recorded("message", Message::new(Direction::Sent).id("m-1").size(42));
         let event = &message.events()[0];
-        assert_eq!(event.attribute("message.type"), Some(&Value::from("SENT")));
+        assert_eq!(event.attribute("message.type"), Some(Value::from("SENT")));
         assert_eq!(
             event.attribute("messaging.message.id"),
-            Some(&Value::from("m-1"))
+            Some(Value::from("m-1"))
         );
         assert_eq!(
             event.attribute("messaging.message.body.size"),
-            Some(&Value::I64(42))
+            Some(Value::I64(42))
         );
     }
 }

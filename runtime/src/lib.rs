@@ -44,6 +44,7 @@
 //! - [`Collector`] receives finished spans; [`MemoryCollector`] keeps them.
 //! - [`set_sample_rate`] chooses how many traces are recorded.
 
+mod args;
 #[cfg(feature = "tower")]
 pub mod client;
 mod clock;
@@ -78,6 +79,7 @@ mod value;
 #[doc(hidden)]
 pub mod __private;
 
+pub use args::{ArgKeys, ArgValue};
 pub use clock::now_unix_nanos;
 pub use collector::{Collector, clear_collector, flush_thread, set_collector};
 pub use context::{ContextGuard, SpanContext, current_context, with_current_span};

@@ -345,7 +345,7 @@ impl Span {
             start_unix_nanos: record.start_unix_nanos(),
             end_unix_nanos: record.end_unix_nanos(),
             status,
-            attributes: record.attributes().iter().map(attribute).collect(),
+            attributes: record.attributes().map(|kv| attribute(&kv)).collect(),
             events: record
                 .events()
                 .iter()

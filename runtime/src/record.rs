@@ -2,11 +2,12 @@
 
 use std::borrow::Cow;
 
+use crate::args::Slots;
 use crate::clock::{self, Ticks};
 use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
-use crate::span::{Recording, SpanKind, Status};
-use crate::value::KeyValue;
+use crate::span::{Extras, Recording, SpanKind, Status};
+use crate::value::{KeyValue, Value};
 
 /// Something that happened during a span, at a point in time.
 #[derive(Clone, PartialEq, Debug)]
@@ -21,11 +22,11 @@ pub struct Event {
 
 impl Event {
     /// The value of an attribute of the event.
-    pub fn attribute(&self, key: &str) -> Option<&crate::Value> {
+    pub fn attribute(&self, key: &str) -> Option<Value> {
         self.attributes
             .iter()
             .find(|kv| kv.key == key)
-            .map(|kv| &kv.value)
+            .map(|kv| kv.value.clone())
     }
 }
 
@@ -39,61 +40,78 @@ pub struct Link {
 }
 
 /// A finished span.
+///
+/// Its fields are laid out flat, so that a record with two arguments in
+/// place stays 128 bytes.
 #[derive(Clone, Debug)]
 pub struct SpanRecord {
-    context: SpanContext,
-    recording: Recording,
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+    start: Ticks,
     end: Ticks,
+    name: Cow<'static, str>,
+    extras: Option<Box<Extras>>,
+    args: Slots,
+    kind: SpanKind,
+    sampled: bool,
 }
 
 impl SpanRecord {
     #[inline]
     pub(crate) fn new(context: SpanContext, recording: Recording, end: Ticks) -> SpanRecord {
         SpanRecord {
-            context,
-            recording,
+            trace_id: context.trace_id(),
+            span_id: context.span_id(),
+            parent: recording.parent,
+            start: recording.start,
             end,
+            name: recording.name,
+            extras: recording.extras,
+            args: recording.args,
+            kind: recording.kind,
+            sampled: context.is_sampled(),
         }
     }
 
-    /// Moves the attribute list out, for reuse.
-    pub(crate) fn take_attributes(&mut self) -> Vec<KeyValue> {
-        std::mem::take(&mut self.recording.attributes)
+    /// Moves the rarer parts out, for reuse.
+    pub(crate) fn take_extras(&mut self) -> Option<Box<Extras>> {
+        self.extras.take()
     }
 
     /// The span's trace.
     pub fn trace_id(&self) -> TraceId {
-        self.context.trace_id()
+        self.trace_id
     }
 
     /// The span's id.
     pub fn span_id(&self) -> SpanId {
-        self.context.span_id()
+        self.span_id
     }
 
     /// The span's context.
     pub fn context(&self) -> SpanContext {
-        self.context
+        SpanContext::new(self.trace_id, self.span_id, self.sampled)
     }
 
     /// The parent's id; `None` for a root span.
     pub fn parent_id(&self) -> Option<SpanId> {
-        self.recording.parent
+        self.parent
     }
 
     /// The span's name.
     pub fn name(&self) -> &str {
-        &self.recording.name
+        &self.name
     }
 
     /// The span's kind.
     pub fn kind(&self) -> SpanKind {
-        self.recording.kind
+        self.kind
     }
 
     /// When it started, in nanoseconds since the Unix epoch.
     pub fn start_unix_nanos(&self) -> u64 {
-        clock::converter().unix_nanos(self.recording.start)
+        clock::converter().unix_nanos(self.start)
     }
 
     /// When it ended, in nanoseconds since the Unix epoch.
@@ -103,35 +121,56 @@ impl SpanRecord {
 
     /// How long it lasted, in nanoseconds.
     pub fn duration_nanos(&self) -> u64 {
-        clock::converter().nanos(self.recording.start, self.end)
+        clock::converter().nanos(self.start, self.end)
     }
 
     /// Whether it succeeded.
     pub fn status(&self) -> &Status {
-        self.recording.status()
+        const UNSET: &Status = &Status::Unset;
+        self.extras.as_ref().map_or(UNSET, |e| &e.status)
     }
 
-    /// Its attributes, in the order they were first set.
-    pub fn attributes(&self) -> &[KeyValue] {
-        &self.recording.attributes
+    /// Its attributes: the recorded arguments first, then the others in the
+    /// order they were first set.
+    pub fn attributes(&self) -> impl Iterator<Item = KeyValue> + '_ {
+        let others = self.extras.as_ref().map_or(&[][..], |e| &e.attributes);
+        self.args.iter().chain(others.iter().cloned())
+    }
+
+    /// How many attributes it has.
+    pub fn attribute_count(&self) -> usize {
+        self.args.len() + self.extras.as_ref().map_or(0, |e| e.attributes.len())
     }
 
     /// The value of one attribute.
-    pub fn attribute(&self, key: &str) -> Option<&crate::Value> {
-        self.recording
-            .attributes
-            .iter()
-            .find(|kv| kv.key == key)
-            .map(|kv| &kv.value)
+    pub fn attribute(&self, key: &str) -> Option<Value> {
+        self.args.get(key).or_else(|| {
+            self.extras
+                .as_ref()?
+                .attributes
+                .iter()
+                .find(|kv| kv.key == key)
+                .map(|kv| kv.value.clone())
+        })
     }
 
     /// Its events, in the order they were added.
     pub fn events(&self) -> &[Event] {
-        self.recording.extras.as_ref().map_or(&[], |e| &e.events)
+        self.extras.as_ref().map_or(&[], |e| &e.events)
     }
 
     /// Its follows-from links.
     pub fn links(&self) -> &[Link] {
-        self.recording.extras.as_ref().map_or(&[], |e| &e.links)
+        self.extras.as_ref().map_or(&[], |e| &e.links)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_with_two_arguments_in_place_is_128_bytes() {
+        assert_eq!(std::mem::size_of::<SpanRecord>(), 128);
     }
 }

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
+use crate::args::{ArgKeys, ArgValue, Slots};
 use crate::clock::{self, Ticks};
 use crate::context::{ContextGuard, SpanContext, current_context};
 use crate::id::{SpanId, TraceId};
@@ -60,14 +61,18 @@ pub(crate) struct Recording {
     pub(crate) kind: SpanKind,
     pub(crate) parent: Option<SpanId>,
     pub(crate) start: Ticks,
-    pub(crate) attributes: Vec<KeyValue>,
-    /// What few spans have, kept out of line so that records stay small.
+    /// The `#[traced]` function's arguments, in place.
+    pub(crate) args: Slots,
+    /// What fewer spans have, kept out of line so that records stay small.
     pub(crate) extras: Option<Box<Extras>>,
 }
 
-/// The rarer parts of a span.
+/// The rarer parts of a span: attributes other than arguments in place,
+/// events, links, status. Boxes are recycled, so they cost no allocation
+/// in steady state.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Extras {
+    pub(crate) attributes: Vec<KeyValue>,
     pub(crate) events: Vec<Event>,
     pub(crate) links: Vec<Link>,
     pub(crate) status: Status,
@@ -75,7 +80,7 @@ pub(crate) struct Extras {
 
 impl Recording {
     fn extras(&mut self) -> &mut Extras {
-        self.extras.get_or_insert_with(Box::default)
+        self.extras.get_or_insert_with(crate::local::extras::take)
     }
 
     pub(crate) fn status(&self) -> &Status {
@@ -182,7 +187,7 @@ impl Span {
                 name,
                 kind,
                 parent,
-                attributes: Vec::new(),
+                args: Slots::default(),
                 extras: None,
                 start: clock::now(),
             })),
@@ -207,14 +212,11 @@ impl Span {
         if let Some(rec) = self.recording.as_mut() {
             let key = key.into();
             let value = value.into();
-            match rec.attributes.iter_mut().find(|kv| kv.key == key) {
+            rec.args.remove(&key);
+            let attributes = &mut rec.extras().attributes;
+            match attributes.iter_mut().find(|kv| kv.key == key) {
                 Some(kv) => kv.value = value,
-                None => {
-                    if rec.attributes.capacity() == 0 {
-                        rec.attributes = crate::local::attributes::take();
-                    }
-                    rec.attributes.push(KeyValue { key, value });
-                }
+                None => attributes.push(KeyValue { key, value }),
             }
         }
     }
@@ -224,13 +226,31 @@ impl Span {
     #[inline]
     pub(crate) fn push_attribute(&mut self, key: &'static str, value: Value) {
         if let Some(rec) = self.recording.as_mut() {
-            if rec.attributes.capacity() == 0 {
-                rec.attributes = crate::local::attributes::take();
-            }
-            rec.attributes.push(KeyValue {
+            rec.extras().attributes.push(KeyValue {
                 key: Cow::Borrowed(key),
                 value,
             });
+        }
+    }
+
+    /// Records argument `index` of a traced function, in place when it
+    /// fits. Inlined into the traced function, where the value's type is
+    /// known, so storing an integer or a short string is a few moves.
+    #[inline(always)]
+    pub(crate) fn push_arg(&mut self, keys: &'static ArgKeys, index: usize, value: ArgValue<'_>) {
+        if let Some(rec) = self.recording.as_mut()
+            && let Err(value) = rec.args.store(keys, index, value)
+        {
+            self.spill_arg(keys, index, value);
+        }
+    }
+
+    /// An argument that does not fit in place joins the attribute list.
+    #[cold]
+    #[inline(never)]
+    fn spill_arg(&mut self, keys: &'static ArgKeys, index: usize, value: ArgValue<'_>) {
+        if let Some(key) = keys.0.get(index) {
+            self.push_attribute(key, value.into());
         }
     }
 

@@ -5,6 +5,8 @@ use std::fmt;
 
 pub use smol_str::SmolStr;
 
+use crate::args::ArgValue;
+
 /// A typed attribute value: string, integer, float, boolean or bytes.
 #[derive(Clone, PartialEq)]
 pub enum Value {
@@ -99,6 +101,14 @@ impl KeyValue {
 pub trait ToValue {
     /// The value to record.
     fn to_value(&self) -> Value;
+
+    /// The value to record as a `#[traced]` argument. Integers, floats,
+    /// booleans and text of up to 15 bytes are kept in place in the span;
+    /// the default records [`ToValue::to_value`].
+    #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        ArgValue::Value(self.to_value())
+    }
 }
 
 macro_rules! int_values {
@@ -106,6 +116,8 @@ macro_rules! int_values {
         impl ToValue for $t {
             #[inline]
             fn to_value(&self) -> Value { Value::I64(i64::from(*self)) }
+            #[inline]
+            fn to_arg(&self) -> ArgValue<'_> { ArgValue::I64(i64::from(*self)) }
         }
         impl From<$t> for Value {
             #[inline]
@@ -120,6 +132,13 @@ macro_rules! wide_int_values {
         impl ToValue for $t {
             #[inline]
             fn to_value(&self) -> Value { Value::from(*self) }
+            #[inline]
+            fn to_arg(&self) -> ArgValue<'_> {
+                match i64::try_from(*self) {
+                    Ok(v) => ArgValue::I64(v),
+                    Err(_) => ArgValue::Value(self.to_value()),
+                }
+            }
         }
         impl From<$t> for Value {
             fn from(v: $t) -> Value {
@@ -134,6 +153,10 @@ macro_rules! wide_int_values {
 wide_int_values!(u64, usize, isize, i128, u128);
 
 impl ToValue for f32 {
+    #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        ArgValue::F64(f64::from(*self))
+    }
     fn to_value(&self) -> Value {
         Value::F64(f64::from(*self))
     }
@@ -144,6 +167,10 @@ impl From<f32> for Value {
     }
 }
 impl ToValue for f64 {
+    #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        ArgValue::F64(*self)
+    }
     fn to_value(&self) -> Value {
         Value::F64(*self)
     }
@@ -154,6 +181,10 @@ impl From<f64> for Value {
     }
 }
 impl ToValue for bool {
+    #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        ArgValue::Bool(*self)
+    }
     fn to_value(&self) -> Value {
         Value::Bool(*self)
     }
@@ -165,16 +196,28 @@ impl From<bool> for Value {
 }
 impl ToValue for str {
     #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        ArgValue::Str(self)
+    }
+    #[inline]
     fn to_value(&self) -> Value {
         Value::Str(SmolStr::new(self))
     }
 }
 impl ToValue for String {
+    #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        ArgValue::Str(self)
+    }
     fn to_value(&self) -> Value {
         Value::Str(SmolStr::new(self))
     }
 }
 impl ToValue for Cow<'static, str> {
+    #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        ArgValue::Str(self)
+    }
     fn to_value(&self) -> Value {
         Value::from(self.clone())
     }
@@ -195,16 +238,28 @@ impl ToValue for Value {
     }
 }
 impl<T: ToValue + ?Sized> ToValue for &T {
+    #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        (**self).to_arg()
+    }
     fn to_value(&self) -> Value {
         (**self).to_value()
     }
 }
 impl<T: ToValue + ?Sized> ToValue for &mut T {
+    #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        (**self).to_arg()
+    }
     fn to_value(&self) -> Value {
         (**self).to_value()
     }
 }
 impl<T: ToValue + ?Sized> ToValue for Box<T> {
+    #[inline]
+    fn to_arg(&self) -> ArgValue<'_> {
+        (**self).to_arg()
+    }
     fn to_value(&self) -> Value {
         (**self).to_value()
     }

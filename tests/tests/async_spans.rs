@@ -382,7 +382,7 @@ fn async_trait_methods_native_and_async_trait_are_children() {
     );
     assert_linked(&tree);
     let failed = &tree.children[2].span;
-    assert_eq!(failed.attribute("key"), Some(&dapple::Value::I64(0)));
+    assert_eq!(failed.attribute("key"), Some(dapple::Value::I64(0)));
     assert_eq!(
         failed.status(),
         &dapple::Status::Error("no key zero".into())
@@ -426,7 +426,7 @@ fn an_async_fn_amends_its_own_span_after_awaits() {
     let span = &collector().named("async.current_span")[0];
     assert_eq!(
         span.attribute("after.await"),
-        Some(&dapple::Value::Bool(true))
+        Some(dapple::Value::Bool(true))
     );
     assert_eq!(span.events()[0].name, "log");
 }

@@ -93,23 +93,23 @@ fn the_server_span_is_a_child_of_the_client_span_in_the_same_trace() {
     assert_eq!(client.parent_id(), Some(tree.span.span_id()));
     assert_eq!(
         client.attribute("http.request.method"),
-        Some(&Value::from("GET"))
+        Some(Value::from("GET"))
     );
     assert_eq!(
         client.attribute("url.full"),
-        Some(&Value::from(format!("http://{address}/users/7?page=2")))
+        Some(Value::from(format!("http://{address}/users/7?page=2")))
     );
     assert_eq!(
         client.attribute("server.address"),
-        Some(&Value::from("127.0.0.1"))
+        Some(Value::from("127.0.0.1"))
     );
     assert_eq!(
         client.attribute("server.port"),
-        Some(&Value::I64(i64::from(address.port())))
+        Some(Value::I64(i64::from(address.port())))
     );
     assert_eq!(
         client.attribute("http.response.status_code"),
-        Some(&Value::I64(200))
+        Some(Value::I64(200))
     );
     assert_eq!(client.status(), &Status::Unset);
 
@@ -155,9 +155,9 @@ fn an_error_status_marks_the_client_span_as_failed() {
     let client = client_span(&tree);
     assert_eq!(
         client.attribute("http.response.status_code"),
-        Some(&Value::I64(503))
+        Some(Value::I64(503))
     );
-    assert_eq!(client.attribute("error.type"), Some(&Value::from("503")));
+    assert_eq!(client.attribute("error.type"), Some(Value::from("503")));
     assert_eq!(client.status(), &Status::Error("HTTP 503".into()));
 }
 
@@ -173,7 +173,7 @@ fn credentials_in_the_url_are_not_recorded() {
     let client = client_span(&tree);
     assert_eq!(
         client.attribute("url.full"),
-        Some(&Value::from(format!("http://{address}/users/9")))
+        Some(Value::from(format!("http://{address}/users/9")))
     );
     for span in tree.iter() {
         for kv in span.attributes() {
@@ -197,10 +197,7 @@ fn a_refused_connection_is_recorded_on_the_client_span() {
     );
     assert!(outcome.is_err(), "{outcome:?}");
     let client = client_span(&tree);
-    assert_eq!(
-        client.attribute("error.type"),
-        Some(&Value::from("connect"))
-    );
+    assert_eq!(client.attribute("error.type"), Some(Value::from("connect")));
     assert_eq!(client.attribute("http.response.status_code"), None);
     let Status::Error(message) = client.status() else {
         panic!("not an error: {:?}", client.status());

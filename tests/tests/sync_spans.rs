@@ -77,18 +77,18 @@ fn args_are_recorded_typed_and_only_when_asked() {
     args_listed(7, "tea", 0.5, true, &Order { id: 3 }, "hunter2");
     args_all("ann".into(), "hunter2".into(), vec![1, 2]);
     let listed = &collector().named("args.listed")[0];
-    assert_eq!(listed.attribute("id"), Some(&Value::I64(7)));
-    assert_eq!(listed.attribute("label"), Some(&Value::from("tea")));
-    assert_eq!(listed.attribute("ratio"), Some(&Value::F64(0.5)));
-    assert_eq!(listed.attribute("flag"), Some(&Value::Bool(true)));
+    assert_eq!(listed.attribute("id"), Some(Value::I64(7)));
+    assert_eq!(listed.attribute("label"), Some(Value::from("tea")));
+    assert_eq!(listed.attribute("ratio"), Some(Value::F64(0.5)));
+    assert_eq!(listed.attribute("flag"), Some(Value::Bool(true)));
     assert_eq!(
         listed.attribute("order"),
-        Some(&Value::from("Order { id: 3 }"))
+        Some(Value::from("Order { id: 3 }"))
     );
     assert_eq!(listed.attribute("secret"), None);
     let all = &collector().named("args.all")[0];
-    assert_eq!(all.attribute("user"), Some(&Value::from("ann")));
-    assert_eq!(all.attribute("bytes"), Some(&Value::Bytes(vec![1, 2])));
+    assert_eq!(all.attribute("user"), Some(Value::from("ann")));
+    assert_eq!(all.attribute("bytes"), Some(Value::Bytes(vec![1, 2])));
     assert_eq!(all.attribute("password"), None);
 }
 
@@ -113,14 +113,14 @@ fn fields_record_values_display_and_debug() {
         &[true],
     );
     let span = &collector().named("fields")[0];
-    assert_eq!(span.attribute("user.id"), Some(&Value::I64(9)));
-    assert_eq!(span.attribute("user.name"), Some(&Value::from("bo")));
-    assert_eq!(span.attribute("flags"), Some(&Value::from("[true]")));
+    assert_eq!(span.attribute("user.id"), Some(Value::I64(9)));
+    assert_eq!(span.attribute("user.name"), Some(Value::from("bo")));
+    assert_eq!(span.attribute("flags"), Some(Value::from("[true]")));
     assert_eq!(
         span.attribute("http.route"),
-        Some(&Value::from("/users/{id}"))
+        Some(Value::from("/users/{id}"))
     );
-    assert_eq!(span.attribute("count"), Some(&Value::I64(3)));
+    assert_eq!(span.attribute("count"), Some(Value::I64(3)));
 }
 
 #[derive(Debug)]
@@ -163,7 +163,7 @@ fn err_marks_the_span_with_the_errors_display() {
     );
     assert_eq!(
         tree.attribute("error.type"),
-        Some(&Value::from(std::any::type_name::<ParseError>()))
+        Some(Value::from(std::any::type_name::<ParseError>()))
     );
     let inner: Vec<_> = collector().trace(tree.trace_id());
     let inner = inner.iter().find(|s| s.name() == "err.parse").unwrap();
@@ -183,7 +183,7 @@ fn ret_records_the_return_value_and_ok_leaves_status_unset() {
     let ok: Vec<_> = spans
         .iter()
         .filter(|s| s.status() == &Status::Unset)
-        .map(|s| s.attribute("return").cloned())
+        .map(|s| s.attribute("return"))
         .collect();
     assert!(ok.contains(&Some(Value::from("Ok(42)"))), "{ok:?}");
     assert!(ok.contains(&Some(Value::from("Ok(200)"))), "{ok:?}");
@@ -205,7 +205,7 @@ fn ret_records_numbers_typed() {
     let values: Vec<_> = collector()
         .named("ret.typed")
         .iter()
-        .map(|s| s.attribute("return").cloned())
+        .map(|s| s.attribute("return"))
         .collect();
     assert!(values.contains(&Some(Value::I64(42))));
     assert!(values.contains(&Some(Value::I64(0))));
@@ -241,15 +241,15 @@ fn methods_taking_self_in_every_way_are_traced() {
     assert_eq!(c.into_inner(), 3);
     assert_eq!(
         collector().named("method.by_ref")[0].attribute("n"),
-        Some(&Value::I64(3))
+        Some(Value::I64(3))
     );
     assert_eq!(
         collector().named("method.by_mut")[0].attribute("by"),
-        Some(&Value::I64(2))
+        Some(Value::I64(2))
     );
     assert_eq!(
         collector().named("method.by_value")[0].attribute("return"),
-        Some(&Value::I64(3))
+        Some(Value::I64(3))
     );
 }
 
@@ -274,8 +274,8 @@ fn generic_and_impl_trait_functions_are_traced() {
     assert_eq!(generic_sum(vec![1, 2, 3], "label"), 6);
     assert_eq!(evens(5).count(), 3);
     let sum = &collector().named("generic.sum")[0];
-    assert_eq!(sum.attribute("label"), Some(&Value::from("\"label\"")));
-    assert_eq!(sum.attribute("items"), Some(&Value::from("[1, 2, 3]")));
+    assert_eq!(sum.attribute("label"), Some(Value::from("\"label\"")));
+    assert_eq!(sum.attribute("items"), Some(Value::from("[1, 2, 3]")));
     assert_eq!(collector().named("impl.evens").len(), 1);
 }
 
@@ -350,17 +350,17 @@ fn the_current_span_takes_attributes_and_typed_events() {
     collector();
     checkout_with_events();
     let span = &collector().named("events.checkout")[0];
-    assert_eq!(span.attribute("cart.items"), Some(&Value::I64(3)));
+    assert_eq!(span.attribute("cart.items"), Some(Value::I64(3)));
     let names: Vec<_> = span.events().iter().map(|e| e.name.as_ref()).collect();
     assert_eq!(names, ["validated", "log", "db.query"]);
     assert_eq!(
         span.events()[1].attribute("log.message"),
-        Some(&Value::from("cart loaded"))
+        Some(Value::from("cart loaded"))
     );
     let sql = &span.events()[2];
-    assert_eq!(sql.attribute("db.system"), Some(&Value::from("sqlite")));
+    assert_eq!(sql.attribute("db.system"), Some(Value::from("sqlite")));
     assert_eq!(
         sql.attribute("db.query.text"),
-        Some(&Value::from("SELECT price FROM items WHERE id = ?1"))
+        Some(Value::from("SELECT price FROM items WHERE id = ?1"))
     );
 }

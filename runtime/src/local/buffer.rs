@@ -143,7 +143,7 @@ impl SpanBatch {
 impl Drop for SpanBatch {
     fn drop(&mut self) {
         let mut spans = mem::take(&mut self.spans);
-        crate::local::attributes::give_back(spans.iter_mut().map(SpanRecord::take_attributes));
+        crate::local::extras::give_back(spans.iter_mut().filter_map(SpanRecord::take_extras));
         give_back(spans);
     }
 }

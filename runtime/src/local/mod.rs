@@ -1,4 +1,5 @@
-//! What lives on the application's threads: the buffer of finished spans.
+//! What lives on the application's threads: the buffer of finished spans
+//! and the recycled boxes of their rarer parts.
 
-pub(crate) mod attributes;
 pub(crate) mod buffer;
+pub(crate) mod extras;

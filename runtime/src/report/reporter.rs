@@ -115,7 +115,7 @@ const WAKE_BATCHES: usize = 64;
 
 /// Memory a batch holds, as the bound counts it.
 fn batch_bytes(batch: &SpanBatch) -> usize {
-    let attributes: usize = batch.spans().iter().map(|s| s.attributes().len()).sum();
+    let attributes: usize = batch.spans().iter().map(|s| s.attribute_count()).sum();
     batch.len() * size_of::<SpanRecord>() + attributes * size_of::<KeyValue>()
 }
 

@@ -8,7 +8,7 @@ fn main() {
     let spans = dapple::MemoryCollector::install();
     assert!(login("ada", "secret", 1));
     let span = spans.named("login").remove(0);
-    assert_eq!(span.attribute("user").and_then(|v| v.as_str()), Some("ada"));
+    assert_eq!(span.attribute("user").as_ref().and_then(dapple::Value::as_str), Some("ada"));
     assert_eq!(span.attribute("attempts").and_then(|v| v.as_i64()), Some(1));
     assert!(span.attribute("password").is_none());
 }

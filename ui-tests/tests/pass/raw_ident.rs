@@ -9,7 +9,7 @@ fn main() {
     assert_eq!(r#match("x"), 1);
     let span = spans.spans().remove(0);
     assert!(span.name().ends_with("::match"), "{}", span.name());
-    assert_eq!(span.attribute("type").and_then(|v| v.as_str()), Some("x"));
-    assert_eq!(span.attribute("loop").and_then(|v| v.as_str()), Some("x"));
+    assert_eq!(span.attribute("type").as_ref().and_then(dapple::Value::as_str), Some("x"));
+    assert_eq!(span.attribute("loop").as_ref().and_then(dapple::Value::as_str), Some("x"));
     assert!(span.attribute("r#type").is_none(), "keys are written without r#");
 }

@@ -1,0 +1,227 @@
+//! The arguments a `#[traced]` function records, kept in place in the span
+//! as a few typed bytes each: recording two of them writes about 40 bytes
+//! next to the span's timestamps, takes no list from a pool and leaves the
+//! reporter nothing to drop. What does not fit (a third argument, a long
+//! string, a `Debug` form) goes to the span's attribute list instead.
+
+use std::borrow::Cow;
+
+use crate::value::{KeyValue, Value};
+
+/// Arguments kept in place per span.
+pub(crate) const SLOTS: usize = 2;
+/// Bytes of one slot: an integer, a float, or a string of up to 15 bytes
+/// (so that two slots, their tags and their key pointer take 40 bytes).
+const SLOT_BYTES: usize = 15;
+
+const EMPTY: u8 = 0;
+const I64: u8 = 1;
+const F64: u8 = 2;
+const BOOL: u8 = 3;
+/// `STR + n` is a string of `n` bytes.
+const STR: u8 = 4;
+
+/// The argument names of one traced function: a static the macro writes,
+/// so a span keeps one pointer for all its argument names.
+#[derive(Debug)]
+pub struct ArgKeys(pub &'static [&'static str]);
+
+/// An argument's value, as [`ToValue::to_arg`](crate::ToValue::to_arg)
+/// gives it: the common types by value, borrowed text, anything else as a
+/// [`Value`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArgValue<'a> {
+    /// An integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+    /// Text, copied only if the span records.
+    Str(&'a str),
+    /// Any other value.
+    Value(Value),
+}
+
+impl From<ArgValue<'_>> for Value {
+    fn from(arg: ArgValue<'_>) -> Value {
+        match arg {
+            ArgValue::I64(v) => Value::I64(v),
+            ArgValue::F64(v) => Value::F64(v),
+            ArgValue::Bool(v) => Value::Bool(v),
+            ArgValue::Str(v) => Value::Str(v.into()),
+            ArgValue::Value(v) => v,
+        }
+    }
+}
+
+/// Up to [`SLOTS`] arguments, typed, in place.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Slots {
+    keys: Option<&'static ArgKeys>,
+    tags: [u8; SLOTS],
+    data: [[u8; SLOT_BYTES]; SLOTS],
+}
+
+impl std::fmt::Debug for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Slots {
+    /// Stores argument `index` of `keys` in place; gives it back when it
+    /// does not fit.
+    #[inline(always)]
+    pub(crate) fn store<'a>(
+        &mut self,
+        keys: &'static ArgKeys,
+        index: usize,
+        value: ArgValue<'a>,
+    ) -> Result<(), ArgValue<'a>> {
+        if index >= SLOTS {
+            return Err(value);
+        }
+        let (tag, data) = match value {
+            ArgValue::I64(v) => (I64, widen(v.to_le_bytes())),
+            ArgValue::F64(v) => (F64, widen(v.to_bits().to_le_bytes())),
+            ArgValue::Bool(v) => (BOOL, widen([u8::from(v); 8])),
+            ArgValue::Str(s) if s.len() <= SLOT_BYTES => {
+                let mut data = [0; SLOT_BYTES];
+                data[..s.len()].copy_from_slice(s.as_bytes());
+                (STR + s.len() as u8, data)
+            }
+            other => return Err(other),
+        };
+        self.keys = Some(keys);
+        self.tags[index] = tag;
+        self.data[index] = data;
+        Ok(())
+    }
+
+    /// Forgets the argument named `key`, when there is one.
+    pub(crate) fn remove(&mut self, key: &str) {
+        if let Some(keys) = self.keys {
+            for (index, tag) in self.tags.iter_mut().enumerate() {
+                if *tag != EMPTY && keys.0.get(index) == Some(&key) {
+                    *tag = EMPTY;
+                }
+            }
+        }
+    }
+
+    /// The value of the argument named `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<Value> {
+        self.iter().find(|kv| kv.key == key).map(|kv| kv.value)
+    }
+
+    /// The arguments held, in argument order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = KeyValue> + '_ {
+        let keys = self.keys.map_or(&[][..], |k| k.0);
+        (0..SLOTS).filter_map(move |index| {
+            let value = self.value(index)?;
+            Some(KeyValue {
+                key: Cow::Borrowed(keys.get(index)?),
+                value,
+            })
+        })
+    }
+
+    /// How many arguments are held.
+    pub(crate) fn len(&self) -> usize {
+        self.tags.iter().filter(|&&tag| tag != EMPTY).count()
+    }
+
+    fn value(&self, index: usize) -> Option<Value> {
+        let data = &self.data[index];
+        let word = || {
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(&data[..8]);
+            bytes
+        };
+        Some(match self.tags[index] {
+            EMPTY => return None,
+            I64 => Value::I64(i64::from_le_bytes(word())),
+            F64 => Value::F64(f64::from_bits(u64::from_le_bytes(word()))),
+            BOOL => Value::Bool(data[0] != 0),
+            tag => {
+                let len = usize::from(tag - STR).min(SLOT_BYTES);
+                // Stored from a whole `&str`: valid UTF-8.
+                Value::Str(std::str::from_utf8(&data[..len]).unwrap_or_default().into())
+            }
+        })
+    }
+}
+
+#[inline(always)]
+fn widen(word: [u8; 8]) -> [u8; SLOT_BYTES] {
+    let mut data = [0; SLOT_BYTES];
+    data[..8].copy_from_slice(&word);
+    data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static KEYS: ArgKeys = ArgKeys(&["n", "route", "third"]);
+
+    #[test]
+    fn typed_values_and_short_strings_round_trip_in_place() {
+        let mut slots = Slots::default();
+        assert!(slots.store(&KEYS, 0, ArgValue::I64(-7)).is_ok());
+        assert!(
+            slots
+                .store(&KEYS, 1, ArgValue::Str("GET /users/{id}"))
+                .is_ok()
+        );
+        assert_eq!(slots.get("n"), Some(Value::I64(-7)));
+        assert_eq!(slots.get("route"), Some(Value::from("GET /users/{id}")));
+        assert_eq!(slots.len(), 2);
+        let keys: Vec<_> = slots.iter().map(|kv| kv.key).collect();
+        assert_eq!(keys, ["n", "route"]);
+
+        let mut floats = Slots::default();
+        assert!(floats.store(&KEYS, 0, ArgValue::F64(1.5)).is_ok());
+        assert!(floats.store(&KEYS, 1, ArgValue::Bool(true)).is_ok());
+        assert_eq!(floats.get("n"), Some(Value::F64(1.5)));
+        assert_eq!(floats.get("route"), Some(Value::Bool(true)));
+    }
+
+    #[test]
+    fn what_does_not_fit_is_given_back() {
+        let mut slots = Slots::default();
+        let long = "a string longer than sixteen bytes";
+        assert_eq!(
+            slots.store(&KEYS, 0, ArgValue::Str(long)),
+            Err(ArgValue::Str(long))
+        );
+        assert_eq!(
+            slots.store(&KEYS, 2, ArgValue::I64(1)),
+            Err(ArgValue::I64(1))
+        );
+        assert_eq!(
+            slots.store(&KEYS, 1, ArgValue::Value(Value::Bytes(vec![1]))),
+            Err(ArgValue::Value(Value::Bytes(vec![1])))
+        );
+        assert_eq!(slots.len(), 0);
+        assert_eq!(slots.iter().count(), 0);
+    }
+
+    #[test]
+    fn a_removed_argument_is_gone() {
+        let mut slots = Slots::default();
+        slots.store(&KEYS, 0, ArgValue::I64(1)).unwrap();
+        slots.store(&KEYS, 1, ArgValue::Str("x")).unwrap();
+        slots.remove("n");
+        assert_eq!(slots.get("n"), None);
+        assert_eq!(slots.get("route"), Some(Value::from("x")));
+    }
+
+    #[test]
+    fn multibyte_text_is_kept_whole() {
+        let mut slots = Slots::default();
+        slots.store(&KEYS, 0, ArgValue::Str("héllo ✓ wö")).unwrap();
+        assert_eq!(slots.get("n"), Some(Value::from("héllo ✓ wö")));
+    }
+}
