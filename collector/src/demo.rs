@@ -129,13 +129,12 @@ async fn start(
 ) -> Result<(Child, String), String> {
     let name = service.default_name();
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    let role = match service {
-        Service::Front => "front",
-        Service::A => "a",
-        Service::B => "b",
-    };
+    // The name `demo-service` parses back into `service`.
+    let role = clap::ValueEnum::to_possible_value(&service)
+        .map(|value| value.get_name().to_owned())
+        .unwrap_or_default();
     let mut child = Command::new(exe)
-        .args(["demo-service", role, "--stop-on-stdin-eof", "--listen"])
+        .args(["demo-service", &role, "--stop-on-stdin-eof", "--listen"])
         .arg(listen.to_string())
         .args(extra)
         .env("DAPPLE_COLLECTOR", native.to_string())

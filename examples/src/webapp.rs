@@ -156,7 +156,14 @@ pub async fn serve_service(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(args.listen.unwrap_or(service.default_listen())).await?;
-    let router = match service {
+    let router = router(service, args).await?;
+    println!("listening http://{}", listener.local_addr()?);
+    serve(listener, router, stop).await
+}
+
+/// The routes of `service`; for B, B1 is bound and served too.
+pub async fn router(service: Service, args: ServiceArgs) -> std::io::Result<Router> {
+    Ok(match service {
         Service::Front => front(FrontConfig {
             service_a: args.service_a,
             service_b: args.service_b,
@@ -169,9 +176,7 @@ pub async fn serve_service(
             tokio::spawn(serve(b1, service_b1(), std::future::pending()));
             service_b(b1_url)
         }
-    };
-    println!("listening http://{}", listener.local_addr()?);
-    serve(listener, router, stop).await
+    })
 }
 
 /// Completes on Ctrl-C, SIGTERM, or (when `stdin_eof`) standard input

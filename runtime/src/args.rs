@@ -127,11 +127,6 @@ impl Slots {
         })
     }
 
-    /// How many arguments are held.
-    pub(crate) fn len(&self) -> usize {
-        self.tags.iter().filter(|&&tag| tag != EMPTY).count()
-    }
-
     fn value(&self, index: usize) -> Option<Value> {
         let data = &self.data[index];
         let word = || {
@@ -177,7 +172,7 @@ mod tests {
         );
         assert_eq!(slots.get("n"), Some(Value::I64(-7)));
         assert_eq!(slots.get("route"), Some(Value::from("GET /users/{id}")));
-        assert_eq!(slots.len(), 2);
+        assert_eq!(slots.iter().count(), 2);
         let keys: Vec<_> = slots.iter().map(|kv| kv.key).collect();
         assert_eq!(keys, ["n", "route"]);
 
@@ -204,7 +199,6 @@ mod tests {
             slots.store(&KEYS, 1, ArgValue::Value(Value::Bytes(vec![1]))),
             Err(ArgValue::Value(Value::Bytes(vec![1])))
         );
-        assert_eq!(slots.len(), 0);
         assert_eq!(slots.iter().count(), 0);
     }
 

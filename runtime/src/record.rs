@@ -137,9 +137,12 @@ impl SpanRecord {
         self.args.iter().chain(others.iter().cloned())
     }
 
-    /// How many attributes it has.
-    pub fn attribute_count(&self) -> usize {
-        self.args.len() + self.extras.as_ref().map_or(0, |e| e.attributes.len())
+    /// Memory it holds outside the record itself (its extras box and the
+    /// attributes listed there), for the reporter's memory bound.
+    pub(crate) fn out_of_line_bytes(&self) -> usize {
+        self.extras.as_ref().map_or(0, |e| {
+            std::mem::size_of::<Extras>() + e.attributes.len() * std::mem::size_of::<KeyValue>()
+        })
     }
 
     /// The value of one attribute.

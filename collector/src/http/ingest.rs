@@ -22,10 +22,8 @@ pub(super) async fn post_spans(
         .unwrap_or_else(|| "unknown_service".to_owned());
     let received = batch.spans.len();
     state.dropped.add(&service, batch.dropped_spans);
-    let store = state.store.clone();
-    let stored = tokio::task::spawn_blocking(move || store.insert(&service, batch.spans))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let stored = state
+        .with_store(move |store| store.insert(&service, batch.spans))
+        .await?;
     Ok(Json(json!({ "received": received, "stored": stored })))
 }

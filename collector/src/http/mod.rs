@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -30,6 +30,21 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Runs `work` on the store from tokio's blocking threads (the stores
+    /// block on locks and disk); a store failure is an internal error.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || work(store.as_ref()))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::internal(e.to_string()))
     }
 }
 

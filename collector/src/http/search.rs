@@ -97,73 +97,72 @@ pub(super) async fn search(
         limit: SCAN_LIMIT,
     };
 
-    let store = state.store.clone();
-    let (page, more) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let failed = |e: crate::store::StoreError| ApiError::internal(e.to_string());
-        let mut keys = if attrs.is_empty() {
-            // The store groups and pages by itself.
-            let (limit, before) = match sort {
-                Sort::Newest => (limit + 1, cursor),
-                Sort::Longest | Sort::Shortest => (SORT_LIMIT, None),
+    let (page, more) = state
+        .with_store(move |store| {
+            let mut keys = if attrs.is_empty() {
+                // The store groups and pages by itself.
+                let (limit, before) = match sort {
+                    Sort::Newest => (limit + 1, cursor),
+                    Sort::Longest | Sort::Shortest => (SORT_LIMIT, None),
+                };
+                let filter = SpanFilter { limit, ..filter };
+                store.trace_keys(&filter, before)?
+            } else {
+                // Attributes are inside the spans: filter the newest spans here.
+                let spans = store.spans(&filter)?;
+                let mut newest: HashMap<TraceId, u64> = HashMap::new();
+                for span in spans.iter().filter(|s| has_attrs(s, &attrs)) {
+                    if let Some(id) = span.trace_id() {
+                        let key = newest.entry(id).or_default();
+                        *key = (*key).max(span.span.start_unix_nanos);
+                    }
+                }
+                let mut keys: Vec<(u64, TraceId)> =
+                    newest.into_iter().map(|(id, k)| (k, id)).collect();
+                if sort == Sort::Newest {
+                    keys.retain(|entry| cursor.is_none_or(|c| *entry < c));
+                }
+                keys.sort_by(|a, b| b.cmp(a));
+                keys
             };
-            let filter = SpanFilter { limit, ..filter };
-            store.trace_keys(&filter, before).map_err(failed)?
-        } else {
-            // Attributes are inside the spans: filter the newest spans here.
-            let spans = store.spans(&filter).map_err(failed)?;
-            let mut newest: HashMap<TraceId, u64> = HashMap::new();
-            for span in spans.iter().filter(|s| has_attrs(s, &attrs)) {
-                if let Some(id) = span.trace_id() {
-                    let key = newest.entry(id).or_default();
-                    *key = (*key).max(span.span.start_unix_nanos);
+            if sort == Sort::Newest {
+                let more = keys.len() > limit;
+                keys.truncate(limit);
+                let mut page = Vec::new();
+                for (key, id) in keys {
+                    let trace = store.trace(id)?;
+                    page.push((key, summary(id, &trace)));
+                }
+                return Ok((page, more));
+            }
+            // By duration: measure each trace, order, page, then read the page's
+            // traces again (holding every trace at once could be too much).
+            keys.truncate(SORT_LIMIT);
+            let mut ordered: Vec<(u64, TraceId)> = Vec::with_capacity(keys.len());
+            for (_, id) in keys {
+                let trace = store.trace(id)?;
+                if !trace.is_empty() {
+                    ordered.push((duration(&trace), id));
                 }
             }
-            let mut keys: Vec<(u64, TraceId)> = newest.into_iter().map(|(id, k)| (k, id)).collect();
-            if sort == Sort::Newest {
-                keys.retain(|entry| cursor.is_none_or(|c| *entry < c));
+            // Ties are broken by trace id, so the order is the same on every request.
+            if sort == Sort::Longest {
+                ordered.sort_unstable_by_key(|key| std::cmp::Reverse(*key));
+                ordered.retain(|key| cursor.is_none_or(|c| *key < c));
+            } else {
+                ordered.sort_unstable();
+                ordered.retain(|key| cursor.is_none_or(|c| *key > c));
             }
-            keys.sort_by(|a, b| b.cmp(a));
-            keys
-        };
-        if sort == Sort::Newest {
-            let more = keys.len() > limit;
-            keys.truncate(limit);
-            let mut page = Vec::new();
-            for (key, id) in keys {
-                let trace = store.trace(id).map_err(failed)?;
+            let more = ordered.len() > limit;
+            ordered.truncate(limit);
+            let mut page = Vec::with_capacity(ordered.len());
+            for (key, id) in ordered {
+                let trace = store.trace(id)?;
                 page.push((key, summary(id, &trace)));
             }
-            return Ok((page, more));
-        }
-        // By duration: measure each trace, order, page, then read the page's
-        // traces again (holding every trace at once could be too much).
-        keys.truncate(SORT_LIMIT);
-        let mut ordered: Vec<(u64, TraceId)> = Vec::with_capacity(keys.len());
-        for (_, id) in keys {
-            let trace = store.trace(id).map_err(failed)?;
-            if !trace.is_empty() {
-                ordered.push((duration(&trace), id));
-            }
-        }
-        // Ties are broken by trace id, so the order is the same on every request.
-        if sort == Sort::Longest {
-            ordered.sort_unstable_by_key(|key| std::cmp::Reverse(*key));
-            ordered.retain(|key| cursor.is_none_or(|c| *key < c));
-        } else {
-            ordered.sort_unstable();
-            ordered.retain(|key| cursor.is_none_or(|c| *key > c));
-        }
-        let more = ordered.len() > limit;
-        ordered.truncate(limit);
-        let mut page = Vec::with_capacity(ordered.len());
-        for (key, id) in ordered {
-            let trace = store.trace(id).map_err(failed)?;
-            page.push((key, summary(id, &trace)));
-        }
-        Ok((page, more))
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
+            Ok((page, more))
+        })
+        .await?;
 
     let next_cursor = more
         .then(|| {

@@ -40,11 +40,7 @@ async fn spans_in_window(
         limit: SCAN_LIMIT,
         ..SpanFilter::default()
     };
-    let store = state.store.clone();
-    let spans = tokio::task::spawn_blocking(move || store.spans(&filter))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let spans = state.with_store(move |store| store.spans(&filter)).await?;
     Ok((label, spans))
 }
 
@@ -129,11 +125,7 @@ pub(super) async fn series(
         limit: SCAN_LIMIT,
         ..SpanFilter::default()
     };
-    let store = state.store.clone();
-    let spans = tokio::task::spawn_blocking(move || store.spans(&filter))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let spans = state.with_store(move |store| store.spans(&filter)).await?;
     let mut slots: Vec<(Vec<u64>, u64)> = vec![Default::default(); buckets as usize];
     for s in &spans {
         let index = (s.span.start_unix_nanos.saturating_sub(start) / bucket_ns) as usize;
@@ -204,11 +196,7 @@ pub(super) async fn dependencies(
 }
 
 pub(super) async fn services(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let store = state.store.clone();
-    let services = tokio::task::spawn_blocking(move || store.services())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let services = state.with_store(move |store| store.services()).await?;
     let names: Vec<&str> = services.iter().map(|(s, _)| s.as_str()).collect();
     Ok(Json(
         json!({ "services": names, "dropped_spans": state.dropped.snapshot() }),
@@ -219,11 +207,7 @@ pub(super) async fn span_names(
     State(state): State<AppState>,
     Path(service): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = state.store.clone();
-    let services = tokio::task::spawn_blocking(move || store.services())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let services = state.with_store(move |store| store.services()).await?;
     match services.into_iter().find(|(s, _)| *s == service) {
         Some((service, names)) => Ok(Json(json!({ "service": service, "names": names }))),
         None => Err(ApiError::not_found(format!("no service {service:?}"))),

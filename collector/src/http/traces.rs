@@ -16,11 +16,7 @@ pub(super) async fn get_trace(
     let id: TraceId = trace_id
         .parse()
         .map_err(|e| ApiError::bad_parameter("trace_id", format!("{trace_id:?}: {e}")))?;
-    let store = state.store.clone();
-    let mut spans = tokio::task::spawn_blocking(move || store.trace(id))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut spans = state.with_store(move |store| store.trace(id)).await?;
     if spans.is_empty() {
         return Err(ApiError::not_found(format!("no trace {id}")));
     }

@@ -40,35 +40,26 @@ fn main() -> ExitCode {
     let _guard = dapple::init(config);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let result: std::io::Result<()> = runtime.block_on(async move {
-        let backend = |service| async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let url = format!("http://{}", listener.local_addr()?);
-            let router = match service {
-                Service::A => webapp::service_a(),
-                _ => {
-                    let b1 = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                    let b1_url = format!("http://{}", b1.local_addr()?);
-                    tokio::spawn(webapp::serve(
-                        b1,
-                        webapp::service_b1(),
-                        std::future::pending(),
-                    ));
-                    webapp::service_b(b1_url)
-                }
-            };
-            tokio::spawn(webapp::serve(listener, router, std::future::pending()));
-            std::io::Result::Ok(url)
-        };
-        let service_a = backend(Service::A).await?;
-        let service_b = backend(Service::B).await?;
-        let args = ServiceArgs {
-            listen: Some(cli.listen),
-            service_a,
-            service_b,
-            b1_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        let free = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut args = ServiceArgs {
+            listen: Some(free),
+            service_a: String::new(),
+            service_b: String::new(),
+            b1_listen: free,
             ui: cli.ui,
             stop_on_stdin_eof: false,
         };
+        // A and B (with B1) on free ports, in the background.
+        let backend = |service, args| async move {
+            let listener = tokio::net::TcpListener::bind(free).await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let router = webapp::router(service, args).await?;
+            tokio::spawn(webapp::serve(listener, router, std::future::pending()));
+            std::io::Result::Ok(url)
+        };
+        args.service_a = backend(Service::A, args.clone()).await?;
+        args.service_b = backend(Service::B, args.clone()).await?;
+        args.listen = Some(cli.listen);
         webapp::serve_service(Service::Front, args, webapp::stop_signal(false)).await
     });
     match result {

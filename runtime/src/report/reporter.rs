@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use crate::collector::Collector;
 use crate::local::buffer::SpanBatch;
 use crate::record::SpanRecord;
-use crate::value::KeyValue;
 
 /// Receives batches on the reporter thread: encodes and sends them, or
 /// anything else. It may block; only the reporter thread waits for it.
@@ -115,8 +114,12 @@ const WAKE_BATCHES: usize = 64;
 
 /// Memory a batch holds, as the bound counts it.
 fn batch_bytes(batch: &SpanBatch) -> usize {
-    let attributes: usize = batch.spans().iter().map(|s| s.attribute_count()).sum();
-    batch.len() * size_of::<SpanRecord>() + attributes * size_of::<KeyValue>()
+    let out_of_line: usize = batch
+        .spans()
+        .iter()
+        .map(SpanRecord::out_of_line_bytes)
+        .sum();
+    batch.len() * size_of::<SpanRecord>() + out_of_line
 }
 
 /// The collector side of the reporter: what application threads call.
