@@ -4,7 +4,7 @@ use std::hint::black_box;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dapple::report::{Reporter, ReporterConfig};
+use dapple::export::{Reporter, ReporterConfig};
 use dapple::{SpanBatch, traced};
 
 use crate::LEAVES;

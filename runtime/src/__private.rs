@@ -29,7 +29,7 @@ pub fn start(name: &'static str, kind: SpanKind, root: bool, threshold: Option<u
 #[inline(never)]
 fn start_child(name: &'static str, kind: SpanKind) -> Span {
     match current_context() {
-        Some(parent) if crate::collector::is_enabled() => {
+        Some(parent) if crate::sink::is_enabled() => {
             Span::start_child(Cow::Borrowed(name), kind, parent)
         }
         _ => Span::none(),
@@ -38,7 +38,7 @@ fn start_child(name: &'static str, kind: SpanKind) -> Span {
 
 #[inline(never)]
 fn start_root(name: &'static str, kind: SpanKind, threshold: Option<u64>) -> Span {
-    if !crate::collector::is_enabled() {
+    if !crate::sink::is_enabled() {
         return Span::none();
     }
     let threshold = threshold.unwrap_or_else(crate::sampling::global_threshold);

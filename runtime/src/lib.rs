@@ -8,7 +8,7 @@
 //! carry it.
 //!
 //! ```
-//! use dapple::{MemoryCollector, traced};
+//! use dapple::{MemorySink, traced};
 //!
 //! #[traced(name = "checkout", args(user))]
 //! fn checkout(user: u64, items: &[&str]) -> Result<u32, String> {
@@ -26,7 +26,7 @@
 //! fn audit() {}
 //!
 //! // Tests read spans back in-process; applications send them to a collector.
-//! let spans = MemoryCollector::install();
+//! let spans = MemorySink::install();
 //! checkout(7, &["tea", "milk"]).unwrap();
 //!
 //! let tree = spans.tree_of("checkout").unwrap();
@@ -41,58 +41,61 @@
 //!   span; [`events`] records typed events (logs, SQL, HTTP) on it.
 //! - [`FutureExt::in_current_span`], [`spawn`], [`bind`] carry the context
 //!   where `#[traced]` cannot see the spawn.
-//! - [`Collector`] receives finished spans; [`MemoryCollector`] keeps them.
+//! - [`Sink`] receives finished spans; [`MemorySink`] keeps them.
 //! - [`set_sample_rate`] chooses how many traces are recorded.
 
-mod args;
-#[cfg(feature = "tower")]
-pub mod client;
-mod clock;
-mod collector;
-mod context;
-pub mod events;
-mod future;
-#[cfg(feature = "tower")]
-mod http_future;
-mod id;
-mod init;
-mod local;
-mod memory;
-mod padded;
-mod panic;
-pub mod propagation;
-pub mod proto;
-mod rand;
-mod record;
-pub mod report;
-#[cfg(feature = "reqwest")]
-pub mod reqwest;
-mod sampling;
-#[cfg(feature = "tower")]
-pub mod server;
-mod span;
-mod spawn;
-#[cfg(feature = "rusqlite")]
-pub mod sql;
-mod value;
+#[cfg(feature = "export")]
+pub mod export;
+mod hotpath;
+mod integrations;
 
 #[doc(hidden)]
 pub mod __private;
 
+// The hot path's modules, reachable as `crate::span` and so on.
+use hotpath::{
+    args, clock, context, future, id, local, memory, padded, panic, rand, record, sampling, sink,
+    span, spawn, value,
+};
+#[cfg(feature = "tower")]
+use integrations::http_future;
+
+pub use integrations::events;
+#[cfg(feature = "http")]
+pub use integrations::propagation;
+#[cfg(feature = "reqwest")]
+pub use integrations::reqwest;
+#[cfg(feature = "rusqlite")]
+pub use integrations::sql;
+#[cfg(feature = "tower")]
+pub use integrations::{client, server};
+
 pub use args::{ArgKeys, ArgValue};
 pub use clock::now_unix_nanos;
-pub use collector::{Collector, clear_collector, flush_thread, set_collector};
 pub use context::{ContextGuard, SpanContext, current_context, with_current_span};
 pub use dapple_macros::traced;
+#[cfg(feature = "export")]
+pub use export::{Config, ConfigError, Guard, dropped_spans, flush, init};
 pub use future::{FutureExt, InSpan, Instrumented};
 pub use id::{IdError, SpanId, TraceId};
-pub use init::{Config, ConfigError, Guard, dropped_spans, flush, init};
 pub use local::buffer::SpanBatch;
-pub use memory::{MemoryCollector, SpanTree};
+pub use memory::{MemorySink, SpanTree};
 pub use record::{Event, Link, SpanRecord};
 pub use sampling::{sample_rate, set_sample_rate};
+pub use sink::{Sink, clear_sink, flush_thread, set_sink};
 pub use span::{Entered, Span, SpanKind, Status};
 pub use spawn::bind;
 #[cfg(feature = "tokio")]
 pub use spawn::{spawn, spawn_blocking};
 pub use value::{KeyValue, SmolStr, ToValue, Value};
+
+/// The wire types, until they move to their own crate.
+#[cfg(feature = "export")]
+#[doc(hidden)]
+pub use export::proto;
+
+/// Old names, kept until every caller is renamed.
+#[doc(hidden)]
+pub use memory::MemorySink as MemoryCollector;
+#[doc(hidden)]
+pub use sink::{Sink as Collector, clear_sink as clear_collector, set_sink as set_collector};

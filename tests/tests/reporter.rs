@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dapple::SpanBatch;
-use dapple::report::{Reporter, ReporterConfig};
+use dapple::export::{Reporter, ReporterConfig};
 use dapple::traced;
 
 static ORDER: Mutex<()> = Mutex::new(());

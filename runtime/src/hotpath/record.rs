@@ -1,4 +1,4 @@
-//! Finished spans, as collectors receive them.
+//! Finished spans, as sinks receive them.
 
 use std::borrow::Cow;
 
@@ -139,6 +139,7 @@ impl SpanRecord {
 
     /// Memory it holds outside the record itself (its extras box and the
     /// attributes listed there), for the reporter's memory bound.
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
     pub(crate) fn out_of_line_bytes(&self) -> usize {
         self.extras.as_ref().map_or(0, |e| {
             std::mem::size_of::<Extras>() + e.attributes.len() * std::mem::size_of::<KeyValue>()

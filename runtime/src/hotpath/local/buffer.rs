@@ -1,4 +1,4 @@
-//! A thread-local buffer of finished spans, handed to the collector a batch
+//! A thread-local buffer of finished spans, handed to the sink a batch
 //! at a time: when it is full, when the thread leaves its outermost span, when
 //! an instrumented future yields to its executor, and when the thread exits.
 //!
@@ -9,10 +9,10 @@ use std::cell::RefCell;
 use std::mem;
 use std::sync::Mutex;
 
-use crate::collector;
 use crate::context::current_context;
 use crate::padded::Padded;
 use crate::record::SpanRecord;
+use crate::sink;
 
 /// Spans a buffer holds before it is handed on.
 pub(crate) const CAPACITY: usize = 256;
@@ -30,7 +30,7 @@ impl Drop for LocalBuffer {
     fn drop(&mut self) {
         // The thread is exiting: nothing may stay behind.
         if !self.spans.is_empty() {
-            collector::deliver(SpanBatch::new(mem::take(&mut self.spans)));
+            sink::deliver(SpanBatch::new(mem::take(&mut self.spans)));
         }
     }
 }
@@ -60,7 +60,7 @@ pub(crate) fn push(span: SpanRecord) {
     }
 }
 
-/// Hands this thread's finished spans to the collector, if there are any.
+/// Hands this thread's finished spans to the sink, if there are any.
 pub(crate) fn flush() {
     let batch = BUFFER.try_with(|buffer| {
         // Busy only when a panic hook flushes in the middle of a push.
@@ -76,9 +76,9 @@ pub(crate) fn flush() {
             )))
         }
     });
-    // Delivered outside the borrow: a collector may itself record spans.
+    // Delivered outside the borrow: a sink may itself record spans.
     if let Ok(Some(batch)) = batch {
-        collector::deliver(batch);
+        sink::deliver(batch);
     }
 }
 
@@ -107,7 +107,7 @@ fn give_back(mut spans: Vec<SpanRecord>) {
     }
 }
 
-/// Finished spans handed to a [`Collector`](crate::Collector) in one go.
+/// Finished spans handed to a [`Sink`](crate::Sink) in one go.
 /// Its memory goes back to a pool when it is dropped.
 #[derive(Debug, Default)]
 pub struct SpanBatch {

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 
+use crate::export::Exporter;
+use crate::export::proto::{self, Frame, frame};
 use crate::local::buffer::SpanBatch;
-use crate::proto::{self, Frame, frame};
-use crate::report::Exporter;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Spans gathered into one frame at most (frames over the size limit are

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use crate::proto;
-use crate::report::{Reporter, ReporterConfig, TcpExporter};
+use crate::export::proto;
+use crate::export::{Reporter, ReporterConfig, TcpExporter};
 
 /// How a process reports its spans. Build it from code, from `DAPPLE_*`
 /// environment variables with [`Config::from_env`], or both.

@@ -8,9 +8,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::collector::Collector;
 use crate::local::buffer::SpanBatch;
 use crate::record::SpanRecord;
+use crate::sink::Sink;
 
 /// Receives batches on the reporter thread: encodes and sends them, or
 /// anything else. It may block; only the reporter thread waits for it.
@@ -125,7 +125,7 @@ fn batch_bytes(batch: &SpanBatch) -> usize {
 /// The collector side of the reporter: what application threads call.
 struct Handle(Arc<Shared>);
 
-impl Collector for Handle {
+impl Sink for Handle {
     fn collect(&self, batch: SpanBatch) {
         let bytes = batch_bytes(&batch);
         let mut queue = self.0.lock();
@@ -157,7 +157,7 @@ impl Collector for Handle {
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use dapple::report::{Reporter, ReporterConfig};
+/// use dapple::export::{Reporter, ReporterConfig};
 ///
 /// let seen = Arc::new(AtomicU64::new(0));
 /// let counter = seen.clone();
@@ -201,7 +201,7 @@ impl Reporter {
                 move || run(&shared, exporter)
             })
             .ok();
-        crate::set_collector(Arc::new(Handle(shared.clone())));
+        crate::set_sink(Arc::new(Handle(shared.clone())));
         Reporter {
             shared,
             thread,
@@ -255,7 +255,7 @@ impl Reporter {
 impl Drop for Reporter {
     fn drop(&mut self) {
         self.flush(self.drop_flush);
-        crate::clear_collector();
+        crate::clear_sink();
         self.shared.lock().stopping = true;
         self.shared.arrived.notify_all();
         if let Some(thread) = self.thread.take() {

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use dapple::sql::TracedConnection;
-//! use dapple::{MemoryCollector, traced};
+//! use dapple::{MemorySink, traced};
 //!
 //! #[traced(name = "signup")]
 //! fn signup(db: &TracedConnection, email: &str) -> rusqlite::Result<i64> {
@@ -23,7 +23,7 @@
 //!     db.query_row("SELECT count(*) FROM users", [], |row| row.get(0))
 //! }
 //!
-//! let spans = MemoryCollector::install();
+//! let spans = MemorySink::install();
 //! let db = TracedConnection::open_in_memory()?;
 //! db.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE)")?;
 //! assert_eq!(signup(&db, "ada@example.com")?, 1);

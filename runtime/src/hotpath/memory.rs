@@ -1,45 +1,45 @@
-//! An in-process collector that keeps every span, for tests and small tools.
+//! An in-process sink that keeps every span, for tests and small tools.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::collector::Collector;
 use crate::id::{SpanId, TraceId};
 use crate::local::buffer::SpanBatch;
 use crate::record::SpanRecord;
+use crate::sink::Sink;
 
 /// Keeps finished spans in memory and reads them back as trees.
 ///
 /// ```
-/// use dapple::{MemoryCollector, traced};
+/// use dapple::{MemorySink, traced};
 ///
 /// #[traced(name = "parent")]
 /// fn parent() { child() }
 /// #[traced(name = "child")]
 /// fn child() {}
 ///
-/// let spans = MemoryCollector::install();
+/// let spans = MemorySink::install();
 /// parent();
 /// let tree = spans.tree_of("parent").unwrap();
 /// assert_eq!(tree.render(), "parent\n  child\n");
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct MemoryCollector {
+pub struct MemorySink {
     spans: Arc<Mutex<Vec<SpanRecord>>>,
 }
 
-impl MemoryCollector {
-    /// An empty collector.
-    pub fn new() -> MemoryCollector {
-        MemoryCollector::default()
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> MemorySink {
+        MemorySink::default()
     }
 
-    /// A new collector, set as the process's collector.
-    pub fn install() -> MemoryCollector {
-        let collector = MemoryCollector::new();
-        crate::set_collector(Arc::new(collector.clone()));
-        collector
+    /// A new sink, set as the process's sink.
+    pub fn install() -> MemorySink {
+        let sink = MemorySink::new();
+        crate::set_sink(Arc::new(sink.clone()));
+        sink
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<SpanRecord>> {
@@ -93,7 +93,7 @@ impl MemoryCollector {
     }
 }
 
-impl Collector for MemoryCollector {
+impl Sink for MemorySink {
     fn collect(&self, mut batch: SpanBatch) {
         self.lock().extend(batch.drain());
     }

@@ -1,5 +1,5 @@
 //! The seam between recording and reporting: finished spans go to the one
-//! collector set for the process.
+//! sink set for the process (the reporter, or an in-process sink in tests).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -11,38 +11,38 @@ use crate::padded::Padded;
 ///
 /// `collect` runs on the thread that finished the spans, so it should only
 /// hand them on (to a queue, a background thread); the reporter does that,
-/// and [`MemoryCollector`](crate::MemoryCollector) keeps them for tests.
-pub trait Collector: Send + Sync + 'static {
+/// and [`MemorySink`](crate::MemorySink) keeps them for tests.
+pub trait Sink: Send + Sync + 'static {
     /// Takes a batch of finished spans.
     fn collect(&self, batch: SpanBatch);
 }
 
 static ENABLED: Padded<AtomicBool> = Padded(AtomicBool::new(false));
-static COLLECTOR: Padded<RwLock<Option<Arc<dyn Collector>>>> = Padded(RwLock::new(None));
+static SINK: Padded<RwLock<Option<Arc<dyn Sink>>>> = Padded(RwLock::new(None));
 
-/// Sends every span finished from now on to `collector`, replacing the one
-/// set before. Until a collector is set, spans record nothing.
-pub fn set_collector(collector: Arc<dyn Collector>) {
+/// Sends every span finished from now on to `sink`, replacing the one set
+/// before. Until a sink is set, spans record nothing.
+pub fn set_sink(sink: Arc<dyn Sink>) {
     crate::panic::install_hook();
-    if let Ok(mut slot) = COLLECTOR.write() {
-        *slot = Some(collector);
+    if let Ok(mut slot) = SINK.write() {
+        *slot = Some(sink);
     }
     ENABLED.store(true, Ordering::Release);
 }
 
 /// Stops recording: spans started from now on record nothing.
-pub fn clear_collector() {
+pub fn clear_sink() {
     ENABLED.store(false, Ordering::Release);
-    if let Ok(mut slot) = COLLECTOR.write() {
+    if let Ok(mut slot) = SINK.write() {
         *slot = None;
     }
 }
 
-/// Hands the spans this thread finished but still buffers to the collector.
+/// Hands the spans this thread finished but still buffers to the sink.
 ///
 /// Threads hand their spans on by themselves when they leave their outermost
 /// span, when a traced task yields, when a buffer fills and when they exit;
-/// call this only to be sure before reading a collector's contents while a
+/// call this only to be sure before reading a sink's contents while a
 /// span of this thread is still open.
 pub fn flush_thread() {
     buffer::flush();
@@ -54,8 +54,8 @@ pub(crate) fn is_enabled() -> bool {
 }
 
 pub(crate) fn deliver(batch: SpanBatch) {
-    let collector = COLLECTOR.read().ok().and_then(|slot| slot.clone());
-    if let Some(collector) = collector {
-        collector.collect(batch);
+    let sink = SINK.read().ok().and_then(|slot| slot.clone());
+    if let Some(sink) = sink {
+        sink.collect(batch);
     }
 }

@@ -331,12 +331,12 @@ impl SpanEvent for HttpServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemoryCollector, SpanKind, Value};
+    use crate::{MemorySink, SpanKind, Value};
 
     /// Records `event` on a root span named `name`, and reads that span back.
     fn recorded(name: &'static str, event: impl SpanEvent) -> crate::SpanRecord {
-        static SPANS: std::sync::OnceLock<MemoryCollector> = std::sync::OnceLock::new();
-        let spans = SPANS.get_or_init(MemoryCollector::install);
+        static SPANS: std::sync::OnceLock<MemorySink> = std::sync::OnceLock::new();
+        let spans = SPANS.get_or_init(MemorySink::install);
         let mut span = Span::root(name);
         span.record(event);
         drop(span);

@@ -91,7 +91,7 @@ impl Recording {
 
 /// A span being recorded. It ends when dropped or on [`Span::end`].
 ///
-/// A span that is not sampled, or started while no collector is set, records
+/// A span that is not sampled, or started while no sink is set, records
 /// nothing and every method on it does nothing.
 ///
 /// ```
@@ -140,7 +140,7 @@ impl Span {
 
     /// Starts a child of `parent`, following its sampling decision.
     pub fn child_of(name: impl Into<Cow<'static, str>>, parent: SpanContext) -> Span {
-        if !parent.is_sampled() || !crate::collector::is_enabled() {
+        if !parent.is_sampled() || !crate::sink::is_enabled() {
             return Span::none();
         }
         Span::start_child(name.into(), SpanKind::Internal, parent)
@@ -158,7 +158,7 @@ impl Span {
 
     #[inline]
     pub(crate) fn start_root(name: Cow<'static, str>, kind: SpanKind, threshold: u64) -> Span {
-        if !crate::collector::is_enabled() {
+        if !crate::sink::is_enabled() {
             return Span::none();
         }
         let trace_id = TraceId::random();
@@ -194,7 +194,7 @@ impl Span {
         }
     }
 
-    /// Whether this span records (it is sampled and a collector is set).
+    /// Whether this span records (it is sampled and a sink is set).
     #[inline]
     pub fn is_recording(&self) -> bool {
         self.recording.is_some()
