@@ -1,11 +1,16 @@
-//! The span context and the thread-local slot that holds the current one.
+//! The span context and the per-thread stack of entered contexts.
+//!
+//! The stack holds contexts and tokens, never pointers: a guard removes its
+//! own entry by token wherever it sits, so guards dropped out of order leave
+//! the right context current, and a leaked guard leaves only a stale entry.
+//! Changes made to the current span through [`with_current_span`] are kept
+//! in its entry (owned by the stack) until the span's own guard takes them.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::ptr;
 
 use crate::id::{SpanId, TraceId};
-use crate::span::Span;
+use crate::span::{Amendments, Span, SpanKind};
 
 /// What identifies a span across threads and processes: its trace, its id and
 /// whether its trace is sampled. Small and `Copy`.
@@ -52,41 +57,63 @@ impl SpanContext {
     /// assert_eq!(dapple::current_context(), Some(remote));
     /// ```
     pub fn attach(self) -> ContextGuard {
-        ContextGuard::install(Some(self), ptr::null_mut())
+        ContextGuard::install(Some(self), None)
     }
 }
 
-/// The current context and, when this thread owns it, the span behind it.
-struct Slot {
-    context: Cell<Option<SpanContext>>,
-    span: Cell<*mut Span>,
+/// One entered context.
+struct Entry {
+    context: Option<SpanContext>,
+    /// Names the guard that pushed this entry; unique on its thread.
+    token: u64,
+    /// The kind of the recording span that owns this entry, `None` for a
+    /// bare context (attached, carried into a task, or not recording).
+    owner_kind: Option<SpanKind>,
+    /// Changes made through `with_current_span`, for the owner to take.
+    amendments: Amendments,
+}
+
+struct Stack {
+    entries: RefCell<Vec<Entry>>,
+    /// The top entry's context, kept beside the stack so that the hot path
+    /// reads it without a borrow.
+    current: Cell<Option<SpanContext>>,
+    next_token: Cell<u64>,
 }
 
 thread_local! {
-    static CURRENT: Slot = const {
-        Slot { context: Cell::new(None), span: Cell::new(ptr::null_mut()) }
+    static STACK: Stack = const {
+        Stack {
+            entries: RefCell::new(Vec::new()),
+            current: Cell::new(None),
+            next_token: Cell::new(0),
+        }
     };
 }
 
 /// The context of the current span on this thread, if any.
 #[inline]
 pub fn current_context() -> Option<SpanContext> {
-    CURRENT.with(|slot| slot.context.get())
+    STACK.try_with(|stack| stack.current.get()).ok().flatten()
 }
 
-/// Whether there is a current context, and whether it is sampled, without
-/// copying the context out: the one read an unsampled call makes.
+/// Whether there is a current context, and whether it is sampled: the one
+/// read an unsampled call makes.
 #[inline(always)]
 pub(crate) fn current_sampled() -> Option<bool> {
-    CURRENT.with(|slot| {
-        // SAFETY: the cell belongs to this thread and nothing else borrows
-        // it while this shared read lasts.
-        unsafe { (*slot.context.as_ptr()).as_ref().map(|c| c.sampled) }
-    })
+    STACK
+        .try_with(|stack| stack.current.get().map(|c| c.sampled))
+        .ok()
+        .flatten()
 }
 
-/// Runs `f` on the current span when this thread owns it and it records;
-/// returns `None` (and does not run `f`) otherwise.
+/// Runs `f` on the current span when a span entered on this thread is
+/// current and records; returns `None` (and does not run `f`) otherwise.
+///
+/// `f` gets a stand-in for the span with the same context: what it sets
+/// (attributes, events, links, status, name, kind) is applied to the span
+/// itself when the guard that entered it ends, which is before the span
+/// ends. Reads through the stand-in see only what `f` set.
 ///
 /// ```
 /// #[dapple::traced]
@@ -96,64 +123,170 @@ pub(crate) fn current_sampled() -> Option<bool> {
 /// checkout(&[1, 2]);
 /// ```
 pub fn with_current_span<R>(f: impl FnOnce(&mut Span) -> R) -> Option<R> {
-    /// Puts the span pointer back even if `f` panics.
-    struct Restore(*mut Span);
-    impl Drop for Restore {
+    let (token, context, kind, amendments) = STACK
+        .try_with(|stack| {
+            let mut entries = stack.entries.borrow_mut();
+            let top = entries.last_mut()?;
+            let kind = top.owner_kind?;
+            let context = top.context?;
+            Some((
+                top.token,
+                context,
+                kind,
+                std::mem::take(&mut top.amendments),
+            ))
+        })
+        .ok()
+        .flatten()?;
+
+    /// Gives what `f` set back to the entry, also when `f` panics.
+    struct GiveBack {
+        token: u64,
+        kind: SpanKind,
+        stand_in: Span,
+    }
+    impl Drop for GiveBack {
         fn drop(&mut self) {
-            let _ = CURRENT.try_with(|slot| slot.span.set(self.0));
+            let Some(amendments) = self.stand_in.take_amendments(self.kind) else {
+                // `f` swapped the stand-in for a span of its own, which ends
+                // here as any span does.
+                return;
+            };
+            let _ = STACK.try_with(|stack| {
+                if let Ok(mut entries) = stack.entries.try_borrow_mut()
+                    && let Some(entry) = entries.iter_mut().rev().find(|e| e.token == self.token)
+                {
+                    entry.amendments = amendments;
+                }
+            });
         }
     }
-    let span = CURRENT
-        .try_with(|slot| slot.span.replace(ptr::null_mut()))
-        .ok()?;
-    if span.is_null() {
-        return None;
-    }
-    let _restore = Restore(span);
-    // SAFETY: the pointer was stored by `Span::enter` or `InSpan::poll`, whose
-    // guards hold the span's unique borrow and clear the slot before it ends.
-    // It was taken out of the slot above, so no second `&mut` can be made
-    // from it while `f` runs.
-    let span = unsafe { &mut *span };
-    if span.is_recording() {
-        Some(f(span))
-    } else {
-        None
-    }
+    let mut give_back = GiveBack {
+        token,
+        kind,
+        stand_in: Span::stand_in(context, kind, amendments),
+    };
+    Some(f(&mut give_back.stand_in))
 }
 
-/// Restores the previous current context when dropped. Not `Send`: it must
-/// drop on the thread that made it.
+/// Keeps a context current on this thread until dropped; made by
+/// [`SpanContext::attach`]. Not `Send`: it must drop on the thread that
+/// made it. Guards may drop in any order.
 #[must_use = "the context is current only while the guard lives"]
 #[derive(Debug)]
 pub struct ContextGuard {
-    previous: Option<SpanContext>,
-    previous_span: *mut Span,
+    token: u64,
+    /// Where the entry was pushed: where it still is, unless guards were
+    /// dropped out of order.
+    index: usize,
     _not_send: PhantomData<*mut ()>,
 }
 
 impl ContextGuard {
+    /// Whether the stack was empty when this guard was made: the thread was
+    /// idle, and will be again when the guard ends.
     #[inline]
-    pub(crate) fn previous(&self) -> Option<SpanContext> {
-        self.previous
+    pub(crate) fn was_idle(&self) -> bool {
+        self.index == 0
+    }
+
+    /// Pushes `context`; `owner_kind` is the kind of the recording span that
+    /// owns the entry, if one does.
+    #[inline]
+    pub(crate) fn install(
+        context: Option<SpanContext>,
+        owner_kind: Option<SpanKind>,
+    ) -> ContextGuard {
+        let (token, index) = STACK
+            .try_with(|stack| {
+                let token = stack.next_token.get();
+                stack.next_token.set(token.wrapping_add(1));
+                let mut entries = stack.entries.borrow_mut();
+                entries.push(Entry {
+                    context,
+                    token,
+                    owner_kind,
+                    amendments: Amendments::default(),
+                });
+                stack.current.set(context);
+                (token, entries.len() - 1)
+            })
+            // The thread is being torn down: nothing to install into, and
+            // the drop finds nothing to remove.
+            .unwrap_or((u64::MAX, usize::MAX));
+        ContextGuard {
+            token,
+            index,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Removes this guard's entry and returns what `with_current_span` left
+    /// in it. With `and_above`, entries pushed after it go too: at the end of
+    /// a poll they belong to guards leaked or held across an `.await`.
+    #[inline]
+    pub(crate) fn remove(self, and_above: bool) -> Amendments {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.remove_entry(and_above)
     }
 
     #[inline]
-    pub(crate) fn install(context: Option<SpanContext>, span: *mut Span) -> ContextGuard {
-        CURRENT.with(|slot| ContextGuard {
-            previous: slot.context.replace(context),
-            previous_span: slot.span.replace(span),
-            _not_send: PhantomData,
-        })
+    fn remove_entry(&self, and_above: bool) -> Amendments {
+        STACK
+            .try_with(|stack| {
+                let Ok(mut entries) = stack.entries.try_borrow_mut() else {
+                    return Amendments::default();
+                };
+                let at = match entries.get(self.index) {
+                    Some(entry) if entry.token == self.token => self.index,
+                    _ => match entries.iter().rposition(|e| e.token == self.token) {
+                        Some(at) => at,
+                        // Already removed: by the end of a poll, or by its
+                        // span's end after the guard was leaked.
+                        None => return Amendments::default(),
+                    },
+                };
+                let entry = if and_above {
+                    entries.truncate(at + 1);
+                    entries.pop()
+                } else {
+                    Some(entries.remove(at))
+                };
+                stack.current.set(entries.last().and_then(|e| e.context));
+                entry.map(|e| e.amendments).unwrap_or_default()
+            })
+            .unwrap_or_default()
     }
 }
 
 impl Drop for ContextGuard {
     #[inline]
     fn drop(&mut self) {
-        let _ = CURRENT.try_with(|slot| {
-            slot.context.set(self.previous);
-            slot.span.set(self.previous_span);
-        });
+        // An attached context has no span to give changes to.
+        drop(self.remove_entry(false));
     }
+}
+
+/// Removes the entries a recording span's leaked guards left on this
+/// thread's stack, and returns what `with_current_span` left in them.
+#[cold]
+pub(crate) fn remove_leaked(span_id: SpanId) -> Vec<Amendments> {
+    STACK
+        .try_with(|stack| {
+            let Ok(mut entries) = stack.entries.try_borrow_mut() else {
+                return Vec::new();
+            };
+            let mut amendments = Vec::new();
+            entries.retain_mut(|entry| {
+                let leaked = entry.owner_kind.is_some()
+                    && entry.context.is_some_and(|c| c.span_id == span_id);
+                if leaked {
+                    amendments.push(std::mem::take(&mut entry.amendments));
+                }
+                !leaked
+            });
+            stack.current.set(entries.last().and_then(|e| e.context));
+            amendments
+        })
+        .unwrap_or_default()
 }

@@ -5,7 +5,6 @@
 use std::borrow::BorrowMut;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr;
 use std::task::{Context, Poll};
 
 use pin_project::pin_project;
@@ -43,15 +42,25 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let guard = ContextGuard::install(*this.context, ptr::null_mut());
-        let poll = this.inner.poll(cx);
-        let idle = guard.previous().is_none();
-        drop(guard);
-        if idle {
-            // Back to the executor: hand on what this poll finished.
-            buffer::flush();
+        let _poll = PollScope(Some(ContextGuard::install(*this.context, None)));
+        this.inner.poll(cx)
+    }
+}
+
+/// Ends an `Instrumented` poll's entry, also when the poll panics, and hands
+/// on the spans the poll finished when the thread goes back to idle.
+struct PollScope(Option<ContextGuard>);
+
+impl Drop for PollScope {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(guard) = self.0.take() {
+            let idle = guard.was_idle();
+            drop(guard.remove(true));
+            if idle {
+                buffer::flush();
+            }
         }
-        poll
     }
 }
 
@@ -90,17 +99,37 @@ impl<F: Future, S: BorrowMut<Span>> Future for InSpan<F, S> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let span: &mut Span = (*this.span).borrow_mut();
-        let Some(context) = span.context() else {
+        let Some(guard) = span.enter_poll() else {
             // Unsampled child or tracing off: the parent's context stays.
             return this.inner.poll(cx);
         };
-        let guard = ContextGuard::install(Some(context), span as *mut Span);
-        let poll = this.inner.poll(cx);
-        let idle = guard.previous().is_none();
-        drop(guard);
-        if idle && poll.is_pending() {
-            buffer::flush();
+        /// Ends the poll's entry, also when the poll panics.
+        struct Exit<'a> {
+            span: &'a mut Span,
+            guard: Option<ContextGuard>,
+            ready: bool,
         }
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                if let Some(guard) = self.guard.take() {
+                    let idle = guard.was_idle();
+                    self.span.exit_poll(guard);
+                    // Back to the executor: hand on what this poll finished,
+                    // a panicking poll's spans included. A finished future's
+                    // spans go with its own span's end.
+                    if idle && (!self.ready || std::thread::panicking()) {
+                        buffer::flush();
+                    }
+                }
+            }
+        }
+        let mut exit = Exit {
+            span,
+            guard: Some(guard),
+            ready: false,
+        };
+        let poll = this.inner.poll(cx);
+        exit.ready = poll.is_ready();
         poll
     }
 }

@@ -1,12 +1,11 @@
 //! The `Span` handle: one timed operation being recorded.
 
 use std::borrow::Cow;
-use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 use crate::args::{ArgKeys, ArgValue, Slots};
 use crate::clock::{self, Ticks};
-use crate::context::{ContextGuard, SpanContext, current_context};
+use crate::context::{self, ContextGuard, SpanContext, current_context};
 use crate::id::{SpanId, TraceId};
 use crate::local::buffer;
 use crate::record::{Event, Link, SpanRecord};
@@ -89,6 +88,25 @@ impl Recording {
     }
 }
 
+/// What `with_current_span` set on a span, kept by the context stack until
+/// the span's guard applies it.
+#[derive(Debug, Default)]
+pub(crate) struct Amendments {
+    name: Option<Cow<'static, str>>,
+    kind: Option<SpanKind>,
+    extras: Option<Box<Extras>>,
+}
+
+/// A stand-in's name until it is renamed. Compared by address, so no
+/// name a caller passes can be taken for it.
+static UNNAMED: &str = "";
+
+impl Amendments {
+    fn is_empty(&self) -> bool {
+        self.name.is_none() && self.kind.is_none() && self.extras.is_none()
+    }
+}
+
 /// A span being recorded. It ends when dropped or on [`Span::end`].
 ///
 /// A span that is not sampled, or started while no sink is set, records
@@ -108,6 +126,11 @@ pub struct Span {
     /// Taken out by `finish`, which `Drop` calls whenever it is `Some`; so
     /// the drop glue of a span that records nothing is one test.
     recording: ManuallyDrop<Option<Recording>>,
+    /// Guards from [`Span::enter`] not dropped yet (leaked ones included).
+    entered: u32,
+    /// Set on the stand-in `with_current_span` lends, which never ends as a
+    /// span of its own.
+    stand_in: bool,
 }
 
 impl Span {
@@ -117,7 +140,80 @@ impl Span {
         Span {
             context: None,
             recording: ManuallyDrop::new(None),
+            entered: 0,
+            stand_in: false,
         }
+    }
+
+    /// The stand-in for a current span of this kind, holding what earlier
+    /// calls set.
+    pub(crate) fn stand_in(context: SpanContext, kind: SpanKind, earlier: Amendments) -> Span {
+        Span {
+            context: Some(context),
+            recording: ManuallyDrop::new(Some(Recording {
+                name: earlier.name.unwrap_or(Cow::Borrowed(UNNAMED)),
+                kind: earlier.kind.unwrap_or(kind),
+                parent: None,
+                start: 0,
+                args: Slots::default(),
+                extras: earlier.extras,
+            })),
+            entered: 0,
+            stand_in: true,
+        }
+    }
+
+    /// What was set on a stand-in, compared with the span of `kind` it
+    /// stands in for; `None` when this is not a stand-in.
+    pub(crate) fn take_amendments(&mut self, kind: SpanKind) -> Option<Amendments> {
+        if !self.stand_in {
+            return None;
+        }
+        let rec = self.recording.take()?;
+        let renamed = !matches!(rec.name, Cow::Borrowed(name) if std::ptr::eq(name, UNNAMED));
+        Some(Amendments {
+            name: renamed.then_some(rec.name),
+            kind: (rec.kind != kind).then_some(rec.kind),
+            extras: rec.extras,
+        })
+    }
+
+    /// Applies what `with_current_span` set while this span was current.
+    fn apply(&mut self, amendments: Amendments) {
+        let Amendments { name, kind, extras } = amendments;
+        if let Some(name) = name {
+            self.set_name(name);
+        }
+        if let Some(kind) = kind {
+            self.set_kind(kind);
+        }
+        let Some(mut extras) = extras else {
+            return;
+        };
+        let Some(rec) = self.recording.as_mut() else {
+            crate::local::extras::give_back(std::iter::once(extras));
+            return;
+        };
+        if rec.extras.is_none() {
+            for kv in &extras.attributes {
+                rec.args.remove(&kv.key);
+            }
+            rec.extras = Some(extras);
+            return;
+        }
+        for kv in extras.attributes.drain(..) {
+            self.set_attribute(kv.key, kv.value);
+        }
+        if let Some(rec) = self.recording.as_mut() {
+            let mine = rec.extras();
+            mine.events.append(&mut extras.events);
+            mine.links.append(&mut extras.links);
+            let status = std::mem::take(&mut extras.status);
+            if status != Status::Unset {
+                mine.status = status;
+            }
+        }
+        crate::local::extras::give_back(std::iter::once(extras));
     }
 
     /// Starts a span: a child of the current span, or the root of a new trace
@@ -169,6 +265,8 @@ impl Span {
             return Span {
                 context: Some(context),
                 recording: ManuallyDrop::new(None),
+                entered: 0,
+                stand_in: false,
             };
         }
         Span::recording(context, name, kind, None)
@@ -191,6 +289,8 @@ impl Span {
                 extras: None,
                 start: clock::now(),
             })),
+            entered: 0,
+            stand_in: false,
         }
     }
 
@@ -321,14 +421,42 @@ impl Span {
     pub fn end(self) {}
 
     /// Makes this span current on this thread until the guard drops: spans
-    /// started meanwhile become its children.
+    /// started meanwhile become its children. Guards may be dropped in any
+    /// order; a leaked guard leaves this span current on this thread until
+    /// the span ends.
+    ///
+    /// Do not hold the guard across an `.await`: the span would be current
+    /// for other tasks polled on the thread meanwhile. Use
+    /// [`FutureExt::in_span`](crate::FutureExt::in_span) for async code; an
+    /// instrumented future removes such a guard's entry when its poll ends.
     #[inline]
     pub fn enter(&mut self) -> Entered<'_> {
-        let context = self.context;
-        let this: *mut Span = self;
-        Entered {
-            guard: context.map(|context| ContextGuard::install(Some(context), this)),
-            _span: PhantomData,
+        let guard = self.context.map(|context| {
+            let owner = self.recording.as_ref().map(|rec| rec.kind);
+            ContextGuard::install(Some(context), owner)
+        });
+        if guard.is_some() {
+            self.entered += 1;
+        }
+        Entered { guard, span: self }
+    }
+
+    /// Enters this span for one poll of a future; returns the guard to end
+    /// with [`Span::exit_poll`].
+    #[inline]
+    pub(crate) fn enter_poll(&self) -> Option<ContextGuard> {
+        let context = self.context?;
+        let owner = self.recording.as_ref().map(|rec| rec.kind);
+        Some(ContextGuard::install(Some(context), owner))
+    }
+
+    /// Ends a poll's entry, and with it any guard leaked or held across an
+    /// `.await` during the poll; applies what was set meanwhile.
+    #[inline]
+    pub(crate) fn exit_poll(&mut self, guard: ContextGuard) {
+        let amendments = guard.remove(true);
+        if !amendments.is_empty() {
+            self.apply(amendments);
         }
     }
 }
@@ -348,6 +476,22 @@ impl Span {
     #[inline(never)]
     fn finish(&mut self) {
         let end = clock::now();
+        if self.stand_in {
+            if let Some(rec) = self.recording.take()
+                && let Some(extras) = rec.extras
+            {
+                crate::local::extras::give_back(std::iter::once(extras));
+            }
+            return;
+        }
+        if self.entered > 0 {
+            // A guard was leaked: its entry must not outlive the span.
+            if let Some(context) = self.context {
+                for amendments in context::remove_leaked(context.span_id()) {
+                    self.apply(amendments);
+                }
+            }
+        }
         if let (Some(mut rec), Some(context)) = (self.recording.take(), self.context) {
             if std::thread::panicking() && !matches!(rec.status(), Status::Error(_)) {
                 rec.extras().status = Status::Error(crate::panic::current_message().into());
@@ -362,12 +506,25 @@ impl Span {
 #[derive(Debug)]
 pub struct Entered<'a> {
     guard: Option<ContextGuard>,
-    _span: PhantomData<&'a mut Span>,
+    span: &'a mut Span,
 }
 
 impl Entered<'_> {
     /// Whether entering changed the current context.
     pub fn is_active(&self) -> bool {
         self.guard.is_some()
+    }
+}
+
+impl Drop for Entered<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            self.span.entered -= 1;
+            let amendments = guard.remove(false);
+            if !amendments.is_empty() {
+                self.span.apply(amendments);
+            }
+        }
     }
 }

@@ -24,11 +24,17 @@ where
 {
     let context = current_context();
     move || {
-        let guard = context.map(|c| c.attach());
-        let out = f();
-        drop(guard);
-        crate::local::buffer::flush_if_idle();
-        out
+        /// Leaves the context and hands on the closure's spans when the
+        /// thread is idle again, also when the closure panics.
+        struct Leave(Option<crate::context::ContextGuard>);
+        impl Drop for Leave {
+            fn drop(&mut self) {
+                drop(self.0.take());
+                crate::local::buffer::flush_if_idle();
+            }
+        }
+        let _leave = Leave(context.map(|c| c.attach()));
+        f()
     }
 }
 
