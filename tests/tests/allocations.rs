@@ -23,16 +23,23 @@ fn counted() {
     }
 }
 
+// SAFETY: every method hands its arguments unchanged to the system
+// allocator, which upholds `GlobalAlloc`'s contract; counting allocates
+// nothing.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         counted();
+        // SAFETY: the caller's `layout` obligations pass on unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` through `alloc`/`realloc` above
+        // with this `layout`, as the caller guarantees.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         counted();
+        // SAFETY: as for `dealloc`; `new_size` obligations pass on unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
