@@ -12,8 +12,8 @@ fn floor(c: &mut Criterion) {
     group.bench_function("std Instant::now", |b| {
         b.iter(|| black_box(std::time::Instant::now()))
     });
-    group.bench_function("dapple clock read", |b| {
-        b.iter(|| black_box(dapple::__private::clock_now()))
+    group.bench_function("dapple now_unix_nanos", |b| {
+        b.iter(|| black_box(dapple::now_unix_nanos()))
     });
     group.bench_function("dapple SpanId::random", |b| {
         b.iter(|| black_box(dapple::SpanId::random()))

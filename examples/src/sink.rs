@@ -23,7 +23,7 @@ impl Sink {
     pub fn from_env() -> Result<Sink, String> {
         let config = dapple::Config::from_env().map_err(|e| e.to_string())?;
         Ok(if std::env::var_os("DAPPLE_COLLECTOR").is_some() {
-            let address = config.collector.clone();
+            let address = config.endpoint().to_owned();
             Sink::Collector {
                 guard: dapple::init(config),
                 address,

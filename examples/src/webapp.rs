@@ -126,7 +126,7 @@ pub fn run_process(service: Service, args: ServiceArgs) -> ExitCode {
         }
     };
     let config = if std::env::var_os("DAPPLE_SERVICE").is_none() {
-        config.service(service.default_name())
+        config.with_service(service.default_name())
     } else {
         config
     };

@@ -6,7 +6,7 @@ use std::fmt::{Debug, Display};
 use crate::context::current_context;
 use crate::future::{InSpan, Instrumented};
 use crate::span::{Span, SpanKind};
-use crate::value::{ToValue, Value};
+use crate::value::{Text, ToValue, Value};
 
 pub use crate::args::{ArgKeys, ArgValue};
 pub use crate::sampling::threshold;
@@ -101,7 +101,9 @@ pub trait RecordDebug {
 
 impl<T: Debug + ?Sized> RecordDebug for &&Arg<'_, T> {
     fn __dapple_value(&self) -> ArgValue<'_> {
-        ArgValue::Value(Value::Str(smol_str::format_smolstr!("{:?}", self.0)))
+        ArgValue::Value(Value::Str(Text::from_smol(smol_str::format_smolstr!(
+            "{:?}", self.0
+        ))))
     }
 }
 
@@ -131,12 +133,12 @@ impl<T: ?Sized> Unrecordable for Arg<'_, T> {
 
 /// The `Display` form of a value (`%x` in `fields`).
 pub fn display<T: Display + ?Sized>(value: &T) -> Value {
-    Value::Str(smol_str::ToSmolStr::to_smolstr(value))
+    Value::Str(Text::from_smol(smol_str::ToSmolStr::to_smolstr(value)))
 }
 
 /// The `Debug` form of a value (`?x` in `fields`).
 pub fn debug<T: Debug + ?Sized>(value: &T) -> Value {
-    Value::Str(smol_str::format_smolstr!("{value:?}"))
+    Value::Str(Text::from_smol(smol_str::format_smolstr!("{value:?}")))
 }
 
 /// What `err` can record: a `Result` whose error has `Display`.
@@ -166,10 +168,4 @@ impl<T, E: Display> RecordErr for Result<T, E> {
 #[inline]
 pub fn record_err<R: RecordErr>(span: &mut Span, result: &R) {
     result.record_err(span);
-}
-
-/// Reads the span clock (for the floor benchmark).
-#[inline]
-pub fn clock_now() -> u64 {
-    crate::clock::now()
 }

@@ -70,7 +70,6 @@ pub use integrations::sql;
 #[cfg(feature = "tower")]
 pub use integrations::{client, server};
 
-pub use args::{ArgKeys, ArgValue};
 pub use clock::now_unix_nanos;
 pub use context::{ContextGuard, SpanContext, current_context, with_current_span};
 pub use dapple_macros::traced;
@@ -87,7 +86,7 @@ pub use span::{Entered, Span, SpanKind, Status};
 pub use spawn::bind;
 #[cfg(feature = "tokio")]
 pub use spawn::{spawn, spawn_blocking};
-pub use value::{KeyValue, SmolStr, ToValue, Value};
+pub use value::{KeyValue, Text, ToValue, Value};
 
 /// The wire types, until they move to their own crate.
 #[cfg(feature = "export")]

@@ -95,9 +95,9 @@ fn main() {
         let (native, http) = start_collector(store.clone());
         let guard = dapple::init(
             dapple::Config::default()
-                .collector(native.to_string())
-                .service("bench")
-                .buffer_bytes(2 << 30),
+                .with_endpoint(native.to_string())
+                .with_service("bench")
+                .with_buffer_bytes(2 << 30),
         );
         let start = Instant::now();
         for n in 0..roots {

@@ -6,37 +6,42 @@ use std::time::Duration;
 use crate::export::proto;
 use crate::export::{Reporter, ReporterConfig, TcpExporter};
 
-/// How a process reports its spans. Build it from code, from `DAPPLE_*`
-/// environment variables with [`Config::from_env`], or both.
+/// How a process reports its spans: the defaults, overridden by
+/// environment variables with [`Config::from_env`], then by `with_*` calls.
 ///
 /// | variable | default | meaning |
 /// | --- | --- | --- |
-/// | `DAPPLE_COLLECTOR` | `127.0.0.1:7701` | the collector's native TCP address |
-/// | `DAPPLE_SERVICE` | the executable's name | `service.name` of this process |
+/// | `DAPPLE_ENDPOINT` (older name `DAPPLE_COLLECTOR`) | `127.0.0.1:7701` | the collector's native TCP address |
+/// | `DAPPLE_SERVICE`, else `OTEL_SERVICE_NAME` | the executable's name | `service.name` of this process |
+/// | `OTEL_RESOURCE_ATTRIBUTES` | none | `key=value,...`: `service.name` and `service.version` (when not set otherwise), the rest kept as resource attributes |
 /// | `DAPPLE_SAMPLE` | `1.0` | probability that a new trace is recorded |
 /// | `DAPPLE_BUFFER_BYTES` | `67108864` (64 MiB) | memory for spans waiting for the collector |
+///
+/// ```
+/// use std::time::Duration;
+/// let config = dapple::Config::default()
+///     .with_service("checkout")
+///     .with_endpoint("127.0.0.1:7701")
+///     .with_sample_rate(0.5)
+///     .with_flush_timeout(Duration::from_secs(2));
+/// assert_eq!(config.service(), "checkout");
+/// ```
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The collector's native TCP address, `host:port`.
-    pub collector: String,
-    /// `service.name` of this process.
-    pub service: String,
-    /// `service.version` of this process.
-    pub version: String,
-    /// Probability, 0.0 to 1.0, that a new trace is recorded.
-    pub sample_rate: f64,
-    /// Memory, in bytes, for spans waiting for the collector (queued and
-    /// unacknowledged each); past it whole batches are dropped and counted.
-    pub buffer_bytes: usize,
-    /// How long the guard's drop waits for the collector.
-    pub flush_timeout: Duration,
-    /// The largest frame sent.
-    pub max_frame_bytes: usize,
+    endpoint: String,
+    service: String,
+    version: String,
+    resource_attributes: Vec<(String, String)>,
+    sample_rate: f64,
+    buffer_bytes: usize,
+    flush_timeout: Duration,
+    max_frame_bytes: usize,
 }
 
-/// A `DAPPLE_*` variable that could not be used.
+/// An environment variable that could not be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{variable}={value:?}: {reason}")]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The variable.
     pub variable: &'static str,
@@ -53,9 +58,10 @@ impl Default for Config {
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "unknown_service".to_owned());
         Config {
-            collector: "127.0.0.1:7701".to_owned(),
+            endpoint: "127.0.0.1:7701".to_owned(),
             service,
             version: String::new(),
+            resource_attributes: Vec::new(),
             sample_rate: 1.0,
             buffer_bytes: 64 * 1024 * 1024,
             flush_timeout: Duration::from_secs(5),
@@ -65,35 +71,58 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The defaults, overridden by the `DAPPLE_*` variables that are set.
+    /// The defaults, overridden by the environment variables that are set.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::default().with_vars(|name| std::env::var(name).ok())
     }
 
     /// The same, reading variables through `var` (for tests).
     fn with_vars(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        if let Some(collector) = var("DAPPLE_COLLECTOR") {
-            if collector.trim().is_empty() || !collector.contains(':') {
-                return Err(ConfigError {
-                    variable: "DAPPLE_COLLECTOR",
-                    value: collector,
-                    reason: "expected host:port",
-                });
+        let error = |variable, value, reason| ConfigError {
+            variable,
+            value,
+            reason,
+        };
+        if let Some(attributes) = var("OTEL_RESOURCE_ATTRIBUTES") {
+            for pair in attributes.split(',').filter(|p| !p.trim().is_empty()) {
+                let Some((key, value)) = pair.split_once('=') else {
+                    return Err(error(
+                        "OTEL_RESOURCE_ATTRIBUTES",
+                        attributes.clone(),
+                        "expected key=value pairs separated by commas",
+                    ));
+                };
+                let (key, value) = (key.trim(), percent_decode(value.trim()));
+                match key {
+                    "service.name" => self.service = value,
+                    "service.version" => self.version = value,
+                    _ => self.resource_attributes.push((key.to_owned(), value)),
+                }
             }
-            self.collector = collector.trim().to_owned();
         }
-        if let Some(service) = var("DAPPLE_SERVICE") {
-            self.service = service;
+        if let Some(service) = var("OTEL_SERVICE_NAME").filter(|s| !s.trim().is_empty()) {
+            self.service = service.trim().to_owned();
+        }
+        if let Some(service) = var("DAPPLE_SERVICE").filter(|s| !s.trim().is_empty()) {
+            self.service = service.trim().to_owned();
+        }
+        for variable in ["DAPPLE_COLLECTOR", "DAPPLE_ENDPOINT"] {
+            if let Some(endpoint) = var(variable) {
+                if endpoint.trim().is_empty() || !endpoint.contains(':') {
+                    return Err(error(variable, endpoint, "expected host:port"));
+                }
+                self.endpoint = endpoint.trim().to_owned();
+            }
         }
         if let Some(sample) = var("DAPPLE_SAMPLE") {
             self.sample_rate = match sample.trim().parse::<f64>() {
                 Ok(p) if (0.0..=1.0).contains(&p) => p,
                 _ => {
-                    return Err(ConfigError {
-                        variable: "DAPPLE_SAMPLE",
-                        value: sample,
-                        reason: "expected a probability from 0.0 to 1.0",
-                    });
+                    return Err(error(
+                        "DAPPLE_SAMPLE",
+                        sample,
+                        "expected a probability from 0.0 to 1.0",
+                    ));
                 }
             };
         }
@@ -101,46 +130,120 @@ impl Config {
             self.buffer_bytes = match bytes.trim().parse::<usize>() {
                 Ok(b) if b > 0 => b,
                 _ => {
-                    return Err(ConfigError {
-                        variable: "DAPPLE_BUFFER_BYTES",
-                        value: bytes,
-                        reason: "expected a positive number of bytes",
-                    });
+                    return Err(error(
+                        "DAPPLE_BUFFER_BYTES",
+                        bytes,
+                        "expected a positive number of bytes",
+                    ));
                 }
             };
         }
         Ok(self)
     }
 
-    /// Sets the collector's address.
-    pub fn collector(mut self, address: impl Into<String>) -> Config {
-        self.collector = address.into();
+    /// Sets the collector's native TCP address, `host:port`.
+    pub fn with_endpoint(mut self, address: impl Into<String>) -> Config {
+        self.endpoint = address.into();
         self
     }
 
-    /// Sets the service name.
-    pub fn service(mut self, name: impl Into<String>) -> Config {
+    /// Sets `service.name`.
+    pub fn with_service(mut self, name: impl Into<String>) -> Config {
         self.service = name.into();
         self
     }
 
-    /// Sets the sample rate.
-    pub fn sample_rate(mut self, probability: f64) -> Config {
-        self.sample_rate = probability;
+    /// Sets `service.version`.
+    pub fn with_version(mut self, version: impl Into<String>) -> Config {
+        self.version = version.into();
         self
     }
 
-    /// Sets the memory bound.
-    pub fn buffer_bytes(mut self, bytes: usize) -> Config {
-        self.buffer_bytes = bytes;
+    /// Adds a resource attribute describing this process.
+    pub fn with_resource_attribute(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Config {
+        self.resource_attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets the probability, 0.0 to 1.0, that a new trace is recorded.
+    pub fn with_sample_rate(mut self, probability: f64) -> Config {
+        self.sample_rate = probability.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Sets the memory, in bytes, for spans waiting for the collector
+    /// (queued and unacknowledged each); past it whole batches are dropped
+    /// and counted.
+    pub fn with_buffer_bytes(mut self, bytes: usize) -> Config {
+        self.buffer_bytes = bytes.max(1);
         self
     }
 
     /// Sets how long dropping the guard waits for the collector.
-    pub fn flush_timeout(mut self, timeout: Duration) -> Config {
+    pub fn with_flush_timeout(mut self, timeout: Duration) -> Config {
         self.flush_timeout = timeout;
         self
     }
+
+    /// Sets the largest frame sent.
+    pub fn with_max_frame_bytes(mut self, bytes: usize) -> Config {
+        self.max_frame_bytes = bytes.max(1024);
+        self
+    }
+
+    /// The collector's native TCP address.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// `service.name` of this process.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// `service.version` of this process.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Resource attributes other than the service's name and version.
+    pub fn resource_attributes(&self) -> &[(String, String)] {
+        &self.resource_attributes
+    }
+
+    /// The probability that a new trace is recorded.
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+}
+
+/// Decodes `%XX` escapes, as the OpenTelemetry resource variable allows;
+/// a malformed escape stays as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 static REPORTER: Mutex<Option<Arc<Reporter>>> = Mutex::new(None);
@@ -150,7 +253,7 @@ fn reporter() -> Option<Arc<Reporter>> {
 }
 
 /// Starts reporting: spans finished from now on go, a batch at a time, to
-/// the collector at `config.collector`. Keep the guard alive for as long as
+/// the collector at the config's endpoint. Keep the guard alive for as long as
 /// the program runs; dropping it flushes.
 ///
 /// ```no_run
@@ -167,7 +270,7 @@ pub fn init(config: Config) -> Guard {
         version: config.version.clone(),
     };
     let exporter = TcpExporter::new(
-        config.collector.clone(),
+        config.endpoint.clone(),
         resource,
         config.max_frame_bytes,
         config.buffer_bytes,
@@ -188,7 +291,7 @@ pub fn init(config: Config) -> Guard {
     install_panic_flush();
     Guard {
         timeout: config.flush_timeout,
-        collector: config.collector,
+        endpoint: config.endpoint,
     }
 }
 
@@ -209,7 +312,7 @@ pub fn dropped_spans() -> u64 {
 #[must_use = "reporting stops when the guard is dropped"]
 pub struct Guard {
     timeout: Duration,
-    collector: String,
+    endpoint: String,
 }
 
 impl Guard {
@@ -225,7 +328,7 @@ impl Drop for Guard {
         if undelivered > 0 {
             eprintln!(
                 "dapple: {undelivered} spans could not be delivered to the collector at {}",
-                self.collector
+                self.endpoint
             );
         }
         let reporter = REPORTER.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -285,13 +388,45 @@ mod tests {
                 ("DAPPLE_BUFFER_BYTES", "1048576"),
             ]))
             .unwrap();
-        assert_eq!(config.collector, "127.0.0.1:9000");
+        assert_eq!(config.endpoint, "127.0.0.1:9000");
         assert_eq!(config.service, "checkout");
         assert_eq!(config.sample_rate, 0.25);
         assert_eq!(config.buffer_bytes, 1 << 20);
         let defaults = Config::default().with_vars(vars(&[])).unwrap();
-        assert_eq!(defaults.collector, "127.0.0.1:7701");
+        assert_eq!(defaults.endpoint, "127.0.0.1:7701");
         assert_eq!(defaults.sample_rate, 1.0);
+    }
+
+    #[test]
+    fn the_standard_opentelemetry_variables_name_the_service() {
+        let config = Config::default()
+            .with_vars(vars(&[
+                ("OTEL_SERVICE_NAME", "payments"),
+                (
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    "service.name=ignored, service.version=1.2.3,deployment.environment=prod%2Ceu",
+                ),
+                ("DAPPLE_ENDPOINT", "10.0.0.1:7701"),
+            ]))
+            .unwrap();
+        assert_eq!(config.service(), "payments");
+        assert_eq!(config.version(), "1.2.3");
+        assert_eq!(
+            config.resource_attributes(),
+            &[("deployment.environment".to_owned(), "prod,eu".to_owned())]
+        );
+        assert_eq!(config.endpoint(), "10.0.0.1:7701");
+        let dapple_first = Config::default()
+            .with_vars(vars(&[
+                ("OTEL_SERVICE_NAME", "payments"),
+                ("DAPPLE_SERVICE", "checkout"),
+            ]))
+            .unwrap();
+        assert_eq!(dapple_first.service(), "checkout");
+        let from_resource = Config::default()
+            .with_vars(vars(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=ledger")]))
+            .unwrap();
+        assert_eq!(from_resource.service(), "ledger");
     }
 
     #[test]
@@ -308,6 +443,8 @@ mod tests {
             ("DAPPLE_COLLECTOR", "nowhere"),
             ("DAPPLE_BUFFER_BYTES", "-3"),
             ("DAPPLE_SAMPLE", "1.5"),
+            ("DAPPLE_ENDPOINT", ""),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name"),
         ] {
             let error = Config::default()
                 .with_vars(vars(&[(variable, value)]))

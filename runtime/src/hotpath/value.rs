@@ -3,16 +3,87 @@
 use std::borrow::Cow;
 use std::fmt;
 
-pub use smol_str::SmolStr;
+use smol_str::SmolStr;
 
 use crate::args::ArgValue;
 
+/// Text held by a [`Value`]: short strings and `&'static str` are stored
+/// without allocating. Reads as a `&str`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Text(SmolStr);
+
+impl Text {
+    /// Text that borrows a static string: no copy, no allocation.
+    pub const fn new_static(text: &'static str) -> Text {
+        Text(SmolStr::new_static(text))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn from_smol(text: SmolStr) -> Text {
+        Text(text)
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Text {
+        Text(SmolStr::new(text))
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Text {
+        Text(SmolStr::from(text))
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A typed attribute value: string, integer, float, boolean or bytes.
 #[derive(Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// Text. Strings of up to 23 bytes and `&'static str` are stored without
     /// allocating.
-    Str(SmolStr),
+    Str(Text),
     /// A signed integer (unsigned values above `i64::MAX` become strings).
     I64(i64),
     /// A float.
@@ -105,6 +176,7 @@ pub trait ToValue {
     /// The value to record as a `#[traced]` argument. Integers, floats,
     /// booleans and text of up to 15 bytes are kept in place in the span;
     /// the default records [`ToValue::to_value`].
+    #[doc(hidden)]
     #[inline]
     fn to_arg(&self) -> ArgValue<'_> {
         ArgValue::Value(self.to_value())
@@ -201,7 +273,7 @@ impl ToValue for str {
     }
     #[inline]
     fn to_value(&self) -> Value {
-        Value::Str(SmolStr::new(self))
+        Value::Str(Text::from(self))
     }
 }
 impl ToValue for String {
@@ -210,7 +282,7 @@ impl ToValue for String {
         ArgValue::Str(self)
     }
     fn to_value(&self) -> Value {
-        Value::Str(SmolStr::new(self))
+        Value::Str(Text::from(self.as_ref()))
     }
 }
 impl ToValue for Cow<'static, str> {
@@ -267,12 +339,12 @@ impl<T: ToValue + ?Sized> ToValue for Box<T> {
 
 impl From<&'static str> for Value {
     fn from(v: &'static str) -> Value {
-        Value::Str(SmolStr::new_static(v))
+        Value::Str(Text::new_static(v))
     }
 }
 impl From<String> for Value {
     fn from(v: String) -> Value {
-        Value::Str(SmolStr::from(v))
+        Value::Str(Text::from(v))
     }
 }
 impl From<Cow<'static, str>> for Value {

@@ -78,7 +78,7 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(10),
     );
-    let guard = dapple::init(config.flush_timeout(flush));
+    let guard = dapple::init(config.with_flush_timeout(flush));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("panic") => {

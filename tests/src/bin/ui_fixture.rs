@@ -192,7 +192,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let guard = dapple::init(config.flush_timeout(FLUSH));
+    let guard = dapple::init(config.with_flush_timeout(FLUSH));
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
     let parent = || parse_traceparent(arg(1));
