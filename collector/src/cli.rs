@@ -33,9 +33,9 @@ enum Command {
     /// Run one of the demo's services (`demo` starts these).
     #[command(hide = true)]
     DemoService {
-        service: dapple_examples::webapp::Service,
+        service: dapple_demo::Service,
         #[command(flatten)]
-        args: dapple_examples::webapp::ServiceArgs,
+        args: dapple_demo::ServiceArgs,
     },
 }
 
@@ -112,7 +112,7 @@ pub fn main() -> std::process::ExitCode {
             });
         }
         Command::DemoService { service, args } => {
-            return dapple_examples::webapp::run_process(service, args);
+            return dapple_demo::run_process(service, args);
         }
     };
     log::set_level(serve.log_level);

@@ -8,7 +8,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dapple_examples::webapp::{self, Service};
+use dapple_demo::Service;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -97,13 +97,13 @@ async fn demo(config: DemoConfig) -> Result<(), String> {
         .collect();
     let stopped = async {
         tokio::select! {
-            () = webapp::stop_signal(false) => {}
+            () = dapple_demo::stop_signal(false) => {}
             status = front.wait() => log::error(format_args!("the front service stopped: {status:?}")),
             status = a.wait() => log::error(format_args!("service A stopped: {status:?}")),
             status = b.wait() => log::error(format_args!("service B stopped: {status:?}")),
         }
     };
-    webapp::drive(front_url, config.interval, stopped).await;
+    dapple_demo::drive(front_url, config.interval, stopped).await;
     drop(inputs);
     for mut child in [front, a, b] {
         // Closing standard input stops a service after it flushes its
