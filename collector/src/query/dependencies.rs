@@ -51,3 +51,48 @@ pub fn dependencies(store: &dyn Store, window: Duration) -> Result<Vec<Dependenc
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::{Span, Status, StatusCode};
+    use crate::store::{Limits, MemoryStore};
+
+    #[test]
+    fn a_child_in_another_service_is_a_call_and_its_error_counts() {
+        let now = dapple::now_unix_nanos();
+        let span = |id: u64, parent: u64, service: &str, error: bool| Span {
+            parent_id: SpanId::new(parent),
+            service: service.into(),
+            start_unix_nanos: now,
+            status: Status {
+                code: if error {
+                    StatusCode::Error
+                } else {
+                    StatusCode::Unset
+                },
+                message: String::new(),
+            },
+            ..Span::example(1, id)
+        };
+        let store = MemoryStore::new(Limits::spans(100));
+        store
+            .insert(vec![
+                span(1, 0, "front", false),
+                span(2, 1, "front", false),
+                span(3, 2, "back", true),
+                span(4, 2, "back", false),
+                span(5, 3, "back", false),
+            ])
+            .unwrap();
+        assert_eq!(
+            dependencies(&store, Duration::from_secs(60)).unwrap(),
+            [Dependency {
+                caller: "front".into(),
+                callee: "back".into(),
+                calls: 2,
+                error_count: 1,
+            }]
+        );
+    }
+}

@@ -208,3 +208,103 @@ fn has_attributes(span: &Span, attributes: &[(String, String)]) -> bool {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::{Attribute, Value};
+    use crate::store::{Limits, MemoryStore};
+
+    /// Trace `t` (1..=n) has one span starting at `t` and lasting `10 * (n + 1 - t)`,
+    /// so newer traces are shorter; odd traces carry `parity=odd`.
+    fn store_of(n: u8) -> MemoryStore {
+        let store = MemoryStore::new(Limits::spans(1000));
+        let spans = (1..=n)
+            .map(|t| Span {
+                start_unix_nanos: u64::from(t),
+                end_unix_nanos: u64::from(t) + 10 * u64::from(n + 1 - t),
+                attributes: vec![Attribute {
+                    key: "parity".into(),
+                    value: Some(Value::String(
+                        if t % 2 == 1 { "odd" } else { "even" }.into(),
+                    )),
+                }],
+                ..Span::example(t, 1)
+            })
+            .collect();
+        store.insert(spans).unwrap();
+        store
+    }
+
+    /// Every page of `request`, as the first byte of each trace id.
+    fn pages(store: &MemoryStore, mut request: TraceSearch) -> Vec<Vec<u8>> {
+        let mut pages = Vec::new();
+        loop {
+            let page = search(store, &request).unwrap();
+            pages.push(
+                page.traces
+                    .iter()
+                    .map(|t| t.trace_id.to_bytes()[0])
+                    .collect(),
+            );
+            match page.next {
+                Some(next) => request.after = Some(next),
+                None => return pages,
+            }
+        }
+    }
+
+    fn request(sort: Sort, attributes: &[(&str, &str)]) -> TraceSearch {
+        TraceSearch {
+            sort,
+            limit: 2,
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..TraceSearch::default()
+        }
+    }
+
+    #[test]
+    fn pages_follow_each_other_in_every_order() {
+        let store = store_of(5);
+        assert_eq!(
+            pages(&store, request(Sort::Newest, &[])),
+            [vec![5, 4], vec![3, 2], vec![1]]
+        );
+        // Older traces last longer here.
+        assert_eq!(
+            pages(&store, request(Sort::Longest, &[])),
+            [vec![1, 2], vec![3, 4], vec![5]]
+        );
+        assert_eq!(
+            pages(&store, request(Sort::Shortest, &[])),
+            [vec![5, 4], vec![3, 2], vec![1]]
+        );
+    }
+
+    #[test]
+    fn an_attribute_search_pages_over_the_matching_traces_only() {
+        let store = store_of(5);
+        assert_eq!(
+            pages(&store, request(Sort::Newest, &[("parity", "odd")])),
+            [vec![5, 3], vec![1]]
+        );
+        assert_eq!(
+            pages(&store, request(Sort::Longest, &[("parity", "odd")])),
+            [vec![1, 3], vec![5]]
+        );
+    }
+
+    #[test]
+    fn a_cursor_reads_back_as_written() {
+        let cursor = Cursor {
+            key: 42,
+            trace_id: TraceId::from_bytes([3; 16]).unwrap(),
+        };
+        assert_eq!(cursor.to_string().parse(), Ok(cursor));
+        assert_eq!("42".parse::<Cursor>(), Err(InvalidCursor));
+        assert_eq!("x-0303".parse::<Cursor>(), Err(InvalidCursor));
+    }
+}
