@@ -33,9 +33,9 @@ enum Command {
     /// Run one of the demo's services (`demo` starts these).
     #[command(hide = true)]
     DemoService {
-        service: dapple_examples::webapp::Service,
+        service: dapple_demo::Service,
         #[command(flatten)]
-        args: dapple_examples::webapp::ServiceArgs,
+        args: dapple_demo::ServiceArgs,
     },
 }
 
@@ -78,7 +78,7 @@ struct Serve {
     /// traces, in memory).
     #[arg(long, default_value_t = 1_000_000)]
     max_spans: usize,
-    /// The most bytes kept (encoded spans in memory, used database pages in
+    /// The most bytes kept (the spans' size in memory, used database pages in
     /// SQLite); past it the oldest spans are deleted. Unbounded by default.
     #[arg(long)]
     max_bytes: Option<u64>,
@@ -112,7 +112,7 @@ pub fn main() -> std::process::ExitCode {
             });
         }
         Command::DemoService { service, args } => {
-            return dapple_examples::webapp::run_process(service, args);
+            return dapple_demo::run_process(service, args);
         }
     };
     log::set_level(serve.log_level);
@@ -126,7 +126,11 @@ pub fn main() -> std::process::ExitCode {
         StoreKind::Sqlite => match SqliteStore::open(&serve.data_dir, limits) {
             Ok(store) => Arc::new(store),
             Err(e) => {
-                log::error(format_args!("{}: {e}", serve.data_dir.display()));
+                log::error(format_args!(
+                    "{}: {}",
+                    serve.data_dir.display(),
+                    log::Chain(&e)
+                ));
                 return std::process::ExitCode::FAILURE;
             }
         },

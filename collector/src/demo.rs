@@ -8,7 +8,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dapple_examples::webapp::{self, Service};
+use dapple_demo::Service;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -29,6 +29,52 @@ pub struct DemoConfig {
     pub interval: Duration,
 }
 
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The collector could not bind its ports.
+    #[error("the collector cannot listen")]
+    Listen(#[source] std::io::Error),
+    /// The collector's task ended before it bound its ports.
+    #[error("the collector did not start")]
+    NotStarted,
+    /// This program's path, needed to start the services, is unknown.
+    #[error("cannot find this program")]
+    CurrentExe(#[source] std::io::Error),
+    /// A service's process could not be started.
+    #[error("cannot start {service}")]
+    Spawn {
+        /// The service.
+        service: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A service's output could not be read.
+    #[error("cannot read what {service} printed")]
+    Output {
+        /// The service.
+        service: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A service ended before it said where it listens.
+    #[error("{service} stopped before it listened")]
+    Stopped {
+        /// The service.
+        service: &'static str,
+    },
+    /// A service printed something other than where it listens.
+    #[error("{service} printed {line:?}, not where it listens")]
+    Unexpected {
+        /// The service.
+        service: &'static str,
+        /// What it printed.
+        line: String,
+    },
+}
+
 /// Runs the demo until Ctrl-C.
 pub fn run(config: DemoConfig) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
@@ -41,13 +87,13 @@ pub fn run(config: DemoConfig) -> ExitCode {
     match runtime.block_on(demo(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error(format_args!("demo: {e}"));
+            log::error(format_args!("demo: {}", log::Chain(&e)));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn demo(config: DemoConfig) -> Result<(), String> {
+async fn demo(config: DemoConfig) -> Result<(), DemoError> {
     let store = Arc::new(MemoryStore::new(Limits {
         max_spans: 1_000_000,
         max_bytes: None,
@@ -66,8 +112,8 @@ async fn demo(config: DemoConfig) -> Result<(), String> {
         Ok(bound) => bound,
         Err(_) => {
             return Err(match server.await {
-                Ok(Err(e)) => format!("the collector cannot listen: {e}"),
-                _ => "the collector did not start".to_owned(),
+                Ok(Err(e)) => DemoError::Listen(e),
+                _ => DemoError::NotStarted,
             });
         }
     };
@@ -97,13 +143,13 @@ async fn demo(config: DemoConfig) -> Result<(), String> {
         .collect();
     let stopped = async {
         tokio::select! {
-            () = webapp::stop_signal(false) => {}
+            () = dapple_demo::stop_signal(false) => {}
             status = front.wait() => log::error(format_args!("the front service stopped: {status:?}")),
             status = a.wait() => log::error(format_args!("service A stopped: {status:?}")),
             status = b.wait() => log::error(format_args!("service B stopped: {status:?}")),
         }
     };
-    webapp::drive(front_url, config.interval, stopped).await;
+    dapple_demo::drive(front_url, config.interval, stopped).await;
     drop(inputs);
     for mut child in [front, a, b] {
         // Closing standard input stops a service after it flushes its
@@ -126,9 +172,9 @@ async fn start(
     native: SocketAddr,
     extra: &[&str],
     listen: SocketAddr,
-) -> Result<(Child, String), String> {
+) -> Result<(Child, String), DemoError> {
     let name = service.default_name();
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let exe = std::env::current_exe().map_err(DemoError::CurrentExe)?;
     // The name `demo-service` parses back into `service`.
     let role = clap::ValueEnum::to_possible_value(&service)
         .map(|value| value.get_name().to_owned())
@@ -143,17 +189,26 @@ async fn start(
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start {name}: {e}"))?;
+        .map_err(|source| DemoError::Spawn {
+            service: name,
+            source,
+        })?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
     let line = lines
         .next_line()
         .await
-        .map_err(|e| format!("{name}: {e}"))?
-        .ok_or_else(|| format!("{name} stopped before it listened"))?;
+        .map_err(|source| DemoError::Output {
+            service: name,
+            source,
+        })?
+        .ok_or(DemoError::Stopped { service: name })?;
     let url = line
         .strip_prefix("listening ")
-        .ok_or_else(|| format!("{name} printed {line:?}"))?
+        .ok_or_else(|| DemoError::Unexpected {
+            service: name,
+            line: line.clone(),
+        })?
         .to_owned();
     Ok((child, url))
 }

@@ -44,3 +44,19 @@ pub fn warn(message: Arguments<'_>) {
 pub fn info(message: Arguments<'_>) {
     say(Level::Info, message);
 }
+
+/// An error with its causes, `outer: inner: innermost`, for the log.
+#[derive(Debug)]
+pub struct Chain<'a>(pub &'a dyn std::error::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

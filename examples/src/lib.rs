@@ -1,7 +1,5 @@
 //! Code the example programs share: where one-shot examples send their spans
-//! ([`sink`]), and the webapp demo's services ([`webapp`]), used by the
-//! `webapp`, `frontservice`, `serviceA` and `serviceB` binaries and by
-//! `dapple-collector demo`.
+//! ([`sink`]). The webapp demo's services live in the `dapple-demo` crate,
+//! shared with `dapple-collector demo`.
 
 pub mod sink;
-pub mod webapp;

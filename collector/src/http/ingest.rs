@@ -23,7 +23,7 @@ pub(super) async fn post_spans(
     let received = batch.spans.len();
     state.dropped.add(&service, batch.dropped_spans);
     let stored = state
-        .with_store(move |store| store.insert(&service, batch.spans))
+        .with_store(move |store| store.insert(crate::ingest::convert::spans(&service, batch.spans)))
         .await?;
     Ok(Json(json!({ "received": received, "stored": stored })))
 }

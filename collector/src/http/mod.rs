@@ -1,11 +1,13 @@
 //! The HTTP side: the web UI, the JSON query API, HTTP ingest and health,
 //! assembled in one router.
 
+mod aggregates;
+mod dependencies;
 mod error;
 mod ingest;
 mod params;
 mod search;
-mod stats;
+mod services;
 mod traces;
 mod ui;
 
@@ -41,10 +43,7 @@ impl AppState {
         work: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || work(store.as_ref()))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| ApiError::internal(e.to_string()))
+        Ok(tokio::task::spawn_blocking(move || work(store.as_ref())).await??)
     }
 }
 
@@ -58,11 +57,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/traces", get(search::search))
         .route("/api/traces/{trace_id}", get(traces::get_trace))
-        .route("/api/services", get(stats::services))
-        .route("/api/services/{service}/names", get(stats::span_names))
-        .route("/api/aggregates", get(stats::aggregates))
-        .route("/api/aggregates/series", get(stats::series))
-        .route("/api/dependencies", get(stats::dependencies))
+        .route("/api/services", get(services::services))
+        .route("/api/services/{service}/names", get(services::span_names))
+        .route("/api/aggregates", get(aggregates::aggregates))
+        .route("/api/aggregates/series", get(aggregates::series))
+        .route("/api/dependencies", get(dependencies::dependencies))
         .route("/api/v1/spans", post(ingest::post_spans))
         .with_state(state)
 }

@@ -47,6 +47,26 @@ impl Params {
             .transpose()
     }
 
+    /// A human duration in nanoseconds.
+    pub fn duration_ns(&self, key: &'static str) -> Result<Option<u64>, ApiError> {
+        Ok(self.duration(key)?.map(|d| d.as_nanos() as u64))
+    }
+
+    /// The `window` parameter (default one hour): its text, echoed in the
+    /// answer, and its length.
+    pub fn window(&self) -> Result<(String, Duration), ApiError> {
+        let window = self
+            .duration("window")?
+            .unwrap_or(Duration::from_secs(3600));
+        if window.is_zero() {
+            return Err(ApiError::bad_parameter(
+                "window",
+                "the window must be longer than 0",
+            ));
+        }
+        Ok((self.get("window").unwrap_or("1h").to_owned(), window))
+    }
+
     /// A number.
     pub fn number<T: std::str::FromStr>(&self, key: &'static str) -> Result<Option<T>, ApiError> {
         self.get(key)

@@ -1,107 +1,224 @@
 //! `GET /api/traces/{trace_id}`: every span of one trace, as JSON.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use dapple::TraceId;
-use dapple::proto::{self, any_value};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{ApiError, AppState};
-use crate::store::StoredSpan;
+use crate::query;
+use crate::span::{self, Attribute, Span, SpanKind, StatusCode, Value};
 
 pub(super) async fn get_trace(
     State(state): State<AppState>,
     Path(trace_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TraceResponse>, ApiError> {
     let id: TraceId = trace_id
         .parse()
         .map_err(|e| ApiError::bad_parameter("trace_id", format!("{trace_id:?}: {e}")))?;
-    let mut spans = state.with_store(move |store| store.trace(id)).await?;
+    let spans = state
+        .with_store(move |store| query::trace::trace(store, id))
+        .await?;
     if spans.is_empty() {
-        return Err(ApiError::not_found(format!("no trace {id}")));
+        return Err(ApiError::NotFound(format!("no trace {id}")));
     }
-    spans.sort_by_key(|s| (s.span.start_unix_nanos, s.span.span_id));
-    Ok(Json(json!({
-        "trace_id": id.to_string(),
-        "spans": spans.iter().map(span_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(TraceResponse {
+        spans: spans.iter().map(SpanJson::from).collect(),
+        trace_id: id.to_string(),
+    }))
 }
 
-fn hex16(id: u64) -> String {
-    format!("{id:016x}")
+// The API has always written object keys in alphabetical order: every
+// response type declares its fields in that order.
+
+/// One trace.
+#[derive(Debug, Serialize)]
+pub(super) struct TraceResponse {
+    spans: Vec<SpanJson>,
+    trace_id: String,
 }
 
-fn value_json(value: &Option<proto::AnyValue>) -> Value {
-    match value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => json!(s),
-        Some(any_value::Value::IntValue(i)) => json!(i),
-        Some(any_value::Value::DoubleValue(f)) => json!(f),
-        Some(any_value::Value::BoolValue(b)) => json!(b),
-        Some(any_value::Value::BytesValue(b)) => {
-            json!(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
-        }
-        None => Value::Null,
-    }
+/// A span as the API shows it.
+#[derive(Debug, Serialize)]
+struct SpanJson {
+    attributes: Attributes,
+    duration_nanos: u64,
+    end_unix_nanos: u64,
+    events: Vec<EventJson>,
+    kind: &'static str,
+    links: Vec<LinkJson>,
+    name: String,
+    parent_id: Option<String>,
+    service: String,
+    span_id: String,
+    start_unix_nanos: u64,
+    status: StatusJson,
 }
 
-/// The text a value compares as in `attr=key=value` filters.
-pub(super) fn value_text(value: &Option<proto::AnyValue>) -> Option<String> {
-    match value_json(value) {
-        Value::String(s) => Some(s),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    }
+#[derive(Debug, Serialize)]
+struct StatusJson {
+    code: &'static str,
+    message: String,
 }
 
-fn attributes_json(attributes: &[proto::KeyValue]) -> Value {
-    Value::Object(
-        attributes
-            .iter()
-            .map(|kv| (kv.key.clone(), value_json(&kv.value)))
-            .collect(),
-    )
+#[derive(Debug, Serialize)]
+struct EventJson {
+    attributes: Attributes,
+    name: String,
+    unix_nanos: u64,
 }
 
-/// The JSON form of a stored span.
-pub fn span_json(stored: &StoredSpan) -> Value {
-    let span = &stored.span;
-    let kind = proto::SpanKind::try_from(span.kind).unwrap_or(proto::SpanKind::Internal);
-    let (code, message) = match &span.status {
-        Some(status) => (
-            match proto::StatusCode::try_from(status.code) {
-                Ok(proto::StatusCode::Ok) => "ok",
-                Ok(proto::StatusCode::Error) => "error",
-                _ => "unset",
+#[derive(Debug, Serialize)]
+struct LinkJson {
+    span_id: String,
+    trace_id: String,
+}
+
+/// Attributes as one object: keys sorted, the last value of a repeated key.
+type Attributes = BTreeMap<String, ValueJson>;
+
+/// An attribute's value: a JSON string, number or boolean, bytes as hex,
+/// `null` when there is none.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ValueJson {
+    Text(String),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    Missing,
+}
+
+fn attributes(attributes: &[Attribute]) -> Attributes {
+    attributes
+        .iter()
+        .map(|a| {
+            let value = match &a.value {
+                Some(Value::String(s)) => ValueJson::Text(s.clone()),
+                Some(Value::Int(i)) => ValueJson::Int(*i),
+                Some(Value::Double(f)) => ValueJson::Double(*f),
+                Some(Value::Bool(b)) => ValueJson::Bool(*b),
+                Some(Value::Bytes(b)) => ValueJson::Text(span::hex(b)),
+                None => ValueJson::Missing,
+            };
+            (a.key.clone(), value)
+        })
+        .collect()
+}
+
+impl From<&Span> for SpanJson {
+    fn from(span: &Span) -> SpanJson {
+        SpanJson {
+            attributes: attributes(&span.attributes),
+            duration_nanos: span.duration_nanos(),
+            end_unix_nanos: span.end_unix_nanos,
+            events: span
+                .events
+                .iter()
+                .map(|e| EventJson {
+                    attributes: attributes(&e.attributes),
+                    name: e.name.clone(),
+                    unix_nanos: e.unix_nanos,
+                })
+                .collect(),
+            kind: match span.kind {
+                SpanKind::Internal => "internal",
+                SpanKind::Server => "server",
+                SpanKind::Client => "client",
+                SpanKind::Producer => "producer",
+                SpanKind::Consumer => "consumer",
             },
-            status.message.as_str(),
-        ),
-        None => ("unset", ""),
-    };
-    json!({
-        "span_id": hex16(span.span_id),
-        "parent_id": (span.parent_span_id != 0).then(|| hex16(span.parent_span_id)),
-        "name": span.name,
-        "service": stored.service,
-        "kind": match kind {
-            proto::SpanKind::Internal => "internal",
-            proto::SpanKind::Server => "server",
-            proto::SpanKind::Client => "client",
-            proto::SpanKind::Producer => "producer",
-            proto::SpanKind::Consumer => "consumer",
-        },
-        "start_unix_nanos": span.start_unix_nanos,
-        "end_unix_nanos": span.end_unix_nanos,
-        "duration_nanos": span.end_unix_nanos.saturating_sub(span.start_unix_nanos),
-        "status": { "code": code, "message": message },
-        "attributes": attributes_json(&span.attributes),
-        "events": span.events.iter().map(|e| json!({
-            "name": e.name,
-            "unix_nanos": e.unix_nanos,
-            "attributes": attributes_json(&e.attributes),
-        })).collect::<Vec<_>>(),
-        "links": span.links.iter().map(|l| json!({
-            "trace_id": l.trace_id.iter().map(|x| format!("{x:02x}")).collect::<String>(),
-            "span_id": hex16(l.span_id),
-        })).collect::<Vec<_>>(),
-    })
+            links: span
+                .links
+                .iter()
+                .map(|l| LinkJson {
+                    span_id: l.span_id.to_string(),
+                    trace_id: l.trace_id.to_string(),
+                })
+                .collect(),
+            name: span.name.clone(),
+            parent_id: span.parent_id.map(|id| id.to_string()),
+            service: span.service.clone(),
+            span_id: span.span_id.to_string(),
+            start_unix_nanos: span.start_unix_nanos,
+            status: StatusJson {
+                code: match span.status.code {
+                    StatusCode::Unset => "unset",
+                    StatusCode::Ok => "ok",
+                    StatusCode::Error => "error",
+                },
+                message: span.status.message.clone(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::{Event, Link};
+
+    #[test]
+    fn a_span_is_written_with_every_field_in_the_api_s_order() {
+        let value = |v| Some(v);
+        let span = Span {
+            parent_id: dapple::SpanId::new(1),
+            status: crate::span::Status {
+                code: StatusCode::Error,
+                message: "boom".into(),
+            },
+            kind: SpanKind::Client,
+            end_unix_nanos: 25,
+            start_unix_nanos: 5,
+            attributes: vec![
+                Attribute {
+                    key: "z".into(),
+                    value: value(Value::Int(1)),
+                },
+                Attribute {
+                    key: "a".into(),
+                    value: value(Value::Bytes(vec![0xab, 1])),
+                },
+                Attribute {
+                    key: "z".into(),
+                    value: value(Value::Double(1.5)),
+                },
+                Attribute {
+                    key: "n".into(),
+                    value: value(Value::Double(f64::NAN)),
+                },
+                Attribute {
+                    key: "m".into(),
+                    value: None,
+                },
+                Attribute {
+                    key: "b".into(),
+                    value: value(Value::Bool(true)),
+                },
+            ],
+            events: vec![Event {
+                name: "retry".into(),
+                unix_nanos: 7,
+                attributes: Vec::new(),
+            }],
+            links: vec![Link {
+                trace_id: TraceId::from_bytes([8; 16]).unwrap(),
+                span_id: dapple::SpanId::new(9).unwrap(),
+            }],
+            ..Span::example(7, 2)
+        };
+        assert_eq!(
+            serde_json::to_string(&SpanJson::from(&span)).unwrap(),
+            concat!(
+                r#"{"attributes":{"a":"ab01","b":true,"m":null,"n":null,"z":1.5},"#,
+                r#""duration_nanos":20,"end_unix_nanos":25,"#,
+                r#""events":[{"attributes":{},"name":"retry","unix_nanos":7}],"kind":"client","#,
+                r#""links":[{"span_id":"0000000000000009","trace_id":"08080808080808080808080808080808"}],"#,
+                r#""name":"s2","parent_id":"0000000000000001","service":"a","span_id":"0000000000000002","#,
+                r#""start_unix_nanos":5,"status":{"code":"error","message":"boom"}}"#
+            )
+        );
+    }
 }

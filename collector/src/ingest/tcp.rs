@@ -108,10 +108,12 @@ async fn converse(
         dropped.add(&service, batch.dropped_spans);
         let store = store.clone();
         let service = service.clone();
-        tokio::task::spawn_blocking(move || store.insert(&service, batch.spans))
-            .await
-            .map_err(|e| Refusal::Store(e.to_string()))?
-            .map_err(|e| Refusal::Store(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            store.insert(super::convert::spans(&service, batch.spans))
+        })
+        .await
+        .map_err(|e| Refusal::Store(e.to_string()))?
+        .map_err(|e| Refusal::Store(e.to_string()))?;
         let ack = Frame {
             kind: Some(frame::Kind::Ack(proto::Ack { sequence })),
         };

@@ -7,31 +7,15 @@ pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 use dapple::TraceId;
-use dapple::proto;
 
-/// A stored span: the wire form and the service that sent it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredSpan {
-    /// The service (`service.name` of its process).
-    pub service: String,
-    /// The span as it arrived.
-    pub span: proto::Span,
-}
-
-impl StoredSpan {
-    /// The span's trace, when its id is valid.
-    pub fn trace_id(&self) -> Option<TraceId> {
-        let bytes: [u8; 16] = self.span.trace_id.as_slice().try_into().ok()?;
-        TraceId::from_bytes(bytes)
-    }
-}
+use crate::span::Span;
 
 /// How much a store keeps; past any bound the oldest spans go.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
     /// Spans kept at most.
     pub max_spans: usize,
-    /// Bytes kept at most (encoded spans in memory, used pages in SQLite).
+    /// Bytes kept at most (the spans' size in memory, used pages in SQLite).
     pub max_bytes: Option<u64>,
     /// How long after it started a span is kept.
     pub retention: Option<std::time::Duration>,
@@ -71,47 +55,52 @@ pub struct SpanFilter {
 
 impl SpanFilter {
     /// Whether a span passes the filter (all but the limit).
-    pub fn matches(&self, service: &str, span: &proto::Span) -> bool {
-        let duration = span.end_unix_nanos.saturating_sub(span.start_unix_nanos);
-        self.service.as_deref().is_none_or(|s| s == service)
+    pub fn matches(&self, span: &Span) -> bool {
+        let duration = span.duration_nanos();
+        self.service.as_deref().is_none_or(|s| s == span.service)
             && self.name.as_deref().is_none_or(|n| n == span.name)
             && self.min_duration_ns.is_none_or(|d| duration >= d)
             && self.max_duration_ns.is_none_or(|d| duration <= d)
             && self.start_ns.is_none_or(|t| span.start_unix_nanos >= t)
             && self.end_ns.is_none_or(|t| span.start_unix_nanos < t)
-            && (!self.error_only || is_error(span))
+            && (!self.error_only || span.is_error())
     }
-}
-
-/// Whether a span's status is error.
-pub fn is_error(span: &proto::Span) -> bool {
-    span.status
-        .as_ref()
-        .is_some_and(|s| s.code == proto::StatusCode::Error as i32)
 }
 
 /// Why a store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store's medium failed.
-    #[error("store failed: {0}")]
-    Failed(String),
+    /// The data directory could not be made.
+    #[error("cannot create the data directory {}", path.display())]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("SQLite failed")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored span could not be read back.
+    #[error("a stored span is corrupt")]
+    Corrupt(#[from] crate::ingest::convert::DecodeError),
 }
 
 /// A place for spans. Inserting a span whose (trace, span) id is already
 /// stored does nothing, so a re-sent batch never doubles a span.
 pub trait Store: Send + Sync + 'static {
-    /// Stores spans from one service; returns how many were new.
-    fn insert(&self, service: &str, spans: Vec<proto::Span>) -> Result<usize, StoreError>;
+    /// Stores spans; returns how many were new.
+    fn insert(&self, spans: Vec<Span>) -> Result<usize, StoreError>;
 
     /// Every span of a trace.
-    fn trace(&self, trace_id: TraceId) -> Result<Vec<StoredSpan>, StoreError>;
+    fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError>;
 
     /// How many spans are stored.
     fn span_count(&self) -> Result<usize, StoreError>;
 
     /// Spans passing `filter`, newest first, at most `filter.limit`.
-    fn spans(&self, filter: &SpanFilter) -> Result<Vec<StoredSpan>, StoreError>;
+    fn spans(&self, filter: &SpanFilter) -> Result<Vec<Span>, StoreError>;
 
     /// The traces with a span passing `filter`, each with the start of its
     /// newest such span, newest first, below `before` (a key from a previous

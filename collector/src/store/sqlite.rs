@@ -1,16 +1,18 @@
 //! A SQLite store: one file, WAL journal, one transaction per batch, so an
 //! acknowledged batch survives the collector being killed. Kept within a
-//! span count and an age by deleting the oldest spans.
+//! span count and an age by deleting the oldest spans. Each span's body is
+//! kept in the wire encoding (see [`crate::ingest::convert`]), so files
+//! written by earlier versions stay readable.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use dapple::TraceId;
-use dapple::proto;
-use prost::Message;
 use rusqlite::{Connection, params};
 
-use super::{Limits, SpanFilter, Store, StoreError, StoredSpan};
+use super::{Limits, SpanFilter, Store, StoreError};
+use crate::ingest::convert;
+use crate::span::Span;
 
 /// Spans in a SQLite database file.
 #[derive(Debug)]
@@ -24,12 +26,6 @@ pub struct SqliteStore {
 /// SQLite integers are signed: larger values mean "beyond anything stored".
 fn clamp(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> StoreError {
-        StoreError::Failed(e.to_string())
-    }
 }
 
 const SCHEMA: &str = "
@@ -54,8 +50,10 @@ const SCHEMA: &str = "
 impl SqliteStore {
     /// Opens (or creates) `dapple.sqlite` in `data_dir`, kept within `limits`.
     pub fn open(data_dir: &Path, limits: Limits) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Failed(format!("{}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
         let connection = Connection::open(data_dir.join("dapple.sqlite"))?;
         connection.execute_batch(SCHEMA)?;
         let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
@@ -106,7 +104,7 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn insert(&self, service: &str, spans: Vec<proto::Span>) -> Result<usize, StoreError> {
+    fn insert(&self, spans: Vec<Span>) -> Result<usize, StoreError> {
         let mut guard = self.lock();
         let (connection, count) = &mut *guard;
         let transaction = connection.transaction()?;
@@ -117,21 +115,17 @@ impl Store for SqliteStore {
                    (trace_id, span_id, parent_id, service, name, start_ns, duration_ns, error, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
-            for span in spans {
-                if span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
-                    continue;
-                }
-                let error = super::is_error(&span);
+            for span in &spans {
                 added += insert.execute(params![
-                    span.trace_id,
-                    span.span_id as i64,
-                    span.parent_span_id as i64,
-                    service,
+                    span.trace_id.to_bytes().to_vec(),
+                    span.span_id.to_u64() as i64,
+                    span.parent_id.map_or(0, |id| id.to_u64()) as i64,
+                    span.service,
                     span.name,
                     span.start_unix_nanos as i64,
-                    span.end_unix_nanos.saturating_sub(span.start_unix_nanos) as i64,
-                    error,
-                    span.encode_to_vec(),
+                    span.duration_nanos() as i64,
+                    span.is_error(),
+                    convert::encode(span),
                 ])?;
             }
         }
@@ -141,7 +135,7 @@ impl Store for SqliteStore {
         Ok(added)
     }
 
-    fn trace(&self, trace_id: TraceId) -> Result<Vec<StoredSpan>, StoreError> {
+    fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
         let guard = self.lock();
         let connection = &guard.0;
         let mut query =
@@ -153,7 +147,7 @@ impl Store for SqliteStore {
         Ok(self.lock().1)
     }
 
-    fn spans(&self, filter: &SpanFilter) -> Result<Vec<StoredSpan>, StoreError> {
+    fn spans(&self, filter: &SpanFilter) -> Result<Vec<Span>, StoreError> {
         let (mut sql, mut values) = where_clause("SELECT service, body FROM spans", filter);
         values.push(clamp(filter.limit as u64).into());
         sql.push_str(&format!(" ORDER BY start_ns DESC LIMIT ?{}", values.len()));
@@ -220,16 +214,11 @@ impl Store for SqliteStore {
 }
 
 /// Decodes rows of `(service, body)`.
-fn stored_spans(mut rows: rusqlite::Rows<'_>) -> Result<Vec<StoredSpan>, StoreError> {
+fn stored_spans(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Span>, StoreError> {
     let mut spans = Vec::new();
     while let Some(row) = rows.next()? {
         let body: Vec<u8> = row.get(1)?;
-        let span = proto::Span::decode(body.as_slice())
-            .map_err(|e| StoreError::Failed(format!("a stored span is corrupt: {e}")))?;
-        spans.push(StoredSpan {
-            service: row.get(0)?,
-            span,
-        });
+        spans.push(convert::decode(row.get(0)?, &body)?);
     }
     Ok(spans)
 }
@@ -270,14 +259,12 @@ fn where_clause(base: &str, filter: &SpanFilter) -> (String, Vec<rusqlite::types
 mod tests {
     use super::*;
 
-    fn span(trace: u8, id: u64, start: u64) -> proto::Span {
-        proto::Span {
-            trace_id: vec![trace; 16],
-            span_id: id,
-            name: format!("s{id}"),
+    fn span(trace: u8, id: u64, start: u64) -> Span {
+        Span {
+            service: "svc".into(),
             start_unix_nanos: start,
             end_unix_nanos: start + 10,
-            ..proto::Span::default()
+            ..Span::example(trace, id)
         }
     }
 
@@ -293,18 +280,8 @@ mod tests {
         let trace = TraceId::from_bytes([7; 16]).unwrap();
         {
             let store = SqliteStore::open(&dir, Limits::spans(100)).unwrap();
-            assert_eq!(
-                store
-                    .insert("svc", vec![span(7, 1, 1), span(7, 2, 2)])
-                    .unwrap(),
-                2
-            );
-            assert_eq!(
-                store
-                    .insert("svc", vec![span(7, 2, 2), span(7, 3, 3)])
-                    .unwrap(),
-                1
-            );
+            assert_eq!(store.insert(vec![span(7, 1, 1), span(7, 2, 2)]).unwrap(), 2);
+            assert_eq!(store.insert(vec![span(7, 2, 2), span(7, 3, 3)]).unwrap(), 1);
         }
         let store = SqliteStore::open(&dir, Limits::spans(100)).unwrap();
         let spans = store.trace(trace).unwrap();
@@ -332,7 +309,7 @@ mod tests {
                     s
                 })
                 .collect();
-            store.insert("svc", spans).unwrap();
+            store.insert(spans).unwrap();
         }
         let kept = store.span_count().unwrap();
         assert!(kept < 4000, "some spans went: {kept} kept");
@@ -359,15 +336,12 @@ mod tests {
         let dir = temp_dir("bound");
         let store = SqliteStore::open(&dir, Limits::spans(3)).unwrap();
         store
-            .insert(
-                "svc",
-                vec![
-                    span(1, 1, 10),
-                    span(1, 2, 20),
-                    span(2, 1, 30),
-                    span(2, 2, 40),
-                ],
-            )
+            .insert(vec![
+                span(1, 1, 10),
+                span(1, 2, 20),
+                span(2, 1, 30),
+                span(2, 2, 40),
+            ])
             .unwrap();
         assert_eq!(store.span_count().unwrap(), 3);
         assert_eq!(

@@ -4,5 +4,5 @@
 //! trace in the collector's UI.
 
 fn main() -> std::process::ExitCode {
-    dapple_examples::webapp::service_main(dapple_examples::webapp::Service::Front)
+    dapple_demo::service_main(dapple_demo::Service::Front)
 }

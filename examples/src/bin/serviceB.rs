@@ -4,5 +4,5 @@
 #![allow(non_snake_case)] // the binary is named after Appdash's demo
 
 fn main() -> std::process::ExitCode {
-    dapple_examples::webapp::service_main(dapple_examples::webapp::Service::B)
+    dapple_demo::service_main(dapple_demo::Service::B)
 }

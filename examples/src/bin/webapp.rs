@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use dapple_examples::webapp::{self, Service, ServiceArgs};
+use dapple_demo::{Service, ServiceArgs};
 
 #[derive(Parser)]
 #[command(about = "Appdash's webapp demo, ported to Dapple, in one process")]
@@ -53,14 +53,14 @@ fn main() -> ExitCode {
         let backend = |service, args| async move {
             let listener = tokio::net::TcpListener::bind(free).await?;
             let url = format!("http://{}", listener.local_addr()?);
-            let router = webapp::router(service, args).await?;
-            tokio::spawn(webapp::serve(listener, router, std::future::pending()));
+            let router = dapple_demo::router(service, args).await?;
+            tokio::spawn(dapple_demo::serve(listener, router, std::future::pending()));
             std::io::Result::Ok(url)
         };
         args.service_a = backend(Service::A, args.clone()).await?;
         args.service_b = backend(Service::B, args.clone()).await?;
         args.listen = Some(cli.listen);
-        webapp::serve_service(Service::Front, args, webapp::stop_signal(false)).await
+        dapple_demo::serve_service(Service::Front, args, dapple_demo::stop_signal(false)).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

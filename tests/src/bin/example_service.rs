@@ -4,7 +4,7 @@
 //! `frontservice`, `serviceA` and `serviceB` examples.
 
 use clap::Parser;
-use dapple_examples::webapp::{Service, ServiceArgs, run_process};
+use dapple_demo::{Service, ServiceArgs, run_process};
 
 #[derive(Parser)]
 struct Cli {

@@ -1,4 +1,4 @@
-//! Appdash's webapp demo, ported: a front service whose page calls service
+//! The services of Dapple's webapp demo (Appdash's, ported): a front service whose page calls service
 //! A and service B, and B calls a nested service B1. Every service is its
 //! own axum server with Dapple's server layer, and every call between them
 //! goes through one of Dapple's client integrations (the front service's
@@ -16,9 +16,10 @@
 //!         GET /work                  B1's server span
 //! ```
 //!
-//! The binaries `frontservice`, `serviceA` and `serviceB` run one service
-//! per process; `webapp` runs them all in one; `dapple-collector demo` runs
-//! the three processes beside a collector.
+//! A crate of its own so that both users link only what they need: the
+//! examples' binaries `frontservice`, `serviceA` and `serviceB` run one
+//! service per process and `webapp` runs them all in one, while
+//! `dapple-collector demo` runs the three processes beside a collector.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

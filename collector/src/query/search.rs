@@ -1,0 +1,310 @@
+//! Trace searches: the traces with a span matching every filter, newest
+//! first (or longest or shortest first), a page at a time. Pages are keyed,
+//! not numbered: a page ends with a [`Cursor`] naming its last trace, and
+//! the next page starts after it, so traces arriving meanwhile shift
+//! nothing.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use dapple::TraceId;
+
+use super::summary::{TraceSummary, extent};
+use crate::span::Span;
+use crate::store::{SpanFilter, Store, StoreError};
+
+/// Spans read from the store for a search by attribute, at most: such a
+/// search looks at the newest this many matching spans.
+const SCAN_LIMIT: usize = 200_000;
+
+/// Traces ordered by duration, at most: such a search orders the newest this
+/// many matching traces.
+const SORT_LIMIT: usize = 10_000;
+
+/// The order of a trace list; a cursor's key is what it orders by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// By the start of the newest matching span, newest first.
+    #[default]
+    Newest,
+    /// By the trace's duration, longest first.
+    Longest,
+    /// By the trace's duration, shortest first.
+    Shortest,
+}
+
+/// Where a page ended: the last trace's sort key and its id (which breaks
+/// ties). Written `KEY-TRACEID`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    /// What the list is ordered by: a start or a duration, in nanoseconds.
+    pub key: u64,
+    /// The trace.
+    pub trace_id: TraceId,
+}
+
+/// A cursor that no search returned.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a cursor this API returned")]
+pub struct InvalidCursor;
+
+impl FromStr for Cursor {
+    type Err = InvalidCursor;
+    fn from_str(text: &str) -> Result<Cursor, InvalidCursor> {
+        let (key, id) = text.split_once('-').ok_or(InvalidCursor)?;
+        Ok(Cursor {
+            key: key.parse().map_err(|_| InvalidCursor)?,
+            trace_id: id.parse().map_err(|_| InvalidCursor)?,
+        })
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.key, self.trace_id)
+    }
+}
+
+/// What to find.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TraceSearch {
+    /// Which spans a trace needs one of (its `limit` is not used: a search
+    /// reads as much as its order needs).
+    pub filter: SpanFilter,
+    /// Attributes that same span must have, as `(key, value text)` (see
+    /// [`crate::span::Value::text`]).
+    pub attributes: Vec<(String, String)>,
+    /// The order.
+    pub sort: Sort,
+    /// Traces per page.
+    pub limit: usize,
+    /// The end of the previous page.
+    pub after: Option<Cursor>,
+}
+
+/// One page of a trace list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracePage {
+    /// The traces, in order.
+    pub traces: Vec<TraceSummary>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<Cursor>,
+}
+
+/// A page of the traces `search` finds.
+pub fn search(store: &dyn Store, search: &TraceSearch) -> Result<TracePage, StoreError> {
+    let keys = newest_keys(store, search)?;
+    let ordered = match search.sort {
+        Sort::Newest => keys,
+        Sort::Longest | Sort::Shortest => by_duration(store, search, keys)?,
+    };
+    page(store, ordered, search.limit)
+}
+
+/// The matching traces, each keyed by the start of its newest matching
+/// span, newest first; for `Sort::Newest` only those after the cursor, at
+/// most one more than a page (to tell whether there is a next page).
+fn newest_keys(store: &dyn Store, search: &TraceSearch) -> Result<Vec<Cursor>, StoreError> {
+    let newest = search.sort == Sort::Newest;
+    if search.attributes.is_empty() {
+        // The store groups and pages by itself.
+        let (limit, before) = if newest {
+            (search.limit + 1, search.after)
+        } else {
+            (SORT_LIMIT, None)
+        };
+        let filter = SpanFilter {
+            limit,
+            ..search.filter.clone()
+        };
+        let before = before.map(|c| (c.key, c.trace_id));
+        return Ok(store
+            .trace_keys(&filter, before)?
+            .into_iter()
+            .map(|(key, trace_id)| Cursor { key, trace_id })
+            .collect());
+    }
+    // Attributes are inside the spans: filter the newest spans here.
+    let filter = SpanFilter {
+        limit: SCAN_LIMIT,
+        ..search.filter.clone()
+    };
+    let mut latest: HashMap<TraceId, u64> = HashMap::new();
+    for span in store
+        .spans(&filter)?
+        .iter()
+        .filter(|s| has_attributes(s, &search.attributes))
+    {
+        let key = latest.entry(span.trace_id).or_default();
+        *key = (*key).max(span.start_unix_nanos);
+    }
+    let mut keys: Vec<Cursor> = latest
+        .into_iter()
+        .map(|(trace_id, key)| Cursor { key, trace_id })
+        .collect();
+    if newest {
+        keys.retain(|key| search.after.is_none_or(|after| *key < after));
+    }
+    keys.sort_by(|a, b| b.cmp(a));
+    Ok(keys)
+}
+
+/// The newest `SORT_LIMIT` of `keys` keyed and ordered by duration, after
+/// the cursor. Each trace is read to measure it and then let go: holding
+/// every trace at once could be too much.
+fn by_duration(
+    store: &dyn Store,
+    search: &TraceSearch,
+    mut keys: Vec<Cursor>,
+) -> Result<Vec<Cursor>, StoreError> {
+    keys.truncate(SORT_LIMIT);
+    let mut ordered = Vec::with_capacity(keys.len());
+    for Cursor { trace_id, .. } in keys {
+        let trace = store.trace(trace_id)?;
+        if !trace.is_empty() {
+            let (_, duration) = extent(&trace);
+            ordered.push(Cursor {
+                key: duration,
+                trace_id,
+            });
+        }
+    }
+    // Ties are broken by trace id, so the order is the same on every request.
+    if search.sort == Sort::Longest {
+        ordered.sort_unstable_by(|a, b| b.cmp(a));
+        ordered.retain(|key| search.after.is_none_or(|after| *key < after));
+    } else {
+        ordered.sort_unstable();
+        ordered.retain(|key| search.after.is_none_or(|after| *key > after));
+    }
+    Ok(ordered)
+}
+
+/// The first `limit` of `ordered`, summarised, and the cursor after them
+/// when more follow.
+fn page(
+    store: &dyn Store,
+    mut ordered: Vec<Cursor>,
+    limit: usize,
+) -> Result<TracePage, StoreError> {
+    let more = ordered.len() > limit;
+    ordered.truncate(limit);
+    let mut traces = Vec::with_capacity(ordered.len());
+    for key in &ordered {
+        traces.push(TraceSummary::of(key.trace_id, &store.trace(key.trace_id)?));
+    }
+    Ok(TracePage {
+        traces,
+        next: ordered.last().copied().filter(|_| more),
+    })
+}
+
+/// Whether `span` has every attribute, compared as text.
+fn has_attributes(span: &Span, attributes: &[(String, String)]) -> bool {
+    attributes.iter().all(|(key, value)| {
+        span.attributes.iter().any(|a| {
+            a.key == *key && a.value.as_ref().and_then(|v| v.text()).as_deref() == Some(value)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::{Attribute, Value};
+    use crate::store::{Limits, MemoryStore};
+
+    /// Trace `t` (1..=n) has one span starting at `t` and lasting `10 * (n + 1 - t)`,
+    /// so newer traces are shorter; odd traces carry `parity=odd`.
+    fn store_of(n: u8) -> MemoryStore {
+        let store = MemoryStore::new(Limits::spans(1000));
+        let spans = (1..=n)
+            .map(|t| Span {
+                start_unix_nanos: u64::from(t),
+                end_unix_nanos: u64::from(t) + 10 * u64::from(n + 1 - t),
+                attributes: vec![Attribute {
+                    key: "parity".into(),
+                    value: Some(Value::String(
+                        if t % 2 == 1 { "odd" } else { "even" }.into(),
+                    )),
+                }],
+                ..Span::example(t, 1)
+            })
+            .collect();
+        store.insert(spans).unwrap();
+        store
+    }
+
+    /// Every page of `request`, as the first byte of each trace id.
+    fn pages(store: &MemoryStore, mut request: TraceSearch) -> Vec<Vec<u8>> {
+        let mut pages = Vec::new();
+        loop {
+            let page = search(store, &request).unwrap();
+            pages.push(
+                page.traces
+                    .iter()
+                    .map(|t| t.trace_id.to_bytes()[0])
+                    .collect(),
+            );
+            match page.next {
+                Some(next) => request.after = Some(next),
+                None => return pages,
+            }
+        }
+    }
+
+    fn request(sort: Sort, attributes: &[(&str, &str)]) -> TraceSearch {
+        TraceSearch {
+            sort,
+            limit: 2,
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..TraceSearch::default()
+        }
+    }
+
+    #[test]
+    fn pages_follow_each_other_in_every_order() {
+        let store = store_of(5);
+        assert_eq!(
+            pages(&store, request(Sort::Newest, &[])),
+            [vec![5, 4], vec![3, 2], vec![1]]
+        );
+        // Older traces last longer here.
+        assert_eq!(
+            pages(&store, request(Sort::Longest, &[])),
+            [vec![1, 2], vec![3, 4], vec![5]]
+        );
+        assert_eq!(
+            pages(&store, request(Sort::Shortest, &[])),
+            [vec![5, 4], vec![3, 2], vec![1]]
+        );
+    }
+
+    #[test]
+    fn an_attribute_search_pages_over_the_matching_traces_only() {
+        let store = store_of(5);
+        assert_eq!(
+            pages(&store, request(Sort::Newest, &[("parity", "odd")])),
+            [vec![5, 3], vec![1]]
+        );
+        assert_eq!(
+            pages(&store, request(Sort::Longest, &[("parity", "odd")])),
+            [vec![1, 3], vec![5]]
+        );
+    }
+
+    #[test]
+    fn a_cursor_reads_back_as_written() {
+        let cursor = Cursor {
+            key: 42,
+            trace_id: TraceId::from_bytes([3; 16]).unwrap(),
+        };
+        assert_eq!(cursor.to_string().parse(), Ok(cursor));
+        assert_eq!("42".parse::<Cursor>(), Err(InvalidCursor));
+        assert_eq!("x-0303".parse::<Cursor>(), Err(InvalidCursor));
+    }
+}
