@@ -45,8 +45,8 @@ struct Demo {
     #[arg(long, default_value = "127.0.0.1:7700")]
     http: SocketAddr,
     /// Address of the native TCP ingest the services report to.
-    #[arg(long, default_value = "127.0.0.1:7701")]
-    collector: SocketAddr,
+    #[arg(long, alias = "collector", default_value = "127.0.0.1:7701")]
+    native: SocketAddr,
     /// Address of the demo's front service.
     #[arg(long, default_value = "127.0.0.1:8699")]
     front: SocketAddr,
@@ -62,8 +62,8 @@ struct Serve {
     #[arg(long, default_value = "127.0.0.1:7700")]
     http: SocketAddr,
     /// Address of the native TCP ingest that `dapple::init` reports to.
-    #[arg(long, default_value = "127.0.0.1:7701")]
-    collector: SocketAddr,
+    #[arg(long, alias = "collector", default_value = "127.0.0.1:7701")]
+    native: SocketAddr,
     /// Where spans are kept.
     #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
     store: StoreKind,
@@ -106,7 +106,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Demo(demo) => {
             return crate::demo::run(crate::demo::DemoConfig {
                 http: demo.http,
-                native: demo.collector,
+                native: demo.native,
                 front: demo.front,
                 interval: demo.interval,
             });
@@ -144,7 +144,7 @@ pub fn main() -> std::process::ExitCode {
     };
     let config = ServerConfig {
         http: serve.http,
-        native: serve.collector,
+        native: serve.native,
         max_frame_bytes: serve.max_frame_bytes,
     };
     let result = runtime.block_on(server::run(config, store, |bound| {

@@ -183,7 +183,7 @@ async fn start(
         .args(["demo-service", &role, "--stop-on-stdin-eof", "--listen"])
         .arg(listen.to_string())
         .args(extra)
-        .env("DAPPLE_COLLECTOR", native.to_string())
+        .env("DAPPLE_ENDPOINT", native.to_string())
         .env("DAPPLE_SERVICE", name)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

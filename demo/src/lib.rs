@@ -116,7 +116,7 @@ pub fn service_main(service: Service) -> ExitCode {
 }
 
 /// Runs `service` as this process: reports to the collector named by
-/// `DAPPLE_COLLECTOR`, serves until Ctrl-C, SIGTERM (or standard input
+/// `DAPPLE_ENDPOINT`, serves until Ctrl-C, SIGTERM (or standard input
 /// closing, when asked), then flushes its spans.
 pub fn run_process(service: Service, args: ServiceArgs) -> ExitCode {
     let config = match dapple::Config::from_env() {

@@ -1,14 +1,14 @@
 //! Where a one-shot example's spans go: to the collector at
-//! `DAPPLE_COLLECTOR` when it is set, or else into this process's memory, to
+//! `DAPPLE_ENDPOINT` when it is set, or else into this process's memory, to
 //! be printed as a tree.
 
-use dapple::{Guard, MemoryCollector, SpanTree, TraceId};
+use dapple::{Guard, MemorySink, SpanTree, TraceId};
 
 /// The chosen destination; [`Sink::finish`] reports what was recorded.
 #[derive(Debug)]
 pub enum Sink {
     /// Spans stay in this process.
-    Memory(MemoryCollector),
+    Memory(MemorySink),
     /// Spans go to a collector.
     Collector {
         /// Flushes when dropped.
@@ -22,14 +22,14 @@ impl Sink {
     /// Reads `DAPPLE_*`; the error is the message to print.
     pub fn from_env() -> Result<Sink, String> {
         let config = dapple::Config::from_env().map_err(|e| e.to_string())?;
-        Ok(if std::env::var_os("DAPPLE_COLLECTOR").is_some() {
+        Ok(if std::env::var_os("DAPPLE_ENDPOINT").is_some() {
             let address = config.endpoint().to_owned();
             Sink::Collector {
                 guard: dapple::init(config),
                 address,
             }
         } else {
-            Sink::Memory(MemoryCollector::install())
+            Sink::Memory(MemorySink::install())
         })
     }
 

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 /// Runs an example with spans kept in memory (no collector configured).
 fn run(binary: &str) -> String {
     let out = Command::new(binary)
-        .env_remove("DAPPLE_COLLECTOR")
+        .env_remove("DAPPLE_ENDPOINT")
         .env_remove("DAPPLE_SAMPLE")
         .output()
         .expect("the example runs");
@@ -103,7 +103,7 @@ fn with_a_collector_configured_but_not_running_the_examples_still_exit_cleanly()
         .into_iter()
         .map(|binary| {
             Command::new(binary)
-                .env("DAPPLE_COLLECTOR", format!("127.0.0.1:{port}"))
+                .env("DAPPLE_ENDPOINT", format!("127.0.0.1:{port}"))
                 .env_remove("DAPPLE_SAMPLE")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())

@@ -30,7 +30,7 @@ fn start(binary: &str, args: &[&str]) -> Running {
     let mut child = Command::new(binary)
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
-        .env("DAPPLE_COLLECTOR", closed_port())
+        .env("DAPPLE_ENDPOINT", closed_port())
         .stdout(Stdio::piped())
         .spawn()
         .expect("the example starts");

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dapple::{Collector, SpanBatch, traced};
+use dapple::{Sink, SpanBatch, traced};
 
 /// Counts the allocations made by threads that ask to be counted.
 struct Counting;
@@ -50,7 +50,7 @@ static GLOBAL: Counting = Counting;
 /// Drops every batch: its buffer goes back to the pool.
 struct Discard(AtomicUsize);
 
-impl Collector for Discard {
+impl Sink for Discard {
     fn collect(&self, batch: SpanBatch) {
         self.0.fetch_add(batch.len(), Ordering::Relaxed);
     }
@@ -79,7 +79,7 @@ fn leaf_with_args(n: i64, route: &str) {}
 #[test]
 fn a_sampled_span_without_arguments_allocates_nothing_in_steady_state() {
     let sink = Arc::new(Discard(AtomicUsize::new(0)));
-    dapple::set_collector(sink.clone());
+    dapple::set_sink(sink.clone());
     for _ in 0..10 {
         root();
     }

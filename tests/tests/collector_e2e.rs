@@ -146,7 +146,7 @@ fn a_collector_that_comes_up_late_still_gets_every_span() {
         .unwrap();
     let program = std::thread::spawn(move || run_traced_program(&address.to_string(), &[], 20));
     std::thread::sleep(Duration::from_secs(2));
-    let collector = CollectorProcess::start(&["--collector", &address.to_string()]);
+    let collector = CollectorProcess::start(&["--native", &address.to_string()]);
     let output = program.join().unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("undelivered 0"));
@@ -254,14 +254,7 @@ fn a_collector_killed_mid_stream_and_restarted_on_its_sqlite_file_stores_every_s
         .local_addr()
         .unwrap()
         .to_string();
-    let args = [
-        "--store",
-        "sqlite",
-        "--data-dir",
-        &dir,
-        "--collector",
-        &native,
-    ];
+    let args = ["--store", "sqlite", "--data-dir", &dir, "--native", &native];
     let mut first = CollectorProcess::start(&args);
     let program = {
         let native = native.clone();
@@ -307,7 +300,7 @@ fn spans_dropped_past_the_memory_bound_are_counted_and_reach_the_collector() {
     let program = std::thread::spawn(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_traced_program"))
             .args(["many", "30"])
-            .env("DAPPLE_COLLECTOR", address.to_string())
+            .env("DAPPLE_ENDPOINT", address.to_string())
             .env("DAPPLE_SERVICE", "squeezed")
             .env("DAPPLE_BUFFER_BYTES", "3000")
             .env("FLUSH_SECS", "20")
@@ -315,6 +308,7 @@ fn spans_dropped_past_the_memory_bound_are_counted_and_reach_the_collector() {
             .unwrap()
     });
     std::thread::sleep(Duration::from_secs(2));
+    // The older name of `--native` still works.
     let collector = CollectorProcess::start(&["--collector", &address.to_string()]);
     let output = program.join().unwrap();
     assert!(output.status.success());

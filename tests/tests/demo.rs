@@ -32,13 +32,7 @@ fn get(url: &str) -> Result<(u16, serde_json::Value), ureq::Error> {
 #[test]
 fn the_demo_fills_the_collector_with_traces_of_three_services() {
     let mut demo = Command::new(env!("CARGO_BIN_EXE_collector"))
-        .args([
-            "demo",
-            "--http",
-            "127.0.0.1:0",
-            "--collector",
-            "127.0.0.1:0",
-        ])
+        .args(["demo", "--http", "127.0.0.1:0", "--native", "127.0.0.1:0"])
         .args(["--front", "127.0.0.1:0", "--interval", "200ms"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

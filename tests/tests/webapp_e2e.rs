@@ -27,7 +27,7 @@ impl ServiceProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_example_service"))
             .args([role, "--listen", "127.0.0.1:0"])
             .args(extra)
-            .env("DAPPLE_COLLECTOR", collector.native.to_string())
+            .env("DAPPLE_ENDPOINT", collector.native.to_string())
             .env("DAPPLE_SERVICE", name)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -2,7 +2,7 @@
 //!
 //! Prints the span tree of one request, recorded in-process.
 
-use dapple::{MemoryCollector, traced};
+use dapple::{MemorySink, traced};
 
 #[traced(name = "handle_request", args(user_id))]
 async fn handle_request(user_id: u64) -> Result<String, String> {
@@ -26,7 +26,7 @@ async fn audit(_user_id: u64) {
 
 #[tokio::main]
 async fn main() {
-    let spans = MemoryCollector::install();
+    let spans = MemorySink::install();
     let profile = handle_request(42).await.expect("the request succeeds");
     println!("handled {profile}");
     let tree = spans

@@ -10,9 +10,9 @@
 //! traced), `dapple::spawn`, `dapple::bind` and `.in_current_span()` do the
 //! same by hand.
 //!
-//! Without `DAPPLE_COLLECTOR` the spans are kept in memory and the tree is
+//! Without `DAPPLE_ENDPOINT` the spans are kept in memory and the tree is
 //! printed: every `work` span is a child of `spawn.demo`, whichever thread
-//! ran it. With `DAPPLE_COLLECTOR=127.0.0.1:7701` (and `dapple-collector
+//! ran it. With `DAPPLE_ENDPOINT=127.0.0.1:7701` (and `dapple-collector
 //! serve` running) the trace goes to the collector instead.
 
 use std::process::ExitCode;

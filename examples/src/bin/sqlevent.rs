@@ -8,8 +8,8 @@
 //! One query runs on the bare connection and is noted by hand with
 //! `dapple::events::SqlQuery`, as an event on the current span.
 //!
-//! Without `DAPPLE_COLLECTOR` the spans are kept in memory and printed as a
-//! tree with their attributes; with `DAPPLE_COLLECTOR=127.0.0.1:7701` (and
+//! Without `DAPPLE_ENDPOINT` the spans are kept in memory and printed as a
+//! tree with their attributes; with `DAPPLE_ENDPOINT=127.0.0.1:7701` (and
 //! `dapple-collector serve` running) they go to the collector instead.
 
 use std::process::ExitCode;

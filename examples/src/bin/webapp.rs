@@ -1,6 +1,6 @@
 //! Appdash's webapp demo in one process: the front service, service A,
 //! service B and B1, each its own axum server on loopback, all reporting to
-//! the collector at `DAPPLE_COLLECTOR` (default `127.0.0.1:7701`).
+//! the collector at `DAPPLE_ENDPOINT` (default `127.0.0.1:7701`).
 //!
 //! ```text
 //! cargo run --release -p dapple-collector -- serve &

@@ -382,7 +382,7 @@ mod tests {
     fn variables_override_the_defaults() {
         let config = Config::default()
             .with_vars(vars(&[
-                ("DAPPLE_COLLECTOR", "127.0.0.1:9000"),
+                ("DAPPLE_ENDPOINT", "127.0.0.1:9000"),
                 ("DAPPLE_SERVICE", "checkout"),
                 ("DAPPLE_SAMPLE", "0.25"),
                 ("DAPPLE_BUFFER_BYTES", "1048576"),

@@ -1,6 +1,6 @@
 //! A small instrumented program for the end-to-end tests: records one trace
 //! of a few levels, across a thread and a task, reports it to the collector
-//! named by `DAPPLE_COLLECTOR`, and prints its trace id.
+//! named by `DAPPLE_ENDPOINT`, and prints its trace id.
 //!
 //! `traced_program [panic | many N]`: with `panic`, a traced function
 //! panics; with `many N`, it records N such traces, 20 ms apart.

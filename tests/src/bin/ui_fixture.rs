@@ -14,7 +14,7 @@
 //! `ui_fixture wide N` records one trace of N spans (a root, batches of 100
 //! items) and prints `trace ID`.
 //!
-//! Each process reports to `DAPPLE_COLLECTOR` and exits non-zero if a span
+//! Each process reports to `DAPPLE_ENDPOINT` and exits non-zero if a span
 //! was not delivered.
 
 use std::process::{Command, ExitCode};

@@ -27,8 +27,8 @@ impl CollectorProcess {
         if !extra.contains(&"--http") {
             args.extend(["--http", "127.0.0.1:0"]);
         }
-        if !extra.contains(&"--collector") {
-            args.extend(["--collector", "127.0.0.1:0"]);
+        if !extra.contains(&"--native") && !extra.contains(&"--collector") {
+            args.extend(["--native", "127.0.0.1:0"]);
         }
         args.extend(extra);
         let mut child = Command::new(env!("CARGO_BIN_EXE_collector"))
@@ -141,7 +141,7 @@ fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u
 pub fn run_traced_program(collector: &str, args: &[&str], flush_secs: u64) -> Output {
     Command::new(env!("CARGO_BIN_EXE_traced_program"))
         .args(args)
-        .env("DAPPLE_COLLECTOR", collector)
+        .env("DAPPLE_ENDPOINT", collector)
         .env("DAPPLE_SERVICE", "traced-program")
         .env("FLUSH_SECS", flush_secs.to_string())
         .env("RUST_BACKTRACE", "0")

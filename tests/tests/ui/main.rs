@@ -526,7 +526,7 @@ async fn an_empty_or_unreachable_collector_says_so() {
             page.goto(path).await;
             let text = page.element("#no-traces").await.text().await.unwrap();
             assert!(
-                text.contains("No traces yet") && text.contains("DAPPLE_COLLECTOR"),
+                text.contains("No traces yet") && text.contains("DAPPLE_ENDPOINT"),
                 "{path}: {text}"
             );
         }

@@ -76,7 +76,7 @@ impl Shop {
 fn run_fixture(native: &str, service: &str, args: &[&str]) -> Vec<String> {
     let output = Command::new(env!("CARGO_BIN_EXE_ui_fixture"))
         .args(args)
-        .env("DAPPLE_COLLECTOR", native)
+        .env("DAPPLE_ENDPOINT", native)
         .env("DAPPLE_SERVICE", service)
         .output()
         .expect("the UI fixture runs");
