@@ -2,8 +2,8 @@
 
 use proc_macro2::{Span, TokenTree};
 use syn::ext::IdentExt;
-use syn::parse::{Parse, ParseStream};
 use syn::parse::Parser;
+use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitStr, Path, Token, parenthesized};
 
 /// The options, as written. `Spanned` values keep the option's name for

@@ -508,10 +508,7 @@ mod tests {
             weird!(tokio::spawn(a()) => ; ;);
             html! { <p> { tokio::spawn(a()) } </p> }
         };
-        assert_eq!(
-            rewritten(body.clone()),
-            quote!({ #body }).to_string()
-        );
+        assert_eq!(rewritten(body.clone()), quote!({ #body }).to_string());
     }
 
     #[test]
@@ -545,7 +542,11 @@ mod tests {
         .unwrap();
         super::rewrite(&mut block, Some(&syn::parse_quote!(reexport::dapple)));
         let out = quote!(#block).to_string();
-        assert_eq!(out.matches("reexport :: dapple :: __private").count(), 3, "{out}");
+        assert_eq!(
+            out.matches("reexport :: dapple :: __private").count(),
+            3,
+            "{out}"
+        );
         assert_eq!(out.matches("dapple :: __private").count(), 3, "{out}");
     }
 }
