@@ -204,8 +204,11 @@ async fn spawns_in_assert_and_format() {
         tokio::spawn(task("assert_eq!")).await.unwrap(),
         "assert_eq!"
     );
-    let text = format!("{}", std::thread::spawn(|| work("format!")).join().unwrap());
-    assert_eq!(text, "format!");
+    let text = format!(
+        "ran {}",
+        std::thread::spawn(|| work("format!")).join().unwrap()
+    );
+    assert_eq!(text, "ran format!");
 }
 
 #[test]
