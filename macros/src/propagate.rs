@@ -28,7 +28,7 @@
 //!   nothing to rewrite, keeps its tokens exactly as written.
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{ToTokens, quote_spanned};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
@@ -189,8 +189,10 @@ impl Rewriter<'_> {
     /// Wraps an argument of a spawn method by its type, chosen at compile
     /// time through autoref specialization (see `__private::Carry`).
     fn carry(&mut self, arg: &mut Expr) {
-        let krate = crate::expand::krate_at(self.krate, proc_macro2::Span::call_site());
-        let tokens = quote! {{
+        // Spanned at the argument, so a type error points there.
+        let span = arg.span();
+        let krate = crate::expand::krate_at(self.krate, span);
+        let tokens = quote_spanned! {span=> {
             let __dapple_spawned = #arg;
             #[allow(unused_imports)]
             use #krate::__private::{CarryClosure as _, CarryFuture as _, CarryValue as _};
