@@ -2,8 +2,9 @@
 
 use proc_macro2::{Span, TokenTree};
 use syn::ext::IdentExt;
+use syn::parse::Parser;
 use syn::parse::{Parse, ParseStream};
-use syn::{Expr, Ident, LitStr, Token, parenthesized};
+use syn::{Expr, Ident, LitStr, Path, Token, parenthesized};
 
 /// The options, as written. `Spanned` values keep the option's name for
 /// error messages.
@@ -19,6 +20,8 @@ pub struct Options {
     pub ret: Option<Ident>,
     pub root: Option<Ident>,
     pub no_propagate: Option<Ident>,
+    /// `crate = path`: where the generated code finds dapple.
+    pub krate: Option<Spanned<Path>>,
     /// Problems found while parsing, reported together.
     pub errors: Vec<syn::Error>,
 }
@@ -50,7 +53,8 @@ pub enum FieldValue {
     Debug(Expr),
 }
 
-pub const OPTIONS: &str = "name, kind, sample, fields, args, skip, err, ret, root, no_propagate";
+pub const OPTIONS: &str =
+    "name, kind, sample, fields, args, skip, err, ret, root, no_propagate, crate";
 
 impl Parse for Options {
     fn parse(input: ParseStream<'_>) -> syn::Result<Options> {
@@ -154,6 +158,12 @@ impl Options {
             "ret" => flag(&mut self.ret, option, input),
             "root" => flag(&mut self.root, option, input),
             "no_propagate" => flag(&mut self.no_propagate, option, input),
+            "crate" => {
+                let example = "crate = my_reexport::dapple";
+                equals(option, input, example)?;
+                let value = path_to_comma(option, input, example)?;
+                set(&mut self.krate, option, spanned(option, value))
+            }
             _ => Err(syn::Error::new(
                 option.span(),
                 format!("unknown option `{option}`; expected one of: {OPTIONS}"),
@@ -173,6 +183,27 @@ fn equals(option: &Ident, input: ParseStream<'_>, example: &str) -> syn::Result<
             format!("`{option}` takes a value: {example}"),
         ))
     }
+}
+
+/// A module-style path (`a::b`, `::dapple`, no generics), up to the next
+/// comma; an error spans everything that is not one.
+fn path_to_comma(option: &Ident, input: ParseStream<'_>, example: &str) -> syn::Result<Path> {
+    let mut tokens = proc_macro2::TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        tokens.extend([input.parse::<TokenTree>()?]);
+    }
+    if tokens.is_empty() {
+        return Err(syn::Error::new(
+            option.span(),
+            format!("`{option}` takes a value: {example}"),
+        ));
+    }
+    Path::parse_mod_style.parse2(tokens.clone()).map_err(|_| {
+        syn::Error::new_spanned(
+            tokens,
+            format!("`{option}` takes the path dapple is reachable at: {example}"),
+        )
+    })
 }
 
 /// The parenthesized list after an option that takes one.

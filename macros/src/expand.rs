@@ -1,6 +1,6 @@
 //! Turns the checked model into the instrumented function.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::{Block, Type};
@@ -40,7 +40,7 @@ fn with_item(error: syn::Error, item: TokenStream) -> TokenStream {
 
 fn expand(mut function: Function, checked: &Checked) -> TokenStream {
     if checked.propagate {
-        crate::propagate::rewrite(&mut function.item.block);
+        crate::propagate::rewrite(&mut function.item.block, checked.krate.as_ref());
     }
     let start = start_span(&function, checked);
     let record = record_attributes(checked);
@@ -75,6 +75,7 @@ fn expand(mut function: Function, checked: &Checked) -> TokenStream {
         Shape::Async => {
             let block = &item.block;
             async_body(
+                checked.krate.as_ref(),
                 &start,
                 &record,
                 &finish,
@@ -86,7 +87,7 @@ fn expand(mut function: Function, checked: &Checked) -> TokenStream {
                 unreachable!("the shape was found on this block");
             };
             let inner = quote!(#future);
-            let outer = async_body(&start, &record, &finish, inner);
+            let outer = async_body(checked.krate.as_ref(), &start, &record, &finish, inner);
             *future = syn::parse_quote!(async move #outer);
             let block = &item.block;
             quote!(#block)
@@ -100,16 +101,34 @@ fn expand(mut function: Function, checked: &Checked) -> TokenStream {
     quote!(#item)
 }
 
+/// The path of the dapple crate, placed at `span` so that generated code
+/// spanned at a user's token reports errors at that token. A `crate = path`
+/// keeps resolving where it was written.
+pub fn krate_at(krate: Option<&syn::Path>, span: Span) -> TokenStream {
+    match krate {
+        None => quote_spanned!(span=> ::dapple),
+        Some(path) => quote!(#path)
+            .into_iter()
+            .map(|mut token| {
+                token.set_span(token.span().located_at(span));
+                token
+            })
+            .collect(),
+    }
+}
+
 fn async_body(
+    krate: Option<&syn::Path>,
     start: &TokenStream,
     record: &TokenStream,
     finish: &TokenStream,
     future: TokenStream,
 ) -> TokenStream {
+    let krate = krate_at(krate, Span::call_site());
     quote! {{
         #start
         #record
-        let __dapple_ret = ::dapple::__private::in_span(&mut __dapple_span, #future).await;
+        let __dapple_ret = #krate::__private::in_span(&mut __dapple_span, #future).await;
         #finish
         __dapple_ret
     }}
@@ -124,17 +143,18 @@ fn start_span(function: &Function, checked: &Checked) -> TokenStream {
             quote!(::core::concat!(::core::module_path!(), "::", #ident))
         }
     };
+    let krate = krate_at(checked.krate.as_ref(), Span::call_site());
     let kind = &checked.kind;
     let root = checked.root;
     let threshold = match checked.sample {
-        Some(p) => quote!(::core::option::Option::Some(::dapple::__private::threshold(#p))),
+        Some(p) => quote!(::core::option::Option::Some(#krate::__private::threshold(#p))),
         None => quote!(::core::option::Option::None),
     };
     quote! {
         #[allow(unused_mut)]
-        let mut __dapple_span = ::dapple::__private::start(
+        let mut __dapple_span = #krate::__private::start(
             #name,
-            ::dapple::SpanKind::#kind,
+            #krate::SpanKind::#kind,
             #root,
             #threshold,
         );
@@ -144,6 +164,7 @@ fn start_span(function: &Function, checked: &Checked) -> TokenStream {
 /// Records arguments and fields, only when the span records: an unsampled
 /// call formats nothing.
 fn record_attributes(checked: &Checked) -> TokenStream {
+    let krate = krate_at(checked.krate.as_ref(), Span::call_site());
     let mut sets = Vec::new();
     let keys: Vec<String> = checked
         .record
@@ -154,25 +175,27 @@ fn record_attributes(checked: &Checked) -> TokenStream {
         // One static per function names its arguments: a span keeps one
         // pointer to it, whatever the number of arguments.
         sets.push(quote! {
-            static __DAPPLE_ARG_KEYS: ::dapple::__private::ArgKeys =
-                ::dapple::__private::ArgKeys(&[#(#keys),*]);
+            static __DAPPLE_ARG_KEYS: #krate::__private::ArgKeys =
+                #krate::__private::ArgKeys(&[#(#keys),*]);
         });
     }
     for (index, ident) in checked.record.iter().enumerate() {
+        let krate = krate_at(checked.krate.as_ref(), ident.span());
         sets.push(quote_spanned! {ident.span()=>
-            ::dapple::__private::arg(&mut __dapple_span, &__DAPPLE_ARG_KEYS, #index, (&&::dapple::__private::Arg(&#ident)).__dapple_value());
+            #krate::__private::arg(&mut __dapple_span, &__DAPPLE_ARG_KEYS, #index, (&&#krate::__private::Arg(&#ident)).__dapple_value());
         });
     }
     for field in &checked.fields {
         let key = &field.key;
         let value = match &field.value {
             FieldValue::Value(expr) => {
-                quote_spanned!(field.key_span=> (&&::dapple::__private::Arg(&(#expr))).__dapple_value())
+                let krate = krate_at(checked.krate.as_ref(), field.key_span);
+                quote_spanned!(field.key_span=> (&&#krate::__private::Arg(&(#expr))).__dapple_value())
             }
-            FieldValue::Display(expr) => quote!(::dapple::__private::display(&(#expr))),
-            FieldValue::Debug(expr) => quote!(::dapple::__private::debug(&(#expr))),
+            FieldValue::Display(expr) => quote!(#krate::__private::display(&(#expr))),
+            FieldValue::Debug(expr) => quote!(#krate::__private::debug(&(#expr))),
         };
-        sets.push(quote!(::dapple::__private::attribute(&mut __dapple_span, #key, #value);));
+        sets.push(quote!(#krate::__private::attribute(&mut __dapple_span, #key, #value);));
     }
     if sets.is_empty() {
         return TokenStream::new();
@@ -180,7 +203,7 @@ fn record_attributes(checked: &Checked) -> TokenStream {
     quote! {
         if __dapple_span.is_recording() {
             #[allow(unused_imports)]
-            use ::dapple::__private::{RecordDebug as _, RecordTyped as _, Unrecordable as _};
+            use #krate::__private::{RecordDebug as _, RecordTyped as _, Unrecordable as _};
             #(#sets)*
         }
     }
@@ -189,20 +212,23 @@ fn record_attributes(checked: &Checked) -> TokenStream {
 /// Records the outcome from `__dapple_ret`. Spanned at the option, so a
 /// type error names it.
 fn finish(checked: &Checked) -> TokenStream {
+    let krate = krate_at(checked.krate.as_ref(), Span::call_site());
     let mut out = TokenStream::new();
     if let Some(err) = &checked.err {
+        let krate = krate_at(checked.krate.as_ref(), err.span());
         out.extend(quote_spanned! {err.span()=>
-            ::dapple::__private::record_err(&mut __dapple_span, &__dapple_ret);
+            #krate::__private::record_err(&mut __dapple_span, &__dapple_ret);
         });
     }
     if let Some(ret) = &checked.ret {
+        let krate_here = krate_at(checked.krate.as_ref(), ret.span());
         let value = quote_spanned! {ret.span()=>
-            (&&::dapple::__private::Arg(&__dapple_ret)).__dapple_value()
+            (&&#krate_here::__private::Arg(&__dapple_ret)).__dapple_value()
         };
         out.extend(quote! {
             if __dapple_span.is_recording() {
                 #[allow(unused_imports)]
-                use ::dapple::__private::{RecordDebug as _, RecordTyped as _, Unrecordable as _};
+                use #krate::__private::{RecordDebug as _, RecordTyped as _, Unrecordable as _};
                 __dapple_span.set_attribute("return", #value);
             }
         });

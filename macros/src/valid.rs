@@ -18,6 +18,9 @@ pub struct Checked {
     pub ret: Option<Ident>,
     pub root: bool,
     pub propagate: bool,
+    /// `crate = path`: the path of the dapple crate in generated code, when
+    /// it is not `::dapple`.
+    pub krate: Option<syn::Path>,
 }
 
 const KINDS: [(&str, &str); 5] = [
@@ -178,6 +181,7 @@ pub fn check(mut options: Options, function: &Function) -> Result<Checked, syn::
             ret: options.ret.clone(),
             root: options.root.is_some(),
             propagate: options.no_propagate.is_none(),
+            krate: options.krate.map(|k| k.value),
         }),
     }
 }

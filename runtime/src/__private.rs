@@ -169,3 +169,85 @@ impl<T, E: Display> RecordErr for Result<T, E> {
 pub fn record_err<R: RecordErr>(span: &mut Span, result: &R) {
     result.record_err(span);
 }
+
+/// An argument of a spawn method (`set.spawn(x)`, `handle.spawn_blocking(x)`,
+/// `s.spawn(x)`...), for choosing by its type how to carry the current
+/// context into it. Called as
+/// `(&&Carry(&x)).__dapple_carry().carry(x)`: method lookup tries a future
+/// first, then a closure taking no arguments, then passes the value through
+/// unchanged, so a `spawn` method that takes neither still compiles.
+#[derive(Debug)]
+pub struct Carry<'a, T>(pub &'a T);
+
+/// Futures first...
+pub trait CarryFuture {
+    /// How to carry the context.
+    #[inline]
+    fn __dapple_carry(&self) -> CarryAsFuture {
+        CarryAsFuture
+    }
+}
+
+impl<T: std::future::Future> CarryFuture for &Carry<'_, T> {}
+
+/// ...then closures taking no arguments...
+pub trait CarryClosure {
+    /// How to carry the context.
+    #[inline]
+    fn __dapple_carry(&self) -> CarryAsClosure {
+        CarryAsClosure
+    }
+}
+
+impl<F, R> CarryClosure for &&Carry<'_, F> where F: FnOnce() -> R {}
+
+/// ...and anything else as it is.
+pub trait CarryValue {
+    /// How to carry the context.
+    #[inline]
+    fn __dapple_carry(&self) -> CarryAsIs {
+        CarryAsIs
+    }
+}
+
+impl<T> CarryValue for Carry<'_, T> {}
+
+/// The argument is a future: it is instrumented with the current context.
+#[derive(Debug)]
+pub struct CarryAsFuture;
+
+impl CarryAsFuture {
+    /// Wraps the future.
+    #[inline]
+    pub fn carry<F: std::future::Future>(self, future: F) -> Instrumented<F> {
+        spawned_future(future)
+    }
+}
+
+/// The argument is a closure taking no arguments: it is bound to the
+/// current context.
+#[derive(Debug)]
+pub struct CarryAsClosure;
+
+impl CarryAsClosure {
+    /// Wraps the closure.
+    #[inline]
+    pub fn carry<F, R>(self, f: F) -> impl FnOnce() -> R
+    where
+        F: FnOnce() -> R,
+    {
+        bind(f)
+    }
+}
+
+/// The argument is neither: it passes unchanged.
+#[derive(Debug)]
+pub struct CarryAsIs;
+
+impl CarryAsIs {
+    /// Returns the value as it is.
+    #[inline(always)]
+    pub fn carry<T>(self, value: T) -> T {
+        value
+    }
+}

@@ -92,9 +92,3 @@ pub use value::{KeyValue, Text, ToValue, Value};
 #[cfg(feature = "export")]
 #[doc(hidden)]
 pub use export::proto;
-
-/// Old names, kept until every caller is renamed.
-#[doc(hidden)]
-pub use memory::MemorySink as MemoryCollector;
-#[doc(hidden)]
-pub use sink::{Sink as Collector, clear_sink as clear_collector, set_sink as set_collector};

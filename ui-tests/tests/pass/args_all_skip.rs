@@ -5,7 +5,7 @@ fn login(user: &str, password: &str, attempts: u8) -> bool {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     assert!(login("ada", "secret", 1));
     let span = spans.named("login").remove(0);
     assert_eq!(span.attribute("user").as_ref().and_then(dapple::Value::as_str), Some("ada"));

@@ -10,7 +10,7 @@ async fn fetch(id: u32) -> Result<u32, String> {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

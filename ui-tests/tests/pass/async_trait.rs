@@ -20,7 +20,7 @@ impl Store for Memory {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -16,7 +16,7 @@ fn clamp_ret(n: i32) -> i32 {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     assert_eq!(clamp(42), 10);
     assert_eq!(clamp(3), 3);
     assert_eq!(clamp_ret(42), 10);

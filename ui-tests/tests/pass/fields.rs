@@ -13,7 +13,7 @@ fn serve(route: &str, request: Request, retries: u8) -> u32 {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     assert_eq!(serve("/a", Request { id: 1 }, 0), 3);
     let span = spans.named("serve").remove(0);
     assert_eq!(span.attribute("attempt").and_then(|v| v.as_i64()), Some(2));

@@ -10,7 +10,7 @@ fn show<T: Debug>(value: T, count: u32) -> usize {
 struct Opaque;
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     assert_eq!(show(Opaque, 2), 12);
     assert_eq!(show("hi", 1), 4);
     let recorded = spans.named("show");

@@ -11,7 +11,7 @@ where
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     assert_eq!(sum(vec![1, 2, 3]), 6);
     assert_eq!(sum([0.5, 0.25]), 0.75);
     assert_eq!(spans.named("sum").len(), 2);

@@ -5,7 +5,7 @@ fn evens(limit: u32) -> impl Iterator<Item = u32> {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     assert_eq!(evens(7).collect::<Vec<_>>(), [0, 2, 4, 6]);
     assert_eq!(spans.named("evens").len(), 1);
 }

@@ -22,7 +22,7 @@ impl Counter {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     let mut counter = Counter { n: 1 };
     counter.bump(2);
     assert_eq!(counter.get(), 3);

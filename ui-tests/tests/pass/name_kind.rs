@@ -3,7 +3,7 @@
 fn handle() {}
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     handle();
     let recorded = spans.named("handle");
     assert_eq!(recorded.len(), 1);

@@ -5,6 +5,6 @@ fn detached() -> Option<dapple::SpanContext> {
 }
 
 fn main() {
-    let _spans = dapple::MemoryCollector::install();
+    let _spans = dapple::MemorySink::install();
     assert_eq!(detached(), None);
 }

@@ -5,7 +5,7 @@ fn r#match(r#type: &str) -> usize {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     assert_eq!(r#match("x"), 1);
     let span = spans.spans().remove(0);
     assert!(span.name().ends_with("::match"), "{}", span.name());

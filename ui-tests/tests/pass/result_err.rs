@@ -8,7 +8,7 @@ fn parse(text: &str) -> Result<i64, ParseIntError> {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     assert_eq!(parse(" 4 "), Ok(40));
     assert!(parse("four").is_err());
     assert_eq!(spans.named("parse").len(), 2);

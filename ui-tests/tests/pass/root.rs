@@ -8,7 +8,7 @@ fn outer() {
 fn inner() {}
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     outer();
     let outer = spans.named("outer").remove(0);
     let inner = spans.named("inner").remove(0);

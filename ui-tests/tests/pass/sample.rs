@@ -11,7 +11,7 @@ fn never() {}
 fn always() {}
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     assert_eq!((0..20).map(|_| maybe()).sum::<u8>(), 20);
     never();
     always();

@@ -15,7 +15,7 @@ async fn parent() -> u32 {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -8,7 +8,7 @@ unsafe fn read(ptr: *const u32) -> u32 {
 }
 
 fn main() {
-    let spans = dapple::MemoryCollector::install();
+    let spans = dapple::MemorySink::install();
     let n = 7;
     // SAFETY: `&n` is valid.
     assert_eq!(unsafe { read(&n) }, 7);
