@@ -89,10 +89,11 @@ pub use spawn::bind;
 pub use spawn::{spawn, spawn_blocking};
 pub use value::{KeyValue, SmolStr, ToValue, Value};
 
-/// The wire types, until they move to their own crate.
+/// The wire types, now in dapple-proto; kept until the collector names
+/// dapple-proto everywhere.
 #[cfg(feature = "export")]
 #[doc(hidden)]
-pub use export::proto;
+pub use dapple_proto as proto;
 
 /// Old names, kept until every caller is renamed.
 #[doc(hidden)]
