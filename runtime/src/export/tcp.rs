@@ -135,7 +135,8 @@ impl TcpExporter {
                 resource: None,
             })),
         };
-        if proto::encoded_frame_len(&batch) > self.max_frame_bytes {
+        let size = proto::encoded_frame_len(&batch);
+        if size > self.max_frame_bytes {
             if let Some(frame::Kind::Batch(mut batch)) = batch.kind {
                 if batch.spans.len() <= 1 {
                     self.drop_spans(count);
@@ -147,7 +148,7 @@ impl TcpExporter {
             }
             return;
         }
-        let mut frame = Vec::new();
+        let mut frame = Vec::with_capacity(size);
         proto::encode_frame(&batch, &mut frame);
         let carried_dropped = std::mem::take(&mut self.dropped_since_last_batch);
         self.unacked_bytes += frame.len();
@@ -243,6 +244,7 @@ impl TcpExporter {
             self.disconnect();
             return;
         }
+        let mut waiting = wait.is_some();
         loop {
             let Some(stream) = &mut self.stream else {
                 return;
@@ -262,7 +264,7 @@ impl TcpExporter {
                 }
             };
             // Once something arrived, take the rest without waiting again.
-            if stream.get_ref().set_nonblocking(true).is_err() {
+            if std::mem::take(&mut waiting) && stream.get_ref().set_nonblocking(true).is_err() {
                 self.disconnect();
                 return;
             }
