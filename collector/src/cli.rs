@@ -87,7 +87,7 @@ struct Serve {
     log_level: Level,
     /// The largest frame accepted on the native port, in bytes; larger ones
     /// get an error frame and the connection is closed.
-    #[arg(long, default_value_t = dapple::proto::DEFAULT_MAX_FRAME_BYTES)]
+    #[arg(long, default_value_t = dapple_proto::DEFAULT_MAX_FRAME_BYTES)]
     max_frame_bytes: usize,
 }
 

@@ -103,7 +103,7 @@ async fn demo(config: DemoConfig) -> Result<(), DemoError> {
     let server_config = ServerConfig {
         http: config.http,
         native: config.native,
-        max_frame_bytes: dapple::proto::DEFAULT_MAX_FRAME_BYTES,
+        max_frame_bytes: dapple_proto::DEFAULT_MAX_FRAME_BYTES,
     };
     let server = tokio::spawn(server::run(server_config, store, move |bound| {
         let _ = bound_tx.send(bound);

@@ -87,8 +87,3 @@ pub use spawn::bind;
 #[cfg(feature = "tokio")]
 pub use spawn::{spawn, spawn_blocking};
 pub use value::{KeyValue, Text, ToValue, Value};
-
-/// The wire types, until they move to their own crate.
-#[cfg(feature = "export")]
-#[doc(hidden)]
-pub use export::proto;

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use dapple::proto::{self, Frame, frame};
+use dapple_proto::{self as proto, Frame, frame};
 mod support;
 
 use prost::Message;
@@ -171,7 +171,8 @@ fn send_raw(collector: &CollectorProcess, bytes: &[u8]) -> Vec<u8> {
 }
 
 fn error_message(answer: &[u8]) -> String {
-    match proto::read_frame(&mut &answer[..], 1 << 20).map(|f| f.kind) {
+    let mut frames = proto::FrameReader::new(answer, 1 << 20);
+    match frames.read_frame().map(|f| f.and_then(|f| f.kind)) {
         Ok(Some(frame::Kind::Error(e))) => e.message,
         other => panic!("expected an error frame, got {other:?}"),
     }

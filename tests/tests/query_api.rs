@@ -3,7 +3,7 @@
 
 mod support;
 
-use dapple::proto;
+use dapple_proto as proto;
 use prost::Message;
 use support::{CollectorProcess, run_traced_program};
 

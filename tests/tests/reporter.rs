@@ -104,3 +104,29 @@ fn a_stalled_exporter_never_blocks_the_application_and_drops_whole_batches() {
     assert_eq!(exported.load(Ordering::Relaxed), stats.exported_spans);
     drop(reporter);
 }
+
+#[test]
+fn spans_the_tcp_exporter_drops_count_in_dapple_dropped_spans() {
+    let _order = ORDER.lock().unwrap();
+    // A port nothing listens on any more: the collector is unreachable.
+    let address = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    // No span fits in a frame this small, so the exporter drops each one;
+    // the reporter's own queue has room for all of them.
+    let config = dapple::Config::default()
+        .with_endpoint(address.to_string())
+        .with_service("reporter-test")
+        .with_flush_timeout(Duration::from_millis(50))
+        .with_max_frame_bytes(16);
+    let tracing = dapple::init(config);
+    root();
+    assert_eq!(
+        dapple::flush(Duration::from_millis(200)),
+        0,
+        "dropped spans are not waiting for delivery"
+    );
+    assert_eq!(dapple::dropped_spans(), 10, "the root and its nine leaves");
+    drop(tracing);
+}

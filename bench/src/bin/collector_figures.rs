@@ -36,7 +36,7 @@ fn start_collector(store: Arc<dyn Store>) -> (SocketAddr, SocketAddr) {
         let config = ServerConfig {
             http: "127.0.0.1:0".parse().expect("an address"),
             native: "127.0.0.1:0".parse().expect("an address"),
-            max_frame_bytes: dapple::proto::DEFAULT_MAX_FRAME_BYTES,
+            max_frame_bytes: dapple_proto::DEFAULT_MAX_FRAME_BYTES,
         };
         let _ = runtime.block_on(server::run(config, store, move |bound| {
             let _ = bound_tx.send((bound.native, bound.http));

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use dapple::proto;
+use dapple_proto as proto;
 use prost::Message;
 use serde_json::{Value, json};
 

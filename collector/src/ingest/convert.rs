@@ -1,10 +1,10 @@
-//! The one place the wire form of a span (`dapple::proto::Span`) meets the
+//! The one place the wire form of a span (`dapple_proto::Span`) meets the
 //! collector's own ([`crate::span::Span`]): ingest converts what arrives,
 //! and the SQLite store keeps its span bodies in the wire encoding (so its
 //! files stay readable across versions) through [`encode`] and [`decode`].
 
-use dapple::proto::{self, any_value};
 use dapple::{SpanId, TraceId};
+use dapple_proto::{self as proto, any_value};
 use prost::Message;
 
 use crate::span::{Attribute, Event, Link, Span, SpanKind, Status, StatusCode, Value};

@@ -1,14 +1,16 @@
 //! The native protocol's server side: a hello, then batches, each
 //! acknowledged once stored. Anything else gets an error frame and the
-//! connection is closed; frames over the size limit are refused before
-//! their body is read, so no client can make the collector allocate more.
+//! connection is closed; frames over the size limit are refused from their
+//! length prefix, before their body is read, so no client can make the
+//! collector allocate more.
 
 use std::sync::Arc;
 
-use dapple::proto::{self, Frame, frame};
-use prost::Message;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use dapple_proto::{self as proto, Frame, FrameCodec, FrameError, frame};
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::dropped::DroppedSpans;
 use crate::store::Store;
@@ -16,8 +18,10 @@ use crate::store::Store;
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
 enum Refusal {
+    #[error("the connection closed")]
+    Closed,
     #[error("{0}")]
-    Frame(#[from] proto::FrameError),
+    Frame(#[from] FrameError),
     #[error("the first frame must be a hello")]
     NoHello,
     #[error("protocol version {0} is not supported; this collector speaks version {1}")]
@@ -26,6 +30,16 @@ enum Refusal {
     Unexpected,
     #[error("{0}")]
     Store(String),
+}
+
+impl Refusal {
+    /// The peer went away: there is no one to explain anything to.
+    fn is_closed(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Closed | Refusal::Frame(FrameError::Io(_) | FrameError::Truncated { .. })
+        )
+    }
 }
 
 /// Accepts connections until the listener fails.
@@ -55,35 +69,43 @@ async fn handle(
     dropped: Arc<DroppedSpans>,
     limit: usize,
 ) {
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    let result = converse(&mut read, &mut write, store, &dropped, limit).await;
-    if let Err(refusal) = result {
-        // A closed stream needs no explanation.
-        let closed = matches!(&refusal, Refusal::Frame(proto::FrameError::Io(_)));
-        if !closed {
-            crate::log::warn(format_args!("refused {peer}: {refusal}"));
-            let error = Frame {
-                kind: Some(frame::Kind::Error(proto::Error {
-                    message: refusal.to_string(),
-                })),
-            };
-            let _ = write
-                .write_all(&error.encode_length_delimited_to_vec())
-                .await;
-        }
-        let _ = write.shutdown().await;
+    let (read, write) = stream.into_split();
+    let mut frames = FramedRead::new(read, FrameCodec::new(limit));
+    // The limit is on what clients send; replies are acks and errors, read
+    // by clients under their own limit.
+    let mut replies = FramedWrite::new(write, FrameCodec::new(proto::DEFAULT_MAX_FRAME_BYTES));
+    let result = converse(&mut frames, &mut replies, store, &dropped).await;
+    if let Err(refusal) = result
+        && !refusal.is_closed()
+    {
+        crate::log::warn(format_args!("refused {peer}: {refusal}"));
+        let error = Frame {
+            kind: Some(frame::Kind::Error(proto::Error {
+                message: refusal.to_string(),
+            })),
+        };
+        let _ = replies.send(error).await;
+    }
+    let _ = replies.get_mut().shutdown().await;
+}
+
+/// The next frame; a stream that ended between frames is a closed one.
+async fn next_frame(
+    frames: &mut FramedRead<impl AsyncRead + Unpin, FrameCodec>,
+) -> Result<Frame, Refusal> {
+    match frames.next().await {
+        Some(frame) => Ok(frame?),
+        None => Err(Refusal::Closed),
     }
 }
 
 async fn converse(
-    read: &mut (impl AsyncRead + Unpin),
-    write: &mut (impl AsyncWriteExt + Unpin),
+    frames: &mut FramedRead<impl AsyncRead + Unpin, FrameCodec>,
+    replies: &mut FramedWrite<impl AsyncWrite + Unpin, FrameCodec>,
     store: Arc<dyn Store>,
     dropped: &DroppedSpans,
-    limit: usize,
 ) -> Result<(), Refusal> {
-    let service = match read_frame(read, limit).await?.kind {
+    let service = match next_frame(frames).await?.kind {
         Some(frame::Kind::Hello(hello)) => {
             if hello.protocol_version != proto::PROTOCOL_VERSION {
                 return Err(Refusal::Version(
@@ -100,7 +122,7 @@ async fn converse(
         _ => return Err(Refusal::NoHello),
     };
     loop {
-        let batch = match read_frame(read, limit).await?.kind {
+        let batch = match next_frame(frames).await?.kind {
             Some(frame::Kind::Batch(batch)) => batch,
             _ => return Err(Refusal::Unexpected),
         };
@@ -117,34 +139,6 @@ async fn converse(
         let ack = Frame {
             kind: Some(frame::Kind::Ack(proto::Ack { sequence })),
         };
-        write
-            .write_all(&ack.encode_length_delimited_to_vec())
-            .await
-            .map_err(|e| Refusal::Frame(e.into()))?;
+        replies.send(ack).await?;
     }
-}
-
-/// Reads one frame, refusing one over `limit` before reading its body.
-async fn read_frame(read: &mut (impl AsyncRead + Unpin), limit: usize) -> Result<Frame, Refusal> {
-    let mut size: u64 = 0;
-    let mut ended = false;
-    for i in 0..10 {
-        let byte = read.read_u8().await.map_err(proto::FrameError::from)?;
-        size |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            ended = true;
-            break;
-        }
-    }
-    if !ended {
-        return Err(proto::FrameError::Length.into());
-    }
-    if size > limit as u64 {
-        return Err(proto::FrameError::TooLarge { size, limit }.into());
-    }
-    let mut body = vec![0; size as usize];
-    read.read_exact(&mut body)
-        .await
-        .map_err(proto::FrameError::from)?;
-    Ok(Frame::decode(body.as_slice()).map_err(proto::FrameError::from)?)
 }

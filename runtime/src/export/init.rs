@@ -1,10 +1,11 @@
 //! Starting and stopping reporting for a process: `dapple::init`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use crate::export::proto;
 use crate::export::{Reporter, ReporterConfig, TcpExporter};
+use dapple_proto as proto;
 
 /// How a process reports its spans: the defaults, overridden by
 /// environment variables with [`Config::from_env`], then by `with_*` calls.
@@ -191,7 +192,7 @@ impl Config {
 
     /// Sets the largest frame sent.
     pub fn with_max_frame_bytes(mut self, bytes: usize) -> Config {
-        self.max_frame_bytes = bytes.max(1024);
+        self.max_frame_bytes = bytes.max(1);
         self
     }
 
@@ -246,10 +247,21 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-static REPORTER: Mutex<Option<Arc<Reporter>>> = Mutex::new(None);
+/// The reporter `init` started, and the count of spans its exporter dropped
+/// (the exporter itself lives on the reporter thread).
+struct Installed {
+    reporter: Arc<Reporter>,
+    exporter_dropped: Arc<AtomicU64>,
+}
+
+static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
+
+fn installed() -> std::sync::MutexGuard<'static, Option<Installed>> {
+    INSTALLED.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn reporter() -> Option<Arc<Reporter>> {
-    REPORTER.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    installed().as_ref().map(|i| i.reporter.clone())
 }
 
 /// Starts reporting: spans finished from now on go, a batch at a time, to
@@ -275,19 +287,19 @@ pub fn init(config: Config) -> Guard {
         config.max_frame_bytes,
         config.buffer_bytes,
     );
+    let exporter_dropped = exporter.dropped_counter();
     let reporter = Reporter::install(
         exporter,
         ReporterConfig {
             max_queued_bytes: config.buffer_bytes,
         },
     );
-    if let Some(previous) = REPORTER
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .replace(Arc::new(reporter))
-    {
-        drop(previous);
-    }
+    let previous = installed().replace(Installed {
+        reporter: Arc::new(reporter),
+        exporter_dropped,
+    });
+    // Stopped outside the lock: stopping flushes.
+    drop(previous);
     install_panic_flush();
     Guard {
         timeout: config.flush_timeout,
@@ -302,9 +314,21 @@ pub fn flush(timeout: Duration) -> u64 {
     reporter().map_or(0, |r| r.flush(timeout))
 }
 
-/// Spans dropped so far because the memory bound was reached.
+/// Spans dropped so far: because the memory bound was reached, waiting for
+/// the reporter thread or waiting for the collector's acknowledgement, or
+/// because a span alone was larger than a frame may be.
 pub fn dropped_spans() -> u64 {
-    reporter().map_or(0, |r| r.stats().dropped_spans)
+    let (reporter, exporter_dropped) = {
+        let installed = installed();
+        let Some(installed) = installed.as_ref() else {
+            return 0;
+        };
+        (
+            installed.reporter.clone(),
+            installed.exporter_dropped.clone(),
+        )
+    };
+    reporter.stats().dropped_spans + exporter_dropped.load(Ordering::Relaxed)
 }
 
 /// Keeps reporting on; dropping it flushes and stops the reporter thread.
@@ -331,7 +355,7 @@ impl Drop for Guard {
                 self.endpoint
             );
         }
-        let reporter = REPORTER.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let reporter = installed().take().map(|i| i.reporter);
         // Flushed just now: stop without waiting a second time (a flush on
         // another thread may still hold the reporter, and then drops it).
         if let Some(reporter) = reporter.and_then(Arc::into_inner) {

@@ -2,9 +2,8 @@
 //! the application's threads and hands them to an exporter, the native TCP
 //! exporter, and `dapple::init`, which starts both.
 
+mod encode;
 mod init;
-#[doc(hidden)]
-pub mod proto;
 mod reporter;
 mod tcp;
 

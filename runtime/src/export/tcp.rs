@@ -5,14 +5,15 @@
 //! never doubles a span.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use prost::Message;
+use dapple_proto::{self as proto, Frame, FrameError, FrameReader, frame};
 
-use crate::export::Exporter;
-use crate::export::proto::{self, Frame, frame};
+use crate::export::{Exporter, encode};
 use crate::local::buffer::SpanBatch;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -39,13 +40,14 @@ pub struct TcpExporter {
     hello: Vec<u8>,
     max_frame_bytes: usize,
     max_unacked_bytes: usize,
-    stream: Option<TcpStream>,
-    received: Vec<u8>,
+    /// The connection; acknowledgements are read through the frame reader.
+    stream: Option<FrameReader<TcpStream>>,
     next_sequence: u64,
     unacked: VecDeque<Pending>,
     unacked_bytes: usize,
     dropped_since_last_batch: u64,
-    dropped_total: u64,
+    /// Spans this exporter dropped, shared with `dapple::dropped_spans`.
+    dropped_total: Arc<AtomicU64>,
     /// Spans of the batches exported since the reporter last drained, sent
     /// together: one frame, one acknowledgement, one store transaction.
     gathered: Vec<proto::Span>,
@@ -73,25 +75,27 @@ impl TcpExporter {
         max_frame_bytes: usize,
         max_unacked_bytes: usize,
     ) -> TcpExporter {
-        let hello = Frame {
-            kind: Some(frame::Kind::Hello(proto::Hello {
-                protocol_version: proto::PROTOCOL_VERSION,
-                resource: Some(resource),
-            })),
-        }
-        .encode_length_delimited_to_vec();
+        let mut hello = Vec::new();
+        proto::encode_frame(
+            &Frame {
+                kind: Some(frame::Kind::Hello(proto::Hello {
+                    protocol_version: proto::PROTOCOL_VERSION,
+                    resource: Some(resource),
+                })),
+            },
+            &mut hello,
+        );
         TcpExporter {
             address: address.into(),
             hello,
             max_frame_bytes,
             max_unacked_bytes,
             stream: None,
-            received: Vec::new(),
             next_sequence: 1,
             unacked: VecDeque::new(),
             unacked_bytes: 0,
             dropped_since_last_batch: 0,
-            dropped_total: 0,
+            dropped_total: Arc::new(AtomicU64::new(0)),
             gathered: Vec::new(),
             backoff: MIN_BACKOFF,
             next_attempt: Instant::now(),
@@ -101,7 +105,13 @@ impl TcpExporter {
     /// Spans dropped so far because unacknowledged frames passed the bound
     /// or a single span was larger than a frame may be.
     pub fn dropped_spans(&self) -> u64 {
-        self.dropped_total
+        self.dropped_total.load(Ordering::Relaxed)
+    }
+
+    /// The count behind [`dropped_spans`](Self::dropped_spans), readable
+    /// after the exporter moved to the reporter thread.
+    pub(crate) fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.dropped_total.clone()
     }
 
     /// Spans not yet acknowledged.
@@ -111,38 +121,35 @@ impl TcpExporter {
 
     fn drop_spans(&mut self, spans: u64) {
         self.dropped_since_last_batch += spans;
-        self.dropped_total += spans;
+        self.dropped_total.fetch_add(spans, Ordering::Relaxed);
     }
 
     /// Encodes spans as one or more frames under the size limit.
     fn enqueue(&mut self, spans: Vec<proto::Span>) {
         let count = spans.len() as u64;
-        let batch = proto::Batch {
-            sequence: self.next_sequence,
-            spans,
-            dropped_spans: self.dropped_since_last_batch,
-            resource: None,
+        let batch = Frame {
+            kind: Some(frame::Kind::Batch(proto::Batch {
+                sequence: self.next_sequence,
+                spans,
+                dropped_spans: self.dropped_since_last_batch,
+                resource: None,
+            })),
         };
-        let frame = Frame {
-            kind: Some(frame::Kind::Batch(batch)),
-        }
-        .encode_length_delimited_to_vec();
-        if frame.len() > self.max_frame_bytes {
-            let Some(frame::Kind::Batch(mut batch)) = Frame::decode_length_delimited(&*frame)
-                .ok()
-                .and_then(|f| f.kind)
-            else {
-                return;
-            };
-            if batch.spans.len() <= 1 {
-                self.drop_spans(count);
-                return;
+        let size = proto::encoded_frame_len(&batch);
+        if size > self.max_frame_bytes {
+            if let Some(frame::Kind::Batch(mut batch)) = batch.kind {
+                if batch.spans.len() <= 1 {
+                    self.drop_spans(count);
+                    return;
+                }
+                let second = batch.spans.split_off(batch.spans.len() / 2);
+                self.enqueue(batch.spans);
+                self.enqueue(second);
             }
-            let second = batch.spans.split_off(batch.spans.len() / 2);
-            self.enqueue(batch.spans);
-            self.enqueue(second);
             return;
         }
+        let mut frame = Vec::with_capacity(size);
+        proto::encode_frame(&batch, &mut frame);
         let carried_dropped = std::mem::take(&mut self.dropped_since_last_batch);
         self.unacked_bytes += frame.len();
         self.unacked.push_back(Pending {
@@ -166,7 +173,6 @@ impl TcpExporter {
 
     fn disconnect(&mut self) {
         self.stream = None;
-        self.received.clear();
         for pending in &mut self.unacked {
             pending.sent = false;
         }
@@ -190,7 +196,7 @@ impl TcpExporter {
         });
         match hello_sent {
             Some(stream) => {
-                self.stream = Some(stream);
+                self.stream = Some(FrameReader::new(stream, self.max_frame_bytes));
                 self.backoff = MIN_BACKOFF;
             }
             None => {
@@ -204,7 +210,7 @@ impl TcpExporter {
     }
 
     fn send(&mut self) {
-        let Some(stream) = &mut self.stream else {
+        let Some(stream) = self.stream.as_mut().map(FrameReader::get_mut) else {
             return;
         };
         // Reads poll without blocking; writes must block (up to the write
@@ -222,9 +228,10 @@ impl TcpExporter {
         }
     }
 
-    /// Reads what the collector said, waiting up to `wait` for it.
+    /// Reads what the collector said, waiting up to `wait` for its first
+    /// frame.
     fn receive(&mut self, wait: Option<Duration>) {
-        let Some(stream) = &mut self.stream else {
+        let Some(stream) = self.stream.as_ref().map(FrameReader::get_ref) else {
             return;
         };
         let setup = match wait {
@@ -237,49 +244,30 @@ impl TcpExporter {
             self.disconnect();
             return;
         }
-        let mut chunk = [0u8; 4096];
-        let mut closed = false;
+        let mut waiting = wait.is_some();
         loop {
-            match stream.read(&mut chunk) {
-                Ok(0) => {
-                    closed = true;
-                    break;
+            let Some(stream) = &mut self.stream else {
+                return;
+            };
+            let frame = match stream.read_frame() {
+                Ok(Some(frame)) => frame,
+                // Nothing more has arrived yet.
+                Err(FrameError::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    return;
                 }
-                Ok(n) => {
-                    self.received.extend_from_slice(&chunk[..n]);
-                    if wait.is_some() {
-                        break;
-                    }
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
-            }
-        }
-        self.handle_received();
-        if closed {
-            self.disconnect();
-        }
-    }
-
-    fn handle_received(&mut self) {
-        loop {
-            let mut input = self.received.as_slice();
-            let before = input.len();
-            let frame = match proto::read_frame(&mut input, self.max_frame_bytes) {
-                Ok(frame) => frame,
-                // Not all of it has arrived yet.
-                Err(proto::FrameError::Io(_)) => return,
-                Err(_) => {
+                // Closed, failed, or not speaking the protocol.
+                Ok(None) | Err(_) => {
                     self.disconnect();
                     return;
                 }
             };
-            let used = before - input.len();
-            self.received.drain(..used);
+            // Once something arrived, take the rest without waiting again.
+            if std::mem::take(&mut waiting) && stream.get_ref().set_nonblocking(true).is_err() {
+                self.disconnect();
+                return;
+            }
             match frame.kind {
                 Some(frame::Kind::Ack(ack)) => {
                     let acked = self.unacked.iter().position(|p| p.sequence == ack.sequence);
@@ -314,8 +302,14 @@ impl TcpExporter {
 
 impl Exporter for TcpExporter {
     fn export(&mut self, batch: SpanBatch) {
-        self.gathered
-            .extend(batch.spans().iter().map(proto::Span::from_record));
+        // One converter for the batch: taking one locks.
+        let clock = crate::clock::converter();
+        self.gathered.extend(
+            batch
+                .spans()
+                .iter()
+                .map(|record| encode::span(record, &clock)),
+        );
         // The records go back to the pools now; only the wire form is kept.
         drop(batch);
         if self.gathered.len() >= GATHER_LIMIT {

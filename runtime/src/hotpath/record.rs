@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use crate::args::Slots;
-use crate::clock::{self, Ticks};
+use crate::clock::{self, Converter, Ticks};
 use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
 use crate::span::{Extras, Recording, SpanKind, Status};
@@ -111,17 +111,31 @@ impl SpanRecord {
 
     /// When it started, in nanoseconds since the Unix epoch.
     pub fn start_unix_nanos(&self) -> u64 {
-        clock::converter().unix_nanos(self.start)
+        self.start_unix_nanos_with(&clock::converter())
     }
 
     /// When it ended, in nanoseconds since the Unix epoch.
     pub fn end_unix_nanos(&self) -> u64 {
-        clock::converter().unix_nanos(self.end)
+        self.end_unix_nanos_with(&clock::converter())
     }
 
     /// How long it lasted, in nanoseconds.
     pub fn duration_nanos(&self) -> u64 {
         clock::converter().nanos(self.start, self.end)
+    }
+
+    /// [`start_unix_nanos`](Self::start_unix_nanos) with a converter taken
+    /// once for many records: taking one locks.
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn start_unix_nanos_with(&self, clock: &Converter) -> u64 {
+        clock.unix_nanos(self.start)
+    }
+
+    /// [`end_unix_nanos`](Self::end_unix_nanos) with a converter taken once
+    /// for many records.
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn end_unix_nanos_with(&self, clock: &Converter) -> u64 {
+        clock.unix_nanos(self.end)
     }
 
     /// Whether it succeeded.

@@ -1,0 +1,125 @@
+//! The frame codec for tokio streams (`FramedRead`, `FramedWrite`).
+
+use bytes::{Buf, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::{Frame, FrameError, decode_frame, encode_frame, encoded_frame_len};
+
+/// Decodes and encodes frames on async streams, refusing frames over its
+/// size limit either way; a frame over the limit is refused from its length
+/// prefix, before its body is read.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameCodec {
+    limit: usize,
+}
+
+impl FrameCodec {
+    /// A codec for frames of at most `max_frame_bytes`.
+    pub fn new(max_frame_bytes: usize) -> FrameCodec {
+        FrameCodec {
+            limit: max_frame_bytes,
+        }
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        let Some((frame, used)) = decode_frame(src, self.limit)? else {
+            return Ok(None);
+        };
+        src.advance(used);
+        Ok(Some(frame))
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            None => Err(FrameError::Truncated {
+                buffered: src.len(),
+            }),
+        }
+    }
+}
+
+impl Encoder<Frame> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+        <Self as Encoder<&Frame>>::encode(self, &frame, dst)
+    }
+}
+
+impl Encoder<&Frame> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+        let size = encoded_frame_len(frame);
+        if size > self.limit {
+            return Err(FrameError::TooLarge {
+                size: size as u64,
+                limit: self.limit,
+            });
+        }
+        dst.reserve(size);
+        encode_frame(frame, dst);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::{SinkExt, StreamExt};
+    use tokio_util::codec::{FramedRead, FramedWrite};
+
+    use super::*;
+    use crate::{Ack, Error, frame};
+
+    fn ack(sequence: u64) -> Frame {
+        Frame {
+            kind: Some(frame::Kind::Ack(Ack { sequence })),
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_sent_are_received_then_the_end() {
+        let mut wire = Vec::new();
+        let mut sink = FramedWrite::new(&mut wire, FrameCodec::new(1024));
+        sink.send(ack(1)).await.unwrap();
+        sink.send(&ack(2)).await.unwrap();
+        let mut frames = FramedRead::new(wire.as_slice(), FrameCodec::new(1024));
+        assert_eq!(frames.next().await.unwrap().unwrap(), ack(1));
+        assert_eq!(frames.next().await.unwrap().unwrap(), ack(2));
+        assert!(frames.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn oversize_and_truncated_frames_are_errors() {
+        let big = Frame {
+            kind: Some(frame::Kind::Error(Error {
+                message: "x".repeat(100),
+            })),
+        };
+        let mut wire = Vec::new();
+        let mut sink = FramedWrite::new(&mut wire, FrameCodec::new(16));
+        assert!(matches!(
+            sink.send(&big).await,
+            Err(FrameError::TooLarge { limit: 16, .. })
+        ));
+        let mut wire = Vec::new();
+        encode_frame(&big, &mut wire);
+        let mut frames = FramedRead::new(wire.as_slice(), FrameCodec::new(16));
+        assert!(matches!(
+            frames.next().await,
+            Some(Err(FrameError::TooLarge { limit: 16, .. }))
+        ));
+        let mut frames = FramedRead::new(&wire[..wire.len() - 1], FrameCodec::new(1024));
+        assert!(matches!(
+            frames.next().await,
+            Some(Err(FrameError::Truncated { .. }))
+        ));
+    }
+}
