@@ -22,9 +22,7 @@ pub fn install() {
             |batch: SpanBatch| {
                 DELIVERED.fetch_add(batch.len() as u64, Ordering::Relaxed);
             },
-            ReporterConfig {
-                max_queued_bytes: 1 << 30,
-            },
+            ReporterConfig::default().with_max_queued_bytes(1 << 30),
         )
     });
 }

@@ -76,6 +76,7 @@ fn every_frame_kind_encodes_as_before() {
         host: "h".into(),
         pid: 1234,
         version: "1.2".into(),
+        attributes: Vec::new(),
     };
     let cases = [
         (

@@ -70,9 +70,7 @@ fn a_stalled_exporter_never_blocks_the_application_and_drops_whole_batches() {
             let _ = stalled.lock().unwrap().recv();
             counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
         },
-        ReporterConfig {
-            max_queued_bytes: 64 * 1024,
-        },
+        ReporterConfig::default().with_max_queued_bytes(64 * 1024),
     );
     // Runs to the end although the exporter takes nothing: no application
     // thread waits for it.

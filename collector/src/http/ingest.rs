@@ -5,14 +5,21 @@ use axum::body::Bytes;
 use axum::extract::State;
 use dapple_proto as proto;
 use prost::Message;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{ApiError, AppState};
+
+/// What an HTTP batch did: spans in it, and spans new to the store.
+#[derive(Serialize)]
+pub(super) struct Ingested {
+    received: usize,
+    stored: usize,
+}
 
 pub(super) async fn post_spans(
     State(state): State<AppState>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ingested>, ApiError> {
     let batch = proto::Batch::decode(body)
         .map_err(|e| ApiError::bad_body(format!("not a dapple.v1.Batch message: {e}")))?;
     let service = batch
@@ -25,5 +32,5 @@ pub(super) async fn post_spans(
     let stored = state
         .with_store(move |store| store.insert(crate::ingest::convert::spans(&service, batch.spans)))
         .await?;
-    Ok(Json(json!({ "received": received, "stored": stored })))
+    Ok(Json(Ingested { received, stored }))
 }

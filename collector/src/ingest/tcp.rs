@@ -28,8 +28,10 @@ enum Refusal {
     Version(u32, u32),
     #[error("unexpected frame: clients send hello and batch frames")]
     Unexpected,
-    #[error("{0}")]
-    Store(String),
+    #[error("storing the batch failed")]
+    Store(#[from] crate::store::StoreError),
+    #[error("storing the batch failed")]
+    StoreTask(#[from] tokio::task::JoinError),
 }
 
 impl Refusal {
@@ -78,7 +80,11 @@ async fn handle(
     if let Err(refusal) = result
         && !refusal.is_closed()
     {
-        crate::log::warn(format_args!("refused {peer}: {refusal}"));
+        // The log has the causes; the peer gets only the top-level message.
+        crate::log::warn(format_args!(
+            "refused {peer}: {}",
+            crate::log::Chain(&refusal)
+        ));
         let error = Frame {
             kind: Some(frame::Kind::Error(proto::Error {
                 message: refusal.to_string(),
@@ -133,9 +139,7 @@ async fn converse(
         tokio::task::spawn_blocking(move || {
             store.insert(super::convert::spans(&service, batch.spans))
         })
-        .await
-        .map_err(|e| Refusal::Store(e.to_string()))?
-        .map_err(|e| Refusal::Store(e.to_string()))?;
+        .await??;
         let ack = Frame {
             kind: Some(frame::Kind::Ack(proto::Ack { sequence })),
         };

@@ -26,7 +26,7 @@ pub mod frame {
     }
 }
 /// The first frame of a connection.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Hello {
     /// The protocol version of the client (`PROTOCOL_VERSION`).
     #[prost(uint32, tag = "1")]
@@ -36,7 +36,7 @@ pub struct Hello {
     pub resource: ::core::option::Option<Resource>,
 }
 /// The process that recorded the spans, sent once per connection.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Resource {
     /// `service.name`.
     #[prost(string, tag = "1")]
@@ -50,6 +50,9 @@ pub struct Resource {
     /// `service.version`.
     #[prost(string, tag = "4")]
     pub version: ::prost::alloc::string::String,
+    /// Other attributes of the process (`deployment.environment`, ...).
+    #[prost(message, repeated, tag = "5")]
+    pub attributes: ::prost::alloc::vec::Vec<KeyValue>,
 }
 /// Spans, with a sequence number to acknowledge.
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -275,12 +275,7 @@ fn reporter() -> Option<Arc<Reporter>> {
 /// ```
 pub fn init(config: Config) -> Guard {
     crate::set_sample_rate(config.sample_rate);
-    let resource = proto::Resource {
-        service_name: config.service.clone(),
-        host: hostname(),
-        pid: std::process::id(),
-        version: config.version.clone(),
-    };
+    let resource = resource(&config);
     let exporter = TcpExporter::new(
         config.endpoint.clone(),
         resource,
@@ -377,6 +372,26 @@ fn install_panic_flush() {
     });
 }
 
+/// What the process tells the collector about itself, once per connection.
+fn resource(config: &Config) -> proto::Resource {
+    proto::Resource {
+        service_name: config.service.clone(),
+        host: hostname(),
+        pid: std::process::id(),
+        version: config.version.clone(),
+        attributes: config
+            .resource_attributes
+            .iter()
+            .map(|(key, value)| proto::KeyValue {
+                key: key.clone(),
+                value: Some(proto::AnyValue {
+                    value: Some(proto::any_value::Value::StringValue(value.clone())),
+                }),
+            })
+            .collect(),
+    }
+}
+
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
@@ -451,6 +466,27 @@ mod tests {
             .with_vars(vars(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=ledger")]))
             .unwrap();
         assert_eq!(from_resource.service(), "ledger");
+    }
+
+    #[test]
+    fn resource_attributes_go_to_the_collector_with_the_service() {
+        let config = Config::default()
+            .with_vars(vars(&[(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=ledger,deployment.environment=prod",
+            )]))
+            .unwrap();
+        let resource = resource(&config);
+        assert_eq!(resource.service_name, "ledger");
+        assert_eq!(resource.pid, std::process::id());
+        assert_eq!(resource.attributes.len(), 1);
+        assert_eq!(resource.attributes[0].key, "deployment.environment");
+        assert_eq!(
+            resource.attributes[0].value,
+            Some(proto::AnyValue {
+                value: Some(proto::any_value::Value::StringValue("prod".into()))
+            })
+        );
     }
 
     #[test]

@@ -46,8 +46,10 @@ impl<F: FnMut(SpanBatch) + Send + 'static> Exporter for F {
     }
 }
 
-/// How the reporter bounds its memory.
+/// How the reporter bounds its memory. Start from `default()` and set the
+/// fields you need: more will come.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ReporterConfig {
     /// The most memory, in bytes, that batches waiting for the exporter may
     /// take; past it new batches are dropped whole.
@@ -62,8 +64,17 @@ impl Default for ReporterConfig {
     }
 }
 
+impl ReporterConfig {
+    /// Sets the most memory, in bytes, that waiting batches may take.
+    pub fn with_max_queued_bytes(mut self, bytes: usize) -> ReporterConfig {
+        self.max_queued_bytes = bytes;
+        self
+    }
+}
+
 /// What the reporter has done so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReporterStats {
     /// Spans handed to the exporter.
     pub exported_spans: u64,

@@ -4,6 +4,7 @@
 //! the hot path, with a TSC rate calibrated against `Instant` over the
 //! process's life.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -122,8 +123,25 @@ const RECALIBRATION: Duration = Duration::from_secs(1);
 
 /// The current converter. With the TSC, the rate is measured against
 /// `Instant` over everything since the anchor, so it sharpens as the process
-/// runs; the first call may wait up to 20 ms for a first measurement.
+/// runs; the first call may wait up to 20 ms for a first measurement. Each
+/// thread keeps its own copy for a second, so converting timestamps takes
+/// the shared lock about once a second per thread, not once per timestamp.
 pub(crate) fn converter() -> Converter {
+    thread_local! {
+        static CACHED: Cell<Option<Converter>> = const { Cell::new(None) };
+    }
+    let cached = CACHED.try_with(Cell::get).ok().flatten();
+    if let Some(converter) = cached
+        && converter.nanos(converter.ticks, now()) < RECALIBRATION.as_nanos() as u64
+    {
+        return converter;
+    }
+    let converter = shared_converter();
+    let _ = CACHED.try_with(|cell| cell.set(Some(converter)));
+    converter
+}
+
+fn shared_converter() -> Converter {
     let anchor = anchor();
     if !uses_tsc() {
         return Converter {

@@ -47,7 +47,9 @@ pub enum IdError {
     Zero,
 }
 
-fn parse_hex(text: &str, digits: usize) -> Result<u128, IdError> {
+/// Parses exactly `digits` lowercase hex digits: the one hex parser of ids
+/// and propagation headers.
+pub(crate) fn parse_hex(text: &str, digits: usize) -> Result<u128, IdError> {
     if text.len() != digits {
         return Err(IdError::Length {
             expected: digits,

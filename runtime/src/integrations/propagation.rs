@@ -160,10 +160,7 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn lower_hex(text: &str, digits: usize) -> Option<u128> {
-    if text.len() != digits || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    u128::from_str_radix(text, 16).ok()
+    crate::id::parse_hex(text, digits).ok()
 }
 
 /// Parses a `traceparent` value by the W3C rules: lowercase hex, version
