@@ -301,14 +301,22 @@ enum Exprs {
     Repeat(Box<Expr>, Token![;], Box<Expr>),
 }
 
+/// A leading `biased;`, as `join!` and `select!` accept.
+fn parse_biased(input: ParseStream<'_>) -> syn::Result<Option<(Ident, Token![;])>> {
+    if !(input.peek(Ident) && input.peek2(Token![;])) {
+        return Ok(None);
+    }
+    let ident: Ident = input.parse()?;
+    if ident != "biased" {
+        return Err(syn::Error::new(ident.span(), "not `biased`"));
+    }
+    Ok(Some((ident, input.parse()?)))
+}
+
 impl Args {
     fn parse(input: ParseStream<'_>, may_be_biased: bool) -> syn::Result<Args> {
-        let biased = if may_be_biased && input.peek(Ident) && input.peek2(Token![;]) {
-            let ident: Ident = input.parse()?;
-            if ident != "biased" {
-                return Err(syn::Error::new(ident.span(), "not `biased`"));
-            }
-            Some((ident, input.parse()?))
+        let biased = if may_be_biased {
+            parse_biased(input)?
         } else {
             None
         };
@@ -382,15 +390,7 @@ struct FutureBranch {
 
 impl Select {
     fn parse(input: ParseStream<'_>) -> syn::Result<Select> {
-        let biased = if input.peek(Ident) && input.peek2(Token![;]) {
-            let ident: Ident = input.parse()?;
-            if ident != "biased" {
-                return Err(syn::Error::new(ident.span(), "not `biased`"));
-            }
-            Some((ident, input.parse()?))
-        } else {
-            None
-        };
+        let biased = parse_biased(input)?;
         let mut branches = Vec::new();
         while !input.is_empty() {
             let (future, fallback) = if input.peek(Ident::peek_any) && input.peek2(Token![=>]) {

@@ -30,6 +30,7 @@ pub struct SpanId(NonZeroU64);
 
 /// Why a trace or span id could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IdError {
     /// The text does not have the length of the id.
     #[error("expected {expected} hex digits, found {found} characters")]
