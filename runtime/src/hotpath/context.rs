@@ -57,11 +57,13 @@ impl SpanContext {
     /// assert_eq!(dapple::current_context(), Some(remote));
     /// ```
     pub fn attach(self) -> ContextGuard {
-        ContextGuard::install(Some(self), None)
+        ContextGuard::install(Some(self))
     }
 }
 
-/// One entered context.
+/// One entered context. Small and `Copy`: pushing and popping it is the
+/// sampled path's cost.
+#[derive(Clone, Copy)]
 struct Entry {
     context: Option<SpanContext>,
     /// Names the guard that pushed this entry; unique on its thread.
@@ -69,42 +71,141 @@ struct Entry {
     /// The kind of the recording span that owns this entry, `None` for a
     /// bare context (attached, carried into a task, or not recording).
     owner_kind: Option<SpanKind>,
-    /// Changes made through `with_current_span`, for the owner to take.
-    amendments: Amendments,
+    /// Whether `with_current_span` left changes for the owner, kept by
+    /// token in `AMENDMENTS`.
+    amended: bool,
+    /// Whether a span entered it (not an attached or carried context).
+    from_span: bool,
 }
 
+impl Entry {
+    const EMPTY: Entry = Entry {
+        context: None,
+        token: u64::MAX,
+        owner_kind: None,
+        amended: false,
+        from_span: false,
+    };
+}
+
+/// Entries kept in place; deeper nesting goes on in `DEEP`.
+const SHALLOW: usize = 32;
+
+/// The stack of this thread. Plain cells and no destructor, so that the
+/// hot path reaches it with one thread-local access and no borrow flag.
 struct Stack {
-    entries: RefCell<Vec<Entry>>,
-    /// The top entry's context, kept beside the stack so that the hot path
-    /// reads it without a borrow.
+    /// The top entry's context: what the hot path reads.
     current: Cell<Option<SpanContext>>,
+    /// Entries below `SHALLOW`.
+    shallow: [Cell<Entry>; SHALLOW],
+    /// How many entries there are, deep ones included.
+    len: Cell<usize>,
     next_token: Cell<u64>,
 }
 
 thread_local! {
     static STACK: Stack = const {
         Stack {
-            entries: RefCell::new(Vec::new()),
             current: Cell::new(None),
+            shallow: [const { Cell::new(Entry::EMPTY) }; SHALLOW],
+            len: Cell::new(0),
             next_token: Cell::new(0),
         }
     };
+    /// Entries from `SHALLOW` up, for deep nesting.
+    static DEEP: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    /// Changes made through `with_current_span`, by the token of the entry
+    /// whose span they are for. Rarely more than one.
+    static AMENDMENTS: RefCell<Vec<(u64, Amendments)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Stack {
+    #[inline]
+    fn top(&self) -> Option<Entry> {
+        let len = self.len.get();
+        match len {
+            0 => None,
+            _ if len <= SHALLOW => Some(self.shallow[len - 1].get()),
+            _ => self.all().last().copied(),
+        }
+    }
+
+    /// Every entry, bottom first (for the rare paths).
+    #[cold]
+    fn all(&self) -> Vec<Entry> {
+        let len = self.len.get();
+        let mut all: Vec<Entry> = self.shallow[..len.min(SHALLOW)]
+            .iter()
+            .map(Cell::get)
+            .collect();
+        if len > SHALLOW {
+            let _ = DEEP.try_with(|deep| {
+                if let Ok(deep) = deep.try_borrow() {
+                    all.extend(deep.iter().copied());
+                }
+            });
+        }
+        all
+    }
+
+    /// Replaces every entry (for the rare paths).
+    #[cold]
+    fn set_all(&self, all: Vec<Entry>) {
+        for (cell, entry) in self.shallow.iter().zip(&all) {
+            cell.set(*entry);
+        }
+        let _ = DEEP.try_with(|deep| {
+            if let Ok(mut deep) = deep.try_borrow_mut() {
+                deep.clear();
+                deep.extend(all.iter().skip(SHALLOW).copied());
+            }
+        });
+        self.len.set(all.len());
+        self.current.set(all.last().and_then(|e| e.context));
+    }
+
+    /// Marks the entry with `token` as amended; false when it is gone.
+    #[cold]
+    fn mark_amended(&self, token: u64) -> bool {
+        let mut all = self.all();
+        let Some(entry) = all.iter_mut().rev().find(|e| e.token == token) else {
+            return false;
+        };
+        entry.amended = true;
+        self.set_all(all);
+        true
+    }
+}
+
+/// Takes the changes left on this thread for the entry with `token`.
+#[cold]
+#[inline(never)]
+fn take_amendments(token: u64) -> Option<Amendments> {
+    AMENDMENTS
+        .try_with(|kept| {
+            let mut kept = kept.try_borrow_mut().ok()?;
+            let at = kept.iter().position(|(t, _)| *t == token)?;
+            Some(kept.swap_remove(at).1)
+        })
+        .ok()
+        .flatten()
 }
 
 /// The context of the current span on this thread, if any.
 #[inline]
 pub fn current_context() -> Option<SpanContext> {
-    STACK.try_with(|stack| stack.current.get()).ok().flatten()
+    STACK.with(|stack| stack.current.get())
 }
 
 /// Whether there is a current context, and whether it is sampled: the one
 /// read an unsampled call makes.
 #[inline(always)]
 pub(crate) fn current_sampled() -> Option<bool> {
-    STACK
-        .try_with(|stack| stack.current.get().map(|c| c.sampled))
-        .ok()
-        .flatten()
+    STACK.with(|stack| {
+        // SAFETY: the cell belongs to this thread, nothing else borrows it
+        // while this shared read lasts, and no code runs during it.
+        unsafe { (*stack.current.as_ptr()).as_ref().map(|c| c.sampled) }
+    })
 }
 
 /// Runs `f` on the current span when a span entered on this thread is
@@ -123,21 +224,13 @@ pub(crate) fn current_sampled() -> Option<bool> {
 /// checkout(&[1, 2]);
 /// ```
 pub fn with_current_span<R>(f: impl FnOnce(&mut Span) -> R) -> Option<R> {
-    let (token, context, kind, amendments) = STACK
-        .try_with(|stack| {
-            let mut entries = stack.entries.borrow_mut();
-            let top = entries.last_mut()?;
-            let kind = top.owner_kind?;
-            let context = top.context?;
-            Some((
-                top.token,
-                context,
-                kind,
-                std::mem::take(&mut top.amendments),
-            ))
-        })
-        .ok()
-        .flatten()?;
+    let top = STACK.try_with(Stack::top).ok().flatten()?;
+    let (context, kind) = (top.context?, top.owner_kind?);
+    let earlier = if top.amended {
+        take_amendments(top.token).unwrap_or_default()
+    } else {
+        Amendments::default()
+    };
 
     /// Gives what `f` set back to the entry, also when `f` panics.
     struct GiveBack {
@@ -152,19 +245,22 @@ pub fn with_current_span<R>(f: impl FnOnce(&mut Span) -> R) -> Option<R> {
                 // here as any span does.
                 return;
             };
-            let _ = STACK.try_with(|stack| {
-                if let Ok(mut entries) = stack.entries.try_borrow_mut()
-                    && let Some(entry) = entries.iter_mut().rev().find(|e| e.token == self.token)
-                {
-                    entry.amendments = amendments;
-                }
-            });
+            let marked = STACK
+                .try_with(|stack| stack.mark_amended(self.token))
+                .unwrap_or(false);
+            if marked {
+                let _ = AMENDMENTS.try_with(|kept| {
+                    if let Ok(mut kept) = kept.try_borrow_mut() {
+                        kept.push((self.token, amendments));
+                    }
+                });
+            }
         }
     }
     let mut give_back = GiveBack {
-        token,
+        token: top.token,
         kind,
-        stand_in: Span::stand_in(context, kind, amendments),
+        stand_in: Span::stand_in(context, kind, earlier),
     };
     Some(f(&mut give_back.stand_in))
 }
@@ -175,87 +271,16 @@ pub fn with_current_span<R>(f: impl FnOnce(&mut Span) -> R) -> Option<R> {
 #[must_use = "the context is current only while the guard lives"]
 #[derive(Debug)]
 pub struct ContextGuard {
-    token: u64,
-    /// Where the entry was pushed: where it still is, unless guards were
-    /// dropped out of order.
-    index: usize,
+    entry: EntryRef,
     _not_send: PhantomData<*mut ()>,
 }
 
 impl ContextGuard {
-    /// Whether the stack was empty when this guard was made: the thread was
-    /// idle, and will be again when the guard ends.
-    #[inline]
-    pub(crate) fn was_idle(&self) -> bool {
-        self.index == 0
-    }
-
-    /// Pushes `context`; `owner_kind` is the kind of the recording span that
-    /// owns the entry, if one does.
-    #[inline]
-    pub(crate) fn install(
-        context: Option<SpanContext>,
-        owner_kind: Option<SpanKind>,
-    ) -> ContextGuard {
-        let (token, index) = STACK
-            .try_with(|stack| {
-                let token = stack.next_token.get();
-                stack.next_token.set(token.wrapping_add(1));
-                let mut entries = stack.entries.borrow_mut();
-                entries.push(Entry {
-                    context,
-                    token,
-                    owner_kind,
-                    amendments: Amendments::default(),
-                });
-                stack.current.set(context);
-                (token, entries.len() - 1)
-            })
-            // The thread is being torn down: nothing to install into, and
-            // the drop finds nothing to remove.
-            .unwrap_or((u64::MAX, usize::MAX));
+    fn install(context: Option<SpanContext>) -> ContextGuard {
         ContextGuard {
-            token,
-            index,
+            entry: EntryRef::push(context),
             _not_send: PhantomData,
         }
-    }
-
-    /// Removes this guard's entry and returns what `with_current_span` left
-    /// in it. With `and_above`, entries pushed after it go too: at the end of
-    /// a poll they belong to guards leaked or held across an `.await`.
-    #[inline]
-    pub(crate) fn remove(self, and_above: bool) -> Amendments {
-        let this = std::mem::ManuallyDrop::new(self);
-        this.remove_entry(and_above)
-    }
-
-    #[inline]
-    fn remove_entry(&self, and_above: bool) -> Amendments {
-        STACK
-            .try_with(|stack| {
-                let Ok(mut entries) = stack.entries.try_borrow_mut() else {
-                    return Amendments::default();
-                };
-                let at = match entries.get(self.index) {
-                    Some(entry) if entry.token == self.token => self.index,
-                    _ => match entries.iter().rposition(|e| e.token == self.token) {
-                        Some(at) => at,
-                        // Already removed: by the end of a poll, or by its
-                        // span's end after the guard was leaked.
-                        None => return Amendments::default(),
-                    },
-                };
-                let entry = if and_above {
-                    entries.truncate(at + 1);
-                    entries.pop()
-                } else {
-                    Some(entries.remove(at))
-                };
-                stack.current.set(entries.last().and_then(|e| e.context));
-                entry.map(|e| e.amendments).unwrap_or_default()
-            })
-            .unwrap_or_default()
     }
 }
 
@@ -263,30 +288,192 @@ impl Drop for ContextGuard {
     #[inline]
     fn drop(&mut self) {
         // An attached context has no span to give changes to.
-        drop(self.remove_entry(false));
+        drop(self.entry.remove(false));
     }
+}
+
+/// Names one entry of this thread's stack. Plain data: whoever holds it
+/// removes the entry, which keeps the drop glue of span guards empty.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EntryRef {
+    token: u64,
+    /// Where the entry was pushed: where it still is, unless guards were
+    /// dropped out of order.
+    index: usize,
+}
+
+impl EntryRef {
+    /// Pushes a bare context: attached, or carried into a task.
+    #[inline]
+    pub(crate) fn push(context: Option<SpanContext>) -> EntryRef {
+        EntryRef::push_entry(context, None, false)
+    }
+
+    /// Pushes the context of a span being entered; `owner_kind` is its kind
+    /// when it records.
+    #[inline]
+    pub(crate) fn push_for_span(context: SpanContext, owner_kind: Option<SpanKind>) -> EntryRef {
+        EntryRef::push_entry(Some(context), owner_kind, true)
+    }
+
+    #[inline]
+    fn push_entry(
+        context: Option<SpanContext>,
+        owner_kind: Option<SpanKind>,
+        from_span: bool,
+    ) -> EntryRef {
+        STACK
+            .try_with(|stack| {
+                let token = stack.next_token.get();
+                stack.next_token.set(token.wrapping_add(1));
+                let index = stack.len.get();
+                let entry = Entry {
+                    context,
+                    token,
+                    owner_kind,
+                    amended: false,
+                    from_span,
+                };
+                match stack.shallow.get(index) {
+                    Some(cell) => cell.set(entry),
+                    None => push_deep(entry),
+                }
+                stack.len.set(index + 1);
+                stack.current.set(context);
+                EntryRef { token, index }
+            })
+            // The thread is being torn down: nothing to push onto, and
+            // removal finds nothing.
+            .unwrap_or(EntryRef {
+                token: u64::MAX,
+                index: usize::MAX,
+            })
+    }
+
+    /// Whether the stack was empty when this entry was pushed: the thread
+    /// was idle, and will be again when the entry goes.
+    #[inline]
+    pub(crate) fn was_idle(self) -> bool {
+        self.index == 0
+    }
+
+    /// Removes the entry and returns what `with_current_span` left for its
+    /// span. With `and_above`, entries pushed after it go too: at the end of
+    /// a poll they belong to guards leaked or held across an `.await`.
+    #[inline]
+    pub(crate) fn remove(self, and_above: bool) -> Option<Amendments> {
+        match self.pop_if_on_top() {
+            Some(false) => None,
+            Some(true) => take_amendments(self.token),
+            None => self.remove_out_of_order(and_above),
+        }
+    }
+
+    /// The in-order case: pops the entry if it is on top, where it was
+    /// pushed, and says whether it was amended.
+    #[inline]
+    fn pop_if_on_top(self) -> Option<bool> {
+        STACK
+            .try_with(|stack| {
+                let cell = stack.shallow.get(self.index)?;
+                let entry = cell.get();
+                if stack.len.get() != self.index + 1 || entry.token != self.token {
+                    return None;
+                }
+                stack.len.set(self.index);
+                let below = match self.index.checked_sub(1) {
+                    Some(below) => stack.shallow[below].get().context,
+                    None => None,
+                };
+                stack.current.set(below);
+                Some(entry.amended)
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// The entry is not on top, or is a deep one: guards were dropped out
+    /// of order, left entries above it, or nest deeper than `SHALLOW`.
+    #[cold]
+    #[inline(never)]
+    fn remove_out_of_order(self, and_above: bool) -> Option<Amendments> {
+        let removed = STACK
+            .try_with(|stack| {
+                let mut all = stack.all();
+                // Already gone: by the end of a poll, or by its span's end
+                // after the guard was leaked.
+                let at = all.iter().rposition(|e| e.token == self.token)?;
+                let removed: Vec<Entry> = if and_above {
+                    all.drain(at..).collect()
+                } else {
+                    vec![all.remove(at)]
+                };
+                stack.set_all(all);
+                Some(removed)
+            })
+            .ok()
+            .flatten()?;
+        let mut mine = None;
+        for entry in removed.iter().filter(|e| e.amended) {
+            let amendments = take_amendments(entry.token);
+            if entry.token == self.token {
+                mine = amendments;
+            }
+        }
+        mine
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn push_deep(entry: Entry) {
+    let _ = DEEP.try_with(|deep| {
+        if let Ok(mut deep) = deep.try_borrow_mut() {
+            deep.push(entry);
+        }
+    });
+}
+
+/// Removes the entries an unsampled span's leaked guards left on this
+/// thread's stack (its children would record nothing).
+#[cold]
+#[inline(never)]
+pub(crate) fn remove_leaked_unsampled(span_id: SpanId) {
+    let _ = STACK.try_with(|stack| {
+        let leaked = |e: &Entry| e.from_span && e.context.is_some_and(|c| c.span_id == span_id);
+        let len = stack.len.get();
+        let shallow = &stack.shallow[..len.min(SHALLOW)];
+        if len > SHALLOW || shallow.iter().any(|cell| leaked(&cell.get())) {
+            let mut all = stack.all();
+            all.retain(|e| !leaked(e));
+            stack.set_all(all);
+        }
+    });
 }
 
 /// Removes the entries a recording span's leaked guards left on this
 /// thread's stack, and returns what `with_current_span` left in them.
 #[cold]
 pub(crate) fn remove_leaked(span_id: SpanId) -> Vec<Amendments> {
-    STACK
+    let leaked = STACK
         .try_with(|stack| {
-            let Ok(mut entries) = stack.entries.try_borrow_mut() else {
-                return Vec::new();
-            };
-            let mut amendments = Vec::new();
-            entries.retain_mut(|entry| {
-                let leaked = entry.owner_kind.is_some()
+            let mut all = stack.all();
+            let mut leaked = Vec::new();
+            all.retain(|entry| {
+                let is_leaked = entry.owner_kind.is_some()
                     && entry.context.is_some_and(|c| c.span_id == span_id);
-                if leaked {
-                    amendments.push(std::mem::take(&mut entry.amendments));
+                if is_leaked {
+                    leaked.push(*entry);
                 }
-                !leaked
+                !is_leaked
             });
-            stack.current.set(entries.last().and_then(|e| e.context));
-            amendments
+            stack.set_all(all);
+            leaked
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    leaked
+        .iter()
+        .filter(|e| e.amended)
+        .filter_map(|e| take_amendments(e.token))
+        .collect()
 }

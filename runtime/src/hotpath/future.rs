@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use pin_project::pin_project;
 
-use crate::context::{ContextGuard, SpanContext, current_context};
+use crate::context::{EntryRef, SpanContext, current_context};
 use crate::local::buffer;
 use crate::span::Span;
 
@@ -42,24 +42,21 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _poll = PollScope(Some(ContextGuard::install(*this.context, None)));
+        let _poll = PollScope(EntryRef::push(*this.context));
         this.inner.poll(cx)
     }
 }
 
 /// Ends an `Instrumented` poll's entry, also when the poll panics, and hands
 /// on the spans the poll finished when the thread goes back to idle.
-struct PollScope(Option<ContextGuard>);
+struct PollScope(EntryRef);
 
 impl Drop for PollScope {
     #[inline]
     fn drop(&mut self) {
-        if let Some(guard) = self.0.take() {
-            let idle = guard.was_idle();
-            drop(guard.remove(true));
-            if idle {
-                buffer::flush();
-            }
+        drop(self.0.remove(true));
+        if self.0.was_idle() {
+            buffer::flush();
         }
     }
 }
@@ -99,33 +96,30 @@ impl<F: Future, S: BorrowMut<Span>> Future for InSpan<F, S> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let span: &mut Span = (*this.span).borrow_mut();
-        let Some(guard) = span.enter_poll() else {
+        let Some(entry) = span.enter_poll() else {
             // Unsampled child or tracing off: the parent's context stays.
             return this.inner.poll(cx);
         };
         /// Ends the poll's entry, also when the poll panics.
         struct Exit<'a> {
             span: &'a mut Span,
-            guard: Option<ContextGuard>,
+            entry: EntryRef,
             ready: bool,
         }
         impl Drop for Exit<'_> {
             fn drop(&mut self) {
-                if let Some(guard) = self.guard.take() {
-                    let idle = guard.was_idle();
-                    self.span.exit_poll(guard);
-                    // Back to the executor: hand on what this poll finished,
-                    // a panicking poll's spans included. A finished future's
-                    // spans go with its own span's end.
-                    if idle && (!self.ready || std::thread::panicking()) {
-                        buffer::flush();
-                    }
+                self.span.exit_poll(self.entry);
+                // Back to the executor: hand on what this poll finished, a
+                // panicking poll's spans included. A finished future's spans
+                // go with its own span's end.
+                if self.entry.was_idle() && (!self.ready || std::thread::panicking()) {
+                    buffer::flush();
                 }
             }
         }
         let mut exit = Exit {
             span,
-            guard: Some(guard),
+            entry,
             ready: false,
         };
         let poll = this.inner.poll(cx);

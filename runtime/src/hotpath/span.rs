@@ -5,7 +5,9 @@ use std::mem::ManuallyDrop;
 
 use crate::args::{ArgKeys, ArgValue, Slots};
 use crate::clock::{self, Ticks};
-use crate::context::{self, ContextGuard, SpanContext, current_context};
+use std::marker::PhantomData;
+
+use crate::context::{self, EntryRef, SpanContext, current_context};
 use crate::id::{SpanId, TraceId};
 use crate::local::buffer;
 use crate::record::{Event, Link, SpanRecord};
@@ -64,6 +66,11 @@ pub(crate) struct Recording {
     pub(crate) args: Slots,
     /// What fewer spans have, kept out of line so that records stay small.
     pub(crate) extras: Option<Box<Extras>>,
+    /// Guards from [`Span::enter`] not dropped yet (leaked ones included).
+    pub(crate) entered: u32,
+    /// Set on the stand-in `with_current_span` lends, which never ends as a
+    /// span of its own.
+    pub(crate) stand_in: bool,
 }
 
 /// The rarer parts of a span: attributes other than arguments in place,
@@ -101,12 +108,6 @@ pub(crate) struct Amendments {
 /// name a caller passes can be taken for it.
 static UNNAMED: &str = "";
 
-impl Amendments {
-    fn is_empty(&self) -> bool {
-        self.name.is_none() && self.kind.is_none() && self.extras.is_none()
-    }
-}
-
 /// A span being recorded. It ends when dropped or on [`Span::end`].
 ///
 /// A span that is not sampled, or started while no sink is set, records
@@ -123,14 +124,10 @@ impl Amendments {
 #[derive(Debug)]
 pub struct Span {
     context: Option<SpanContext>,
-    /// Taken out by `finish`, which `Drop` calls whenever it is `Some`; so
-    /// the drop glue of a span that records nothing is one test.
+    /// Taken out by `finish`, which `Drop` calls whenever the span has a
+    /// context (every recording span has one); so the drop glue of a span
+    /// that records nothing is one test.
     recording: ManuallyDrop<Option<Recording>>,
-    /// Guards from [`Span::enter`] not dropped yet (leaked ones included).
-    entered: u32,
-    /// Set on the stand-in `with_current_span` lends, which never ends as a
-    /// span of its own.
-    stand_in: bool,
 }
 
 impl Span {
@@ -140,8 +137,6 @@ impl Span {
         Span {
             context: None,
             recording: ManuallyDrop::new(None),
-            entered: 0,
-            stand_in: false,
         }
     }
 
@@ -157,19 +152,22 @@ impl Span {
                 start: 0,
                 args: Slots::default(),
                 extras: earlier.extras,
+                entered: 0,
+                stand_in: true,
             })),
-            entered: 0,
-            stand_in: true,
         }
     }
 
     /// What was set on a stand-in, compared with the span of `kind` it
     /// stands in for; `None` when this is not a stand-in.
     pub(crate) fn take_amendments(&mut self, kind: SpanKind) -> Option<Amendments> {
-        if !self.stand_in {
+        if !self.recording.as_ref().is_some_and(|rec| rec.stand_in) {
             return None;
         }
         let rec = self.recording.take()?;
+        // Emptied, it is no span at all: its drop must not look like the
+        // end of the span it stood in for.
+        self.context = None;
         let renamed = !matches!(rec.name, Cow::Borrowed(name) if std::ptr::eq(name, UNNAMED));
         Some(Amendments {
             name: renamed.then_some(rec.name),
@@ -179,6 +177,8 @@ impl Span {
     }
 
     /// Applies what `with_current_span` set while this span was current.
+    #[cold]
+    #[inline(never)]
     fn apply(&mut self, amendments: Amendments) {
         let Amendments { name, kind, extras } = amendments;
         if let Some(name) = name {
@@ -265,8 +265,6 @@ impl Span {
             return Span {
                 context: Some(context),
                 recording: ManuallyDrop::new(None),
-                entered: 0,
-                stand_in: false,
             };
         }
         Span::recording(context, name, kind, None)
@@ -287,10 +285,10 @@ impl Span {
                 parent,
                 args: Slots::default(),
                 extras: None,
+                entered: 0,
+                stand_in: false,
                 start: clock::now(),
             })),
-            entered: 0,
-            stand_in: false,
         }
     }
 
@@ -431,31 +429,52 @@ impl Span {
     /// instrumented future removes such a guard's entry when its poll ends.
     #[inline]
     pub fn enter(&mut self) -> Entered<'_> {
-        let guard = self.context.map(|context| {
-            let owner = self.recording.as_ref().map(|rec| rec.kind);
-            ContextGuard::install(Some(context), owner)
-        });
-        if guard.is_some() {
-            self.entered += 1;
+        let guard = self.context.map(|context| self.push_entry(context));
+        Entered {
+            entry: guard,
+            span: self,
+            _not_send: PhantomData,
         }
-        Entered { guard, span: self }
+    }
+
+    /// Enters a span that has a context.
+    #[inline]
+    fn push_entry(&mut self, context: SpanContext) -> EntryRef {
+        let owner = match self.recording.as_mut() {
+            Some(rec) => {
+                rec.entered += 1;
+                Some(rec.kind)
+            }
+            None => None,
+        };
+        EntryRef::push_for_span(context, owner)
+    }
+
+    /// Ends what `enter` began; applies what `with_current_span` set.
+    #[inline]
+    fn pop_entry(&mut self, entry: EntryRef) {
+        if let Some(rec) = self.recording.as_mut() {
+            rec.entered -= 1;
+        }
+        if let Some(amendments) = entry.remove(false) {
+            self.apply(amendments);
+        }
     }
 
     /// Enters this span for one poll of a future; returns the guard to end
     /// with [`Span::exit_poll`].
     #[inline]
-    pub(crate) fn enter_poll(&self) -> Option<ContextGuard> {
+    pub(crate) fn enter_poll(&self) -> Option<EntryRef> {
         let context = self.context?;
         let owner = self.recording.as_ref().map(|rec| rec.kind);
-        Some(ContextGuard::install(Some(context), owner))
+        Some(EntryRef::push_for_span(context, owner))
     }
 
     /// Ends a poll's entry, and with it any guard leaked or held across an
     /// `.await` during the poll; applies what was set meanwhile.
     #[inline]
-    pub(crate) fn exit_poll(&mut self, guard: ContextGuard) {
-        let amendments = guard.remove(true);
-        if !amendments.is_empty() {
+    pub(crate) fn exit_poll(&mut self, entry: EntryRef) {
+        if let Some(amendments) = entry.remove(true) {
             self.apply(amendments);
         }
     }
@@ -464,7 +483,9 @@ impl Span {
 impl Drop for Span {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.recording.is_some() {
+        // A span without a context (an unsampled child, tracing off) has
+        // nothing to end: one test.
+        if self.context.is_some() {
             self.finish();
         }
     }
@@ -475,8 +496,14 @@ impl Span {
     /// buffer.
     #[inline(never)]
     fn finish(&mut self) {
-        let end = clock::now();
-        if self.stand_in {
+        let Some(rec) = self.recording.as_ref() else {
+            // An unsampled root: a guard of it may have been leaked.
+            if let Some(context) = self.context {
+                context::remove_leaked_unsampled(context.span_id());
+            }
+            return;
+        };
+        if rec.stand_in {
             if let Some(rec) = self.recording.take()
                 && let Some(extras) = rec.extras
             {
@@ -484,7 +511,7 @@ impl Span {
             }
             return;
         }
-        if self.entered > 0 {
+        if rec.entered > 0 {
             // A guard was leaked: its entry must not outlive the span.
             if let Some(context) = self.context {
                 for amendments in context::remove_leaked(context.span_id()) {
@@ -492,6 +519,7 @@ impl Span {
                 }
             }
         }
+        let end = clock::now();
         if let (Some(mut rec), Some(context)) = (self.recording.take(), self.context) {
             if std::thread::panicking() && !matches!(rec.status(), Status::Error(_)) {
                 rec.extras().status = Status::Error(crate::panic::current_message().into());
@@ -505,26 +533,24 @@ impl Span {
 #[must_use = "the span is current only while the guard lives"]
 #[derive(Debug)]
 pub struct Entered<'a> {
-    guard: Option<ContextGuard>,
+    entry: Option<EntryRef>,
     span: &'a mut Span,
+    /// The entry is on this thread's stack: the guard must drop here.
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl Entered<'_> {
     /// Whether entering changed the current context.
     pub fn is_active(&self) -> bool {
-        self.guard.is_some()
+        self.entry.is_some()
     }
 }
 
 impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(guard) = self.guard.take() {
-            self.span.entered -= 1;
-            let amendments = guard.remove(false);
-            if !amendments.is_empty() {
-                self.span.apply(amendments);
-            }
+        if let Some(entry) = self.entry.take() {
+            self.span.pop_entry(entry);
         }
     }
 }
