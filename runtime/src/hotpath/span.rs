@@ -429,10 +429,15 @@ impl Span {
     /// instrumented future removes such a guard's entry when its poll ends.
     #[inline]
     pub fn enter(&mut self) -> Entered<'_> {
-        let guard = self.context.map(|context| self.push_entry(context));
+        let entry = match self.context {
+            Some(context) => Some(SpanEntry {
+                entry: self.push_entry(context),
+                span: self,
+            }),
+            None => None,
+        };
         Entered {
-            entry: guard,
-            span: self,
+            entry,
             _not_send: PhantomData,
         }
     }
@@ -450,8 +455,10 @@ impl Span {
         EntryRef::push_for_span(context, owner)
     }
 
-    /// Ends what `enter` began; applies what `with_current_span` set.
-    #[inline]
+    /// Ends what `enter` began; applies what `with_current_span` set. Out
+    /// of line, so that a guard's drop code is a test and a call, which the
+    /// compiler inlines into every traced function.
+    #[inline(never)]
     fn pop_entry(&mut self, entry: EntryRef) {
         if let Some(rec) = self.recording.as_mut() {
             rec.entered -= 1;
@@ -533,8 +540,9 @@ impl Span {
 #[must_use = "the span is current only while the guard lives"]
 #[derive(Debug)]
 pub struct Entered<'a> {
-    entry: Option<EntryRef>,
-    span: &'a mut Span,
+    /// `None` for a span without a context: then dropping the guard is one
+    /// test, with no drop code of its own to call.
+    entry: Option<SpanEntry<'a>>,
     /// The entry is on this thread's stack: the guard must drop here.
     _not_send: PhantomData<*mut ()>,
 }
@@ -546,11 +554,16 @@ impl Entered<'_> {
     }
 }
 
-impl Drop for Entered<'_> {
+/// A span's entry on this thread's stack, removed when dropped.
+#[derive(Debug)]
+struct SpanEntry<'a> {
+    entry: EntryRef,
+    span: &'a mut Span,
+}
+
+impl Drop for SpanEntry<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(entry) = self.entry.take() {
-            self.span.pop_entry(entry);
-        }
+        self.span.pop_entry(self.entry);
     }
 }
