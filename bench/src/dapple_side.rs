@@ -1,30 +1,20 @@
 //! The workloads with Dapple's `#[traced]`.
 
 use std::hint::black_box;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use dapple::export::{Reporter, ReporterConfig};
-use dapple::{SpanBatch, traced};
+use dapple::traced;
 
-use crate::LEAVES;
+use crate::sink::SinkAddrs;
+use crate::{LEAVES, LONG_ARG, SHORT_ARG};
 
-/// Spans the exporter received.
-static DELIVERED: AtomicU64 = AtomicU64::new(0);
-
-/// Starts, once for the process, Dapple's reporter thread with an exporter
-/// that counts batches and drops them (on the reporter thread, where their
-/// memory goes back to the pools).
-pub fn install() {
-    static REPORTER: OnceLock<Reporter> = OnceLock::new();
-    REPORTER.get_or_init(|| {
-        Reporter::install(
-            |batch: SpanBatch| {
-                DELIVERED.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            },
-            ReporterConfig::default().with_max_queued_bytes(1 << 30),
-        )
-    });
+/// Starts reporting with `dapple::init` at its defaults (the native TCP
+/// exporter, its default memory bound) to the sink's native port.
+pub fn install(sink: &SinkAddrs) -> dapple::Guard {
+    dapple::init(
+        dapple::Config::default()
+            .with_endpoint(sink.native.clone())
+            .with_service("dapple-bench"),
+    )
 }
 
 #[traced(name = "leaf")]
@@ -39,22 +29,24 @@ pub fn sync_root() {
     }
 }
 
-#[traced(name = "root", sample = 0.0)]
-pub fn unsampled_root() {
-    for _ in 0..LEAVES {
-        leaf();
-    }
-}
-
 #[traced(name = "leaf", args(n, s))]
 fn leaf_args(n: i64, s: &str) {
     black_box((n, s));
 }
 
+/// Each leaf records an integer and [`SHORT_ARG`].
 #[traced(name = "root")]
 pub fn args_root() {
     for i in 0..LEAVES {
-        leaf_args(i as i64, "GET /users");
+        leaf_args(i as i64, black_box(SHORT_ARG));
+    }
+}
+
+/// Each leaf records an integer and [`LONG_ARG`].
+#[traced(name = "root")]
+pub fn long_args_root() {
+    for i in 0..LEAVES {
+        leaf_args(i as i64, black_box(LONG_ARG));
     }
 }
 
@@ -68,14 +60,4 @@ pub async fn async_root() {
     for _ in 0..LEAVES {
         async_leaf().await;
     }
-}
-
-/// Spans delivered so far.
-pub fn delivered() -> u64 {
-    DELIVERED.load(Ordering::Relaxed)
-}
-
-/// Hands this thread's buffered spans on.
-pub fn flush() {
-    dapple::flush_thread();
 }

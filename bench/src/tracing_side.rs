@@ -1,22 +1,20 @@
-//! The workloads with `tracing`'s `#[instrument]`, under two subscribers:
-//! the registry alone (with a layer that counts closed spans), and the
-//! registry with tracing-opentelemetry and the OpenTelemetry SDK's batch
-//! processor, exporting to an exporter that counts and drops.
+//! The workloads with `tracing`'s `#[instrument]`, under the registry with
+//! tracing-opentelemetry and the OpenTelemetry SDK's batch span processor at
+//! its defaults (a queue of 2048 spans that drops past it, batches of 512),
+//! exporting over OTLP/HTTP.
 
 use std::hint::black_box;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::{Dispatch, instrument};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::Registry;
 
-use crate::LEAVES;
+use crate::sink::SinkAddrs;
+use crate::{LEAVES, LONG_ARG, SHORT_ARG};
 
 #[instrument(name = "leaf", skip_all)]
 fn leaf() {
@@ -38,7 +36,14 @@ fn leaf_args(n: i64, s: &str) {
 #[instrument(name = "root", skip_all)]
 pub fn args_root() {
     for i in 0..LEAVES {
-        leaf_args(i as i64, "GET /users");
+        leaf_args(i as i64, black_box(SHORT_ARG));
+    }
+}
+
+#[instrument(name = "root", skip_all)]
+pub fn long_args_root() {
+    for i in 0..LEAVES {
+        leaf_args(i as i64, black_box(LONG_ARG));
     }
 }
 
@@ -54,86 +59,60 @@ pub async fn async_root() {
     }
 }
 
-/// Counts spans as they close.
-struct CountClosed(Arc<AtomicU64>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountClosed {
-    fn on_close(&self, _: tracing::span::Id, _: tracing_subscriber::layer::Context<'_, S>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
+/// How `tracing` is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// Every span recorded and exported (the SDK's default sampler,
+    /// parent-based always-on).
+    Sampled,
+    /// Roots not sampled: `ParentBased(AlwaysOff)`.
+    Unsampled,
+    /// A `LevelFilter::OFF` layer: spans filtered out before OpenTelemetry
+    /// sees them.
+    LevelOff,
 }
 
-/// Counts exported spans and drops them.
-#[derive(Debug)]
-struct CountExported(Arc<AtomicU64>);
-
-impl SpanExporter for CountExported {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-/// A subscriber and the count of spans it delivered.
+/// A subscriber with its provider, which flushes.
 #[derive(Clone, Debug)]
 pub struct Subscriber {
     pub dispatch: Dispatch,
-    delivered: Arc<AtomicU64>,
-    provider: Option<SdkTracerProvider>,
+    provider: SdkTracerProvider,
 }
 
 impl Subscriber {
-    /// The registry with a layer that counts closed spans.
-    pub fn registry() -> Subscriber {
-        let delivered = Arc::new(AtomicU64::new(0));
-        let subscriber = Registry::default().with(CountClosed(delivered.clone()));
-        Subscriber {
-            dispatch: Dispatch::new(subscriber),
-            delivered,
-            provider: None,
+    /// The registry with tracing-opentelemetry, a tracer provider with the
+    /// SDK's batch span processor at its defaults and the OTLP/HTTP
+    /// exporter to `sink`.
+    pub fn new(sink: &SinkAddrs, filter: Filter) -> Subscriber {
+        let mut provider = SdkTracerProvider::builder()
+            .with_batch_exporter(sink.otlp_exporter())
+            .with_resource(
+                Resource::builder()
+                    .with_service_name("tracing-bench")
+                    .build(),
+            );
+        if filter == Filter::Unsampled {
+            provider = provider.with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)));
         }
-    }
-
-    /// The registry with tracing-opentelemetry and the SDK's batch
-    /// processor. `sampled: false` samples no trace (parent-based, off).
-    pub fn opentelemetry(sampled: bool) -> Subscriber {
-        let delivered = Arc::new(AtomicU64::new(0));
-        let config = BatchConfigBuilder::default()
-            // Large enough that no span is dropped in a measured run.
-            .with_max_queue_size(1 << 20)
-            .with_max_export_batch_size(4096)
-            .build();
-        let processor = BatchSpanProcessor::builder(CountExported(delivered.clone()))
-            .with_batch_config(config)
-            .build();
-        let sampler = if sampled {
-            Sampler::AlwaysOn
-        } else {
-            Sampler::ParentBased(Box::new(Sampler::AlwaysOff))
+        let provider = provider.build();
+        let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("dapple-bench"));
+        let dispatch = match filter {
+            Filter::LevelOff => {
+                Dispatch::new(Registry::default().with(otel).with(LevelFilter::OFF))
+            }
+            _ => Dispatch::new(Registry::default().with(otel)),
         };
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(processor)
-            .with_sampler(sampler)
-            .build();
-        let tracer = provider.tracer("dapple-bench");
-        let subscriber =
-            Registry::default().with(tracing_opentelemetry::layer().with_tracer(tracer));
-        Subscriber {
-            dispatch: Dispatch::new(subscriber),
-            delivered,
-            provider: Some(provider),
-        }
+        Subscriber { dispatch, provider }
     }
 
-    /// Spans delivered so far.
-    pub fn delivered(&self) -> u64 {
-        self.delivered.load(Ordering::Relaxed)
+    /// Makes it the process's global default subscriber; once per process.
+    pub fn set_global_default(&self) {
+        tracing::dispatcher::set_global_default(self.dispatch.clone())
+            .expect("no global subscriber yet");
     }
 
-    /// Exports what the batch processor holds.
+    /// Exports what the batch processor holds, and waits for it.
     pub fn flush(&self) {
-        if let Some(provider) = &self.provider {
-            let _ = provider.force_flush();
-        }
+        let _ = self.provider.force_flush();
     }
 }
