@@ -67,6 +67,10 @@ impl Mode {
 
 /// Plays the part `role` names; returns how it ended.
 pub fn play(role: &str) -> ExitCode {
+    // Die with the driver, however it ends (its guards cover all but a
+    // signal such as Ctrl-C).
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number; no memory is passed.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     if role == "collector" {
         return dapple_collector::cli::main();
     }
