@@ -72,7 +72,8 @@ pub struct Report {
     pub received_spans: u64,
     /// Spans of the sample-0 mode's service the collector holds (none).
     pub sample_zero_spans: u64,
-    /// Spans the servers told the collector they dropped.
+    /// Spans the collector mode's server dropped at its memory bound and
+    /// told the collector of.
     pub dropped_spans: u64,
     /// The collector process's CPU time from its start to the end of the
     /// last round (before the queries), in µs.
@@ -80,6 +81,12 @@ pub struct Report {
 }
 
 impl Report {
+    /// Spans neither received nor counted as dropped.
+    pub fn lost_spans(&self) -> u64 {
+        self.expected_spans
+            .saturating_sub(self.received_spans + self.dropped_spans)
+    }
+
     /// The run of `mode`.
     pub fn mode(&self, mode: Mode) -> &ModeRun {
         self.modes
@@ -137,7 +144,7 @@ pub fn run(exe: &Path, plan: &Plan, mut progress: impl FnMut(&str)) -> io::Resul
         .find(|run| run.mode == Mode::Collector)
         .expect("every mode runs");
     let expected_spans = collected.answered() * SPANS_PER_REQUEST;
-    let received_spans = collector.await_spans(
+    let (received_spans, dropped_spans) = collector.await_spans(
         &Mode::Collector.service(),
         expected_spans,
         Duration::from_secs(10),
@@ -147,7 +154,7 @@ pub fn run(exe: &Path, plan: &Plan, mut progress: impl FnMut(&str)) -> io::Resul
         expected_spans,
         received_spans,
         sample_zero_spans: collector.spans_of(&Mode::SampleZero.service())?,
-        dropped_spans: collector.dropped_spans()?,
+        dropped_spans,
         collector_cpu_micros,
     })
 }
@@ -185,7 +192,7 @@ pub fn table(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "collector: received {} of {} spans ({} per request); {} reported dropped; {} from sample-0",
+        "collector: received {} of {} spans ({} per request); {} dropped at the server's memory bound; {} from sample-0",
         report.received_spans,
         report.expected_spans,
         SPANS_PER_REQUEST,

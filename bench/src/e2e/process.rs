@@ -237,28 +237,36 @@ impl Collector {
         Ok(total)
     }
 
-    /// The spans clients said they dropped (`GET /api/services`).
-    pub fn dropped_spans(&self) -> io::Result<u64> {
+    /// The spans the servers of `service` said they dropped because their
+    /// memory bound was reached (`GET /api/services`).
+    pub fn dropped_spans(&self, service: &str) -> io::Result<u64> {
         let json = self.get_ok("/api/services")?;
-        Ok(json["dropped_spans"]
-            .as_object()
-            .map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum()))
+        Ok(json["dropped_spans"][service].as_u64().unwrap_or(0))
     }
 
-    /// Waits until the collector holds `expected` spans of `service`, or
-    /// until the count has not moved for `patience`; returns the last count.
-    pub fn await_spans(&self, service: &str, expected: u64, patience: Duration) -> io::Result<u64> {
-        let mut count = self.spans_of(service)?;
+    /// Waits until the spans of `service` the collector holds, and those
+    /// the servers said they dropped, add up to `expected`, or until
+    /// neither has moved for `patience`; returns both.
+    pub fn await_spans(
+        &self,
+        service: &str,
+        expected: u64,
+        patience: Duration,
+    ) -> io::Result<(u64, u64)> {
+        let count = || -> io::Result<(u64, u64)> {
+            Ok((self.spans_of(service)?, self.dropped_spans(service)?))
+        };
+        let mut counts = count()?;
         let mut moved = Instant::now();
-        while count < expected && moved.elapsed() < patience {
+        while counts.0 + counts.1 < expected && moved.elapsed() < patience {
             std::thread::sleep(Duration::from_millis(100));
-            let now = self.spans_of(service)?;
-            if now != count {
+            let now = count()?;
+            if now != counts {
                 moved = Instant::now();
-                count = now;
+                counts = now;
             }
         }
-        Ok(count)
+        Ok(counts)
     }
 }
 
