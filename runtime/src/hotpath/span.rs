@@ -429,13 +429,10 @@ impl Span {
     /// instrumented future removes such a guard's entry when its poll ends.
     #[inline]
     pub fn enter(&mut self) -> Entered<'_> {
-        let entry = match self.context {
-            Some(context) => Some(SpanEntry {
-                entry: self.push_entry(context),
-                span: self,
-            }),
-            None => None,
-        };
+        let entry = self.context.map(|context| SpanEntry {
+            entry: self.push_entry(context),
+            span: self,
+        });
         Entered {
             entry,
             _not_send: PhantomData,
