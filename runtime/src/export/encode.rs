@@ -1,77 +1,403 @@
-//! Finished spans in their wire form.
+//! Finished spans written straight into a batch frame's bytes: no owned
+//! wire structs in between, and nothing allocated once the buffers have
+//! grown. The layout is `dapple.v1.Span` as prost writes it (defaults
+//! omitted), so the collector's decoder reads it as any other.
 //!
 //! This lives here, not in dapple-proto: dapple's exporter depends on
-//! dapple-proto, so dapple-proto cannot depend on dapple's records.
+//! dapple-proto, so dapple-proto cannot depend on dapple's records, and the
+//! encoder reads the records' private parts (arguments in place) directly.
 
-use dapple_proto as proto;
-use dapple_proto::any_value;
+use prost::encoding::{encode_varint, encoded_len_varint};
 
+use crate::args::ValueRef;
 use crate::clock::Converter;
 use crate::record::SpanRecord;
 use crate::span::{SpanKind, Status};
-use crate::value::{KeyValue, Value};
+use crate::value::KeyValue;
 
-/// The wire form of a finished span, its times converted with `clock`:
-/// take one converter per batch, not per span (taking one locks).
-pub(crate) fn span(record: &SpanRecord, clock: &Converter) -> proto::Span {
-    let status = match record.status() {
-        Status::Unset => None,
-        Status::Ok => Some(proto::Status {
-            code: proto::StatusCode::Ok as i32,
-            message: String::new(),
-        }),
-        Status::Error(message) => Some(proto::Status {
-            code: proto::StatusCode::Error as i32,
-            message: message.to_string(),
-        }),
-    };
-    proto::Span {
-        trace_id: record.trace_id().to_bytes().to_vec(),
-        span_id: record.span_id().to_u64(),
-        parent_span_id: record.parent_id().map_or(0, |p| p.to_u64()),
-        name: record.name().to_owned(),
-        kind: match record.kind() {
-            SpanKind::Internal => proto::SpanKind::Internal,
-            SpanKind::Server => proto::SpanKind::Server,
-            SpanKind::Client => proto::SpanKind::Client,
-            SpanKind::Producer => proto::SpanKind::Producer,
-            SpanKind::Consumer => proto::SpanKind::Consumer,
-        } as i32,
-        start_unix_nanos: record.start_unix_nanos_with(clock),
-        end_unix_nanos: record.end_unix_nanos_with(clock),
-        status,
-        attributes: record.attributes().map(|kv| attribute(&kv)).collect(),
-        events: record
-            .events()
-            .iter()
-            .map(|e| proto::Event {
-                name: e.name.to_string(),
-                unix_nanos: e.unix_nanos,
-                attributes: e.attributes.iter().map(attribute).collect(),
-            })
-            .collect(),
-        links: record
-            .links()
-            .iter()
-            .map(|l| proto::Link {
-                trace_id: l.trace_id.to_bytes().to_vec(),
-                span_id: l.span_id.to_u64(),
-            })
-            .collect(),
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LEN: u64 = 2;
+
+/// Where encoded bytes go: a buffer, or a counter that measures a nested
+/// message before it is written.
+trait Out {
+    fn put(&mut self, bytes: &[u8]);
+    fn varint(&mut self, value: u64);
+}
+
+struct Count(usize);
+
+impl Out for Count {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+    #[inline]
+    fn varint(&mut self, value: u64) {
+        self.0 += encoded_len_varint(value);
     }
 }
 
-fn attribute(kv: &KeyValue) -> proto::KeyValue {
-    proto::KeyValue {
-        key: kv.key.to_string(),
-        value: Some(proto::AnyValue {
-            value: Some(match &kv.value {
-                Value::Str(s) => any_value::Value::StringValue(s.to_string()),
-                Value::I64(v) => any_value::Value::IntValue(*v),
-                Value::F64(v) => any_value::Value::DoubleValue(*v),
-                Value::Bool(v) => any_value::Value::BoolValue(*v),
-                Value::Bytes(v) => any_value::Value::BytesValue(v.clone()),
+impl Out for Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    #[inline]
+    fn varint(&mut self, value: u64) {
+        encode_varint(value, self);
+    }
+}
+
+/// A message body that can be measured and written.
+trait Body {
+    fn write<O: Out>(&self, out: &mut O);
+
+    fn len(&self) -> usize {
+        let mut count = Count(0);
+        self.write(&mut count);
+        count.0
+    }
+}
+
+#[inline]
+fn key<O: Out>(out: &mut O, field: u64, wire: u64) {
+    out.varint(field << 3 | wire);
+}
+
+fn nested<O: Out>(out: &mut O, field: u64, body: &impl Body) {
+    key(out, field, LEN);
+    out.varint(body.len() as u64);
+    body.write(out);
+}
+
+fn bytes<O: Out>(out: &mut O, field: u64, value: &[u8]) {
+    if !value.is_empty() {
+        key(out, field, LEN);
+        out.varint(value.len() as u64);
+        out.put(value);
+    }
+}
+
+fn fixed64<O: Out>(out: &mut O, field: u64, value: u64) {
+    if value != 0 {
+        key(out, field, FIXED64);
+        out.put(&value.to_le_bytes());
+    }
+}
+
+fn uint<O: Out>(out: &mut O, field: u64, value: u64) {
+    if value != 0 {
+        key(out, field, VARINT);
+        out.varint(value);
+    }
+}
+
+/// `dapple.v1.AnyValue`: its one field is written even when it is a default.
+struct AnyValue<'a>(ValueRef<'a>);
+
+impl Body for AnyValue<'_> {
+    fn write<O: Out>(&self, out: &mut O) {
+        match self.0 {
+            ValueRef::Str(s) => {
+                key(out, 1, LEN);
+                out.varint(s.len() as u64);
+                out.put(s.as_bytes());
+            }
+            ValueRef::I64(v) => {
+                key(out, 2, VARINT);
+                out.varint(v as u64);
+            }
+            ValueRef::F64(v) => {
+                key(out, 3, FIXED64);
+                out.put(&v.to_bits().to_le_bytes());
+            }
+            ValueRef::Bool(v) => {
+                key(out, 4, VARINT);
+                out.varint(u64::from(v));
+            }
+            ValueRef::Bytes(b) => {
+                key(out, 5, LEN);
+                out.varint(b.len() as u64);
+                out.put(b);
+            }
+        }
+    }
+}
+
+/// `dapple.v1.KeyValue`.
+struct Attribute<'a>(&'a str, ValueRef<'a>);
+
+impl Body for Attribute<'_> {
+    fn write<O: Out>(&self, out: &mut O) {
+        bytes(out, 1, self.0.as_bytes());
+        nested(out, 2, &AnyValue(self.1));
+    }
+}
+
+fn attributes<O: Out>(out: &mut O, field: u64, list: &[KeyValue]) {
+    for kv in list {
+        nested(out, field, &Attribute(&kv.key, ValueRef::of(&kv.value)));
+    }
+}
+
+/// `dapple.v1.Status`.
+struct StatusBody<'a>(u64, &'a str);
+
+impl Body for StatusBody<'_> {
+    fn write<O: Out>(&self, out: &mut O) {
+        uint(out, 1, self.0);
+        bytes(out, 2, self.1.as_bytes());
+    }
+}
+
+/// `dapple.v1.Event`.
+struct EventBody<'a>(&'a crate::record::Event);
+
+impl Body for EventBody<'_> {
+    fn write<O: Out>(&self, out: &mut O) {
+        bytes(out, 1, self.0.name.as_bytes());
+        fixed64(out, 2, self.0.unix_nanos);
+        attributes(out, 3, &self.0.attributes);
+    }
+}
+
+/// `dapple.v1.Link`.
+struct LinkBody<'a>(&'a crate::record::Link);
+
+impl Body for LinkBody<'_> {
+    fn write<O: Out>(&self, out: &mut O) {
+        bytes(out, 1, &self.0.trace_id.to_bytes());
+        fixed64(out, 2, self.0.span_id.to_u64());
+    }
+}
+
+/// `dapple.v1.Span`, its times converted with a converter taken once per
+/// batch.
+struct SpanBody<'a> {
+    record: &'a SpanRecord,
+    clock: &'a Converter,
+}
+
+impl Body for SpanBody<'_> {
+    fn write<O: Out>(&self, out: &mut O) {
+        let record = self.record;
+        bytes(out, 1, &record.trace_id().to_bytes());
+        fixed64(out, 2, record.span_id().to_u64());
+        fixed64(out, 3, record.parent_id().map_or(0, |p| p.to_u64()));
+        bytes(out, 4, record.name().as_bytes());
+        let kind = match record.kind() {
+            SpanKind::Internal => 0,
+            SpanKind::Server => 1,
+            SpanKind::Client => 2,
+            SpanKind::Producer => 3,
+            SpanKind::Consumer => 4,
+        };
+        uint(out, 5, kind);
+        let (start, end) = record.ticks();
+        fixed64(out, 6, self.clock.unix_nanos(start));
+        fixed64(out, 7, self.clock.unix_nanos(end));
+        match record.status() {
+            Status::Unset => {}
+            Status::Ok => nested(out, 8, &StatusBody(1, "")),
+            Status::Error(message) => nested(out, 8, &StatusBody(2, message)),
+        }
+        record.for_each_attribute(|key, value| nested(out, 9, &Attribute(key, value)));
+        for event in record.events() {
+            nested(out, 10, &EventBody(event));
+        }
+        for link in record.links() {
+            nested(out, 11, &LinkBody(link));
+        }
+    }
+}
+
+/// Appends one span as an entry of `Batch.spans` (field 2), ready to follow
+/// the batch's header; returns the bytes appended.
+pub(crate) fn batch_entry(out: &mut Vec<u8>, record: &SpanRecord, clock: &Converter) -> usize {
+    let before = out.len();
+    nested(out, 2, &SpanBody { record, clock });
+    out.len() - before
+}
+
+/// The most bytes a batch frame adds around its span entries.
+pub(crate) const FRAME_OVERHEAD: usize = 48;
+
+/// Writes a whole frame (length prefix, `Frame.batch`) carrying the span
+/// entries in `entries` into `frame`, which is cleared first.
+pub(crate) fn batch_frame(frame: &mut Vec<u8>, sequence: u64, dropped: u64, entries: &[u8]) {
+    let mut header = Count(0);
+    uint(&mut header, 1, sequence);
+    let mut trailer = Count(0);
+    uint(&mut trailer, 3, dropped);
+    let batch_len = header.0 + entries.len() + trailer.0;
+    let frame_len = 1 + encoded_len_varint(batch_len as u64) + batch_len;
+    frame.clear();
+    // Rounded up, so that a reused buffer fits the next frames, which are
+    // a few bytes longer as the sequence number grows.
+    frame.reserve((encoded_len_varint(frame_len as u64) + frame_len).next_power_of_two());
+    frame.varint(frame_len as u64);
+    key(frame, 2, LEN);
+    frame.varint(batch_len as u64);
+    uint(frame, 1, sequence);
+    frame.extend_from_slice(entries);
+    uint(frame, 3, dropped);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KeyValue, MemorySink, SpanKind, traced};
+    use dapple_proto::{self as proto, Frame, any_value, frame};
+    use prost::Message;
+
+    /// What prost makes of the same record through owned wire structs: the
+    /// encoder must write the same message.
+    fn kv(key: &str, value: ValueRef<'_>) -> proto::KeyValue {
+        proto::KeyValue {
+            key: key.to_owned(),
+            value: Some(proto::AnyValue {
+                value: Some(match value {
+                    ValueRef::Str(s) => any_value::Value::StringValue(s.to_owned()),
+                    ValueRef::I64(v) => any_value::Value::IntValue(v),
+                    ValueRef::F64(v) => any_value::Value::DoubleValue(v),
+                    ValueRef::Bool(v) => any_value::Value::BoolValue(v),
+                    ValueRef::Bytes(v) => any_value::Value::BytesValue(v.to_vec()),
+                }),
             }),
-        }),
+        }
+    }
+
+    fn owned(record: &SpanRecord, clock: &Converter) -> proto::Span {
+        let mut attributes = Vec::new();
+        record.for_each_attribute(|k, v| attributes.push(kv(k, v)));
+        let (start, end) = record.ticks();
+        proto::Span {
+            trace_id: record.trace_id().to_bytes().to_vec(),
+            span_id: record.span_id().to_u64(),
+            parent_span_id: record.parent_id().map_or(0, |p| p.to_u64()),
+            name: record.name().to_owned(),
+            kind: record.kind() as i32,
+            start_unix_nanos: clock.unix_nanos(start),
+            end_unix_nanos: clock.unix_nanos(end),
+            status: match record.status() {
+                Status::Unset => None,
+                Status::Ok => Some(proto::Status {
+                    code: 1,
+                    message: String::new(),
+                }),
+                Status::Error(m) => Some(proto::Status {
+                    code: 2,
+                    message: m.to_string(),
+                }),
+            },
+            attributes,
+            events: record
+                .events()
+                .iter()
+                .map(|e| proto::Event {
+                    name: e.name.to_string(),
+                    unix_nanos: e.unix_nanos,
+                    attributes: e
+                        .attributes
+                        .iter()
+                        .map(|a| kv(&a.key, ValueRef::of(&a.value)))
+                        .collect(),
+                })
+                .collect(),
+            links: record
+                .links()
+                .iter()
+                .map(|l| proto::Link {
+                    trace_id: l.trace_id.to_bytes().to_vec(),
+                    span_id: l.span_id.to_u64(),
+                })
+                .collect(),
+        }
+    }
+
+    #[traced(crate = crate, name = "encode.leaf", kind = client, args(n, path, long))]
+    fn leaf(n: i64, path: &str, long: &str) {
+        crate::with_current_span(|s| {
+            s.set_attribute("ratio", 0.5);
+            s.set_attribute("blob", vec![0_u8, 1, 2]);
+            s.set_attribute("flag", false);
+            s.set_attribute("zero", 0_i64);
+            s.add_event("checked", [KeyValue::new("rows", 3_i64)]);
+            s.set_error("no luck");
+        });
+        let _ = (n, path, long);
+    }
+
+    #[traced(crate = crate, name = "encode.root", kind = server)]
+    fn root() {
+        leaf(
+            -7,
+            "GET /users",
+            "a string argument longer than fifteen bytes",
+        );
+    }
+
+    #[test]
+    fn spans_encode_as_prost_encodes_them_and_decode_back() {
+        let sink = MemorySink::install();
+        root();
+        let spans = sink.trace(sink.named("encode.root")[0].trace_id());
+        assert_eq!(spans.len(), 2);
+        let clock = crate::clock::converter();
+        let mut entries = Vec::new();
+        for record in &spans {
+            let start = entries.len();
+            let written = batch_entry(&mut entries, record, &clock);
+            let expected = owned(record, &clock);
+            let mut want = Vec::new();
+            prost::encoding::message::encode(2, &expected, &mut want);
+            assert_eq!(&entries[start..], &want[..], "{}", record.name());
+            assert_eq!(written, want.len());
+        }
+        let mut frame_bytes = Vec::new();
+        batch_frame(&mut frame_bytes, 300, 5, &entries);
+        let decoded = Frame::decode_length_delimited(&frame_bytes[..]).unwrap();
+        let Some(frame::Kind::Batch(batch)) = decoded.kind else {
+            panic!("not a batch");
+        };
+        assert_eq!(batch.sequence, 300);
+        assert_eq!(batch.dropped_spans, 5);
+        assert_eq!(batch.spans.len(), 2);
+        let leaf = batch
+            .spans
+            .iter()
+            .find(|s| s.name == "encode.leaf")
+            .unwrap();
+        assert_eq!(leaf.kind, SpanKind::Client as i32);
+        assert_eq!(leaf.status.as_ref().unwrap().message, "no luck");
+        assert_eq!(leaf.events[0].name, "checked");
+        let keys: Vec<&str> = leaf.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["n", "path", "long", "ratio", "blob", "flag", "zero"],
+            "arguments first, then the others"
+        );
+        assert_eq!(
+            leaf.attributes[2].value.as_ref().unwrap().value,
+            Some(any_value::Value::StringValue(
+                "a string argument longer than fifteen bytes".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn an_empty_batch_frame_carries_only_its_drop_count() {
+        let mut frame_bytes = Vec::new();
+        batch_frame(&mut frame_bytes, 1, 42, &[]);
+        let decoded = Frame::decode_length_delimited(&frame_bytes[..]).unwrap();
+        let Some(frame::Kind::Batch(batch)) = decoded.kind else {
+            panic!("not a batch");
+        };
+        assert_eq!(
+            (batch.sequence, batch.dropped_spans, batch.spans.len()),
+            (1, 42, 0)
+        );
     }
 }

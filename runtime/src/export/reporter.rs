@@ -32,6 +32,14 @@ pub trait Exporter: Send + 'static {
         let _ = spans;
     }
 
+    /// Whether the exporter has nothing left to do until a batch arrives
+    /// (nothing to re-send, no acknowledgement awaited). The reporter then
+    /// sleeps until woken instead of ticking, so an idle process spends no
+    /// CPU on reporting.
+    fn is_idle(&self) -> bool {
+        true
+    }
+
     /// Tries until `deadline` to deliver everything taken so far; returns the
     /// number of spans still undelivered.
     fn flush(&mut self, deadline: Instant) -> u64 {
@@ -94,6 +102,8 @@ struct Queue {
     exporting: u64,
     stats: ReporterStats,
     stopping: bool,
+    /// The thread waits without a timeout: the next batch must wake it.
+    sleeping: bool,
     /// A flush asked for, with its deadline and number.
     flush_request: Option<(u64, Instant)>,
     /// The number of the last flush asked for, and of the last answered
@@ -150,9 +160,11 @@ impl Sink for Handle {
         queue.bytes += bytes;
         queue.stats.queued_spans += batch.len() as u64;
         queue.batches.push_back(batch);
-        // The thread wakes by itself every TICK; waking it costs the
-        // application a system call, so only a filling queue does.
-        let wake = queue.batches.len() >= WAKE_BATCHES
+        // While busy the thread wakes by itself every TICK; waking it costs
+        // the application a system call, so only a filling queue does, or
+        // the first batch after the thread went to sleep.
+        let wake = std::mem::take(&mut queue.sleeping)
+            || queue.batches.len() >= WAKE_BATCHES
             || queue.bytes >= self.0.config.max_queued_bytes / 4;
         drop(queue);
         if wake {
@@ -288,6 +300,8 @@ fn tell_dropped(exporter: &mut impl Exporter, dropped: u64, said: &mut u64) {
 fn run(shared: &Shared, mut exporter: impl Exporter) {
     let mut taken: Vec<SpanBatch> = Vec::new();
     let mut dropped_said = 0;
+    // Whether the last wait ended with nothing queued.
+    let mut ticked_empty = false;
     loop {
         {
             let mut queue = shared.lock();
@@ -306,11 +320,24 @@ fn run(shared: &Shared, mut exporter: impl Exporter) {
                 if queue.stopping {
                     return;
                 }
-                queue = shared
-                    .arrived
-                    .wait_timeout(queue, TICK)
-                    .map(|(q, _)| q)
-                    .unwrap_or_else(|e| e.into_inner().0);
+                // Nothing came during the last tick and the exporter has
+                // nothing pending: sleep until a batch, a flush or the stop.
+                let idle = ticked_empty && exporter.is_idle();
+                queue.sleeping = idle;
+                queue = if idle {
+                    shared
+                        .arrived
+                        .wait(queue)
+                        .unwrap_or_else(|e| e.into_inner())
+                } else {
+                    shared
+                        .arrived
+                        .wait_timeout(queue, TICK)
+                        .map(|(q, _)| q)
+                        .unwrap_or_else(|e| e.into_inner().0)
+                };
+                queue.sleeping = false;
+                ticked_empty = queue.batches.is_empty();
                 if queue.batches.is_empty() {
                     let flush_asked = queue.flush_request.is_some();
                     let dropped = queue.stats.dropped_spans;

@@ -13,13 +13,17 @@ use std::time::{Duration, Instant};
 
 use dapple_proto::{self as proto, Frame, FrameError, FrameReader, frame};
 
+use crate::clock::Converter;
 use crate::export::{Exporter, encode};
 use crate::local::buffer::SpanBatch;
+use crate::record::SpanRecord;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Spans gathered into one frame at most (frames over the size limit are
 /// split anyway).
-const GATHER_LIMIT: usize = 8192;
+const GATHER_LIMIT: u64 = 8192;
+/// Frame buffers kept for reuse.
+const SPARE_FRAMES: usize = 16;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,9 +52,13 @@ pub struct TcpExporter {
     dropped_since_last_batch: u64,
     /// Spans this exporter dropped, shared with `dapple::dropped_spans`.
     dropped_total: Arc<AtomicU64>,
-    /// Spans of the batches exported since the reporter last drained, sent
-    /// together: one frame, one acknowledgement, one store transaction.
-    gathered: Vec<proto::Span>,
+    /// Spans of the batches exported since the reporter last drained,
+    /// already encoded as batch entries, sent together: one frame, one
+    /// acknowledgement, one store transaction.
+    gathered: Vec<u8>,
+    gathered_spans: u64,
+    /// Frame buffers of acknowledged batches, for the next frames.
+    spare: Vec<Vec<u8>>,
     backoff: Duration,
     next_attempt: Instant,
 }
@@ -97,6 +105,8 @@ impl TcpExporter {
             dropped_since_last_batch: 0,
             dropped_total: Arc::new(AtomicU64::new(0)),
             gathered: Vec::new(),
+            gathered_spans: 0,
+            spare: Vec::new(),
             backoff: MIN_BACKOFF,
             next_attempt: Instant::now(),
         }
@@ -124,32 +134,21 @@ impl TcpExporter {
         self.dropped_total.fetch_add(spans, Ordering::Relaxed);
     }
 
-    /// Encodes spans as one or more frames under the size limit.
-    fn enqueue(&mut self, spans: Vec<proto::Span>) {
-        let count = spans.len() as u64;
-        let batch = Frame {
-            kind: Some(frame::Kind::Batch(proto::Batch {
-                sequence: self.next_sequence,
-                spans,
-                dropped_spans: self.dropped_since_last_batch,
-                resource: None,
-            })),
-        };
-        let size = proto::encoded_frame_len(&batch);
-        if size > self.max_frame_bytes {
-            if let Some(frame::Kind::Batch(mut batch)) = batch.kind {
-                if batch.spans.len() <= 1 {
-                    self.drop_spans(count);
-                    return;
-                }
-                let second = batch.spans.split_off(batch.spans.len() / 2);
-                self.enqueue(batch.spans);
-                self.enqueue(second);
-            }
-            return;
-        }
-        let mut frame = Vec::with_capacity(size);
-        proto::encode_frame(&batch, &mut frame);
+    /// Sends what was gathered as one batch frame (none gathered: a frame
+    /// that only carries the drop count).
+    fn enqueue(&mut self) {
+        // The roomiest spare: frames grow a buffer only past every size
+        // seen before.
+        let roomiest = (0..self.spare.len()).max_by_key(|&at| self.spare[at].capacity());
+        let mut frame = roomiest.map_or_else(Vec::new, |at| self.spare.swap_remove(at));
+        encode::batch_frame(
+            &mut frame,
+            self.next_sequence,
+            self.dropped_since_last_batch,
+            &self.gathered,
+        );
+        self.gathered.clear();
+        let count = std::mem::take(&mut self.gathered_spans);
         let carried_dropped = std::mem::take(&mut self.dropped_since_last_batch);
         self.unacked_bytes += frame.len();
         self.unacked.push_back(Pending {
@@ -168,7 +167,37 @@ impl TcpExporter {
             // Its count must still reach the collector, with its own spans.
             self.dropped_since_last_batch += oldest.carried_dropped;
             self.drop_spans(oldest.spans);
+            self.recycle(oldest.frame);
         }
+    }
+
+    /// Keeps a sent frame's buffer for a later frame.
+    fn recycle(&mut self, mut frame: Vec<u8>) {
+        if self.spare.len() < SPARE_FRAMES && frame.capacity() <= self.max_frame_bytes {
+            frame.clear();
+            self.spare.push(frame);
+        }
+    }
+
+    /// Encodes one span after those gathered, sending the gathered ones
+    /// first when the frame would grow past its limit.
+    fn gather(&mut self, record: &SpanRecord, clock: &Converter) {
+        let limit = self.max_frame_bytes.saturating_sub(encode::FRAME_OVERHEAD);
+        let start = self.gathered.len();
+        let written = encode::batch_entry(&mut self.gathered, record, clock);
+        if written > limit {
+            // No frame can carry it.
+            self.gathered.truncate(start);
+            self.drop_spans(1);
+            return;
+        }
+        if self.gathered.len() > limit {
+            // Send those before it, then keep it as the first of the next.
+            let entry = self.gathered.split_off(start);
+            self.enqueue();
+            self.gathered = entry;
+        }
+        self.gathered_spans += 1;
     }
 
     fn disconnect(&mut self) {
@@ -273,6 +302,7 @@ impl TcpExporter {
                     let acked = self.unacked.iter().position(|p| p.sequence == ack.sequence);
                     if let Some(done) = acked.and_then(|at| self.unacked.remove(at)) {
                         self.unacked_bytes -= done.frame.len();
+                        self.recycle(done.frame);
                     }
                 }
                 Some(frame::Kind::Error(_)) | None => {
@@ -287,8 +317,8 @@ impl TcpExporter {
     /// Once connected, tells the collector what was lost without waiting for
     /// a batch to carry it: none may follow.
     fn carry_drops(&mut self) {
-        if self.stream.is_some() && self.dropped_since_last_batch > 0 {
-            self.enqueue(Vec::new());
+        if self.stream.is_some() && self.dropped_since_last_batch > 0 && self.gathered_spans == 0 {
+            self.enqueue();
         }
     }
 
@@ -302,31 +332,31 @@ impl TcpExporter {
 
 impl Exporter for TcpExporter {
     fn export(&mut self, batch: SpanBatch) {
-        // One converter for the batch: taking one locks.
+        // One converter for the batch.
         let clock = crate::clock::converter();
-        self.gathered.extend(
-            batch
-                .spans()
-                .iter()
-                .map(|record| encode::span(record, &clock)),
-        );
+        for record in batch.spans() {
+            self.gather(record, &clock);
+        }
         // The records go back to the pools now; only the wire form is kept.
         drop(batch);
-        if self.gathered.len() >= GATHER_LIMIT {
+        if self.gathered_spans >= GATHER_LIMIT {
             self.drained();
         }
     }
 
     fn drained(&mut self) {
-        if !self.gathered.is_empty() {
-            let spans = std::mem::take(&mut self.gathered);
-            self.enqueue(spans);
+        if self.gathered_spans > 0 {
+            self.enqueue();
         }
         self.pump(None);
     }
 
     fn dropped(&mut self, spans: u64) {
         self.dropped_since_last_batch += spans;
+    }
+
+    fn is_idle(&self) -> bool {
+        self.unacked.is_empty() && self.gathered.is_empty() && self.dropped_since_last_batch == 0
     }
 
     fn tick(&mut self) {

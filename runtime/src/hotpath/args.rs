@@ -55,6 +55,30 @@ impl From<ArgValue<'_>> for Value {
     }
 }
 
+/// A borrowed attribute value, as the encoder reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(not(feature = "export"), allow(dead_code))]
+pub(crate) enum ValueRef<'a> {
+    Str(&'a str),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> ValueRef<'a> {
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn of(value: &'a Value) -> ValueRef<'a> {
+        match value {
+            Value::Str(s) => ValueRef::Str(s),
+            Value::I64(v) => ValueRef::I64(*v),
+            Value::F64(v) => ValueRef::F64(*v),
+            Value::Bool(v) => ValueRef::Bool(*v),
+            Value::Bytes(v) => ValueRef::Bytes(v),
+        }
+    }
+}
+
 /// Up to [`SLOTS`] arguments, typed, in place.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Slots {
@@ -125,6 +149,34 @@ impl Slots {
                 value,
             })
         })
+    }
+
+    /// Each argument held, borrowed: for encoding without copies.
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&'static str, ValueRef<'_>)) {
+        let Some(keys) = self.keys else {
+            return;
+        };
+        for (index, key) in keys.0.iter().enumerate().take(SLOTS) {
+            let data = &self.data[index];
+            let word = || {
+                let mut bytes = [0; 8];
+                bytes.copy_from_slice(&data[..8]);
+                bytes
+            };
+            let value = match self.tags[index] {
+                EMPTY => continue,
+                I64 => ValueRef::I64(i64::from_le_bytes(word())),
+                F64 => ValueRef::F64(f64::from_bits(u64::from_le_bytes(word()))),
+                BOOL => ValueRef::Bool(data[0] != 0),
+                tag => {
+                    let len = usize::from(tag - STR).min(SLOT_BYTES);
+                    // Stored from a whole `&str`: valid UTF-8.
+                    ValueRef::Str(std::str::from_utf8(&data[..len]).unwrap_or_default())
+                }
+            };
+            f(key, value);
+        }
     }
 
     fn value(&self, index: usize) -> Option<Value> {

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::args::Slots;
+use crate::args::{Slots, ValueRef};
 use crate::clock::{self, Converter, Ticks};
 use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
@@ -149,6 +149,24 @@ impl SpanRecord {
     pub fn attributes(&self) -> impl Iterator<Item = KeyValue> + '_ {
         let others = self.extras.as_ref().map_or(&[][..], |e| &e.attributes);
         self.args.iter().chain(others.iter().cloned())
+    }
+
+    /// Each attribute, borrowed, in the order of [`attributes`](Self::attributes):
+    /// for encoding without copies.
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn for_each_attribute(&self, mut f: impl FnMut(&str, ValueRef<'_>)) {
+        self.args.for_each(&mut f);
+        if let Some(extras) = &self.extras {
+            for kv in &extras.attributes {
+                f(&kv.key, ValueRef::of(&kv.value));
+            }
+        }
+    }
+
+    /// Its raw start and end readings, for a converter taken once per batch.
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn ticks(&self) -> (Ticks, Ticks) {
+        (self.start, self.end)
     }
 
     /// Memory it holds outside the record itself (its extras box and the
