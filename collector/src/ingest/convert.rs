@@ -3,6 +3,8 @@
 //! and the SQLite store keeps its span bodies in the wire encoding (so its
 //! files stay readable across versions) through [`encode`] and [`decode`].
 
+use std::sync::Arc;
+
 use dapple::{SpanId, TraceId};
 use dapple_proto::{self as proto, any_value};
 use prost::Message;
@@ -11,15 +13,18 @@ use crate::span::{Attribute, Event, Link, Span, SpanKind, Status, StatusCode, Va
 
 /// The spans of one batch from `service`; spans without a valid trace and
 /// span id are left out, as nothing could find them again.
-pub fn spans(service: &str, spans: Vec<proto::Span>) -> Vec<Span> {
-    spans
-        .into_iter()
-        .filter_map(|span| span_from_wire(service, span))
-        .collect()
+pub fn spans(service: &Arc<str>, spans: Vec<proto::Span>) -> Vec<Span> {
+    let mut converted = Vec::with_capacity(spans.len());
+    converted.extend(
+        spans
+            .into_iter()
+            .filter_map(|span| span_from_wire(service, span)),
+    );
+    converted
 }
 
 /// A wire span sent by `service`, or `None` when its ids are not valid.
-pub fn span_from_wire(service: &str, span: proto::Span) -> Option<Span> {
+pub fn span_from_wire(service: &Arc<str>, span: proto::Span) -> Option<Span> {
     let trace_id = valid_trace_id(&span.trace_id)?;
     let span_id = SpanId::new(span.span_id)?;
     let kind = match proto::SpanKind::try_from(span.kind) {
@@ -44,7 +49,7 @@ pub fn span_from_wire(service: &str, span: proto::Span) -> Option<Span> {
         trace_id,
         span_id,
         parent_id: SpanId::new(span.parent_span_id),
-        service: service.to_owned(),
+        service: service.clone(),
         name: span.name,
         kind,
         start_unix_nanos: span.start_unix_nanos,
@@ -159,9 +164,11 @@ fn span_to_wire(span: &Span) -> proto::Span {
     }
 }
 
-/// A span's body as the SQLite store keeps it: the wire encoding.
-pub(crate) fn encode(span: &Span) -> Vec<u8> {
-    span_to_wire(span).encode_to_vec()
+/// A span's body as the SQLite store keeps it: the wire encoding, written
+/// over `body`.
+pub(crate) fn encode(span: &Span, body: &mut Vec<u8>) {
+    body.clear();
+    span_to_wire(span).encode(body).expect("a Vec grows to fit");
 }
 
 /// Why a stored body cannot be read back.
@@ -176,11 +183,9 @@ pub enum DecodeError {
 }
 
 /// A body [`encode`] made, with the service stored beside it.
-pub(crate) fn decode(service: String, body: &[u8]) -> Result<Span, DecodeError> {
+pub(crate) fn decode(service: &Arc<str>, body: &[u8]) -> Result<Span, DecodeError> {
     let wire = proto::Span::decode(body)?;
-    let mut span = span_from_wire("", wire).ok_or(DecodeError::Ids)?;
-    span.service = service;
-    Ok(span)
+    span_from_wire(service, wire).ok_or(DecodeError::Ids)
 }
 
 #[cfg(test)]
@@ -232,12 +237,14 @@ mod tests {
 
     #[test]
     fn a_span_survives_the_round_trip_through_the_stored_body() {
-        let span = span_from_wire("svc", wire()).unwrap();
+        let span = span_from_wire(&"svc".into(), wire()).unwrap();
         assert_eq!(span.kind, SpanKind::Server);
         assert!(span.is_error());
         assert_eq!(span.parent_id, SpanId::new(1));
         assert_eq!(span.links.len(), 1);
-        assert_eq!(decode("svc".into(), &encode(&span)).unwrap(), span);
+        let mut body = Vec::new();
+        encode(&span, &mut body);
+        assert_eq!(decode(&"svc".into(), &body).unwrap(), span);
         assert_eq!(span_to_wire(&span), wire());
     }
 
@@ -256,7 +263,11 @@ mod tests {
             ..wire()
         };
         assert_eq!(
-            spans("svc", vec![bad_trace, zero_trace, zero_span, wire()]).len(),
+            spans(
+                &"svc".into(),
+                vec![bad_trace, zero_trace, zero_span, wire()]
+            )
+            .len(),
             1
         );
     }
@@ -266,7 +277,7 @@ mod tests {
         let mut with_bad_link = wire();
         with_bad_link.links[0].trace_id = vec![1];
         assert!(
-            span_from_wire("svc", with_bad_link)
+            span_from_wire(&"svc".into(), with_bad_link)
                 .unwrap()
                 .links
                 .is_empty()
