@@ -208,11 +208,10 @@ fn store_batch(
     store: &dyn Store,
     dropped: &DroppedSpans,
 ) -> Result<u64, Refusal> {
-    let batch = match Frame::decode(body).map_err(FrameError::from)?.kind {
-        Some(frame::Kind::Batch(batch)) => batch,
-        _ => return Err(Refusal::Unexpected),
-    };
+    let batch = super::convert::batch_frame(service, &body)
+        .map_err(FrameError::from)?
+        .ok_or(Refusal::Unexpected)?;
     dropped.add(service, batch.dropped_spans);
-    store.insert(super::convert::spans(service, batch.spans))?;
+    store.insert(batch.spans)?;
     Ok(batch.sequence)
 }

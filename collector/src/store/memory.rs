@@ -122,19 +122,22 @@ impl Store for MemoryStore {
         let evicted = {
             let mut guard = self.lock();
             let inner = &mut *guard;
-            // Spans of a trace mostly arrive together: one map lookup for
-            // each run of them.
-            let mut spans = spans.into_iter().peekable();
+            // Spans of a trace mostly arrive together: one map lookup and
+            // one allocation for each run of them.
+            let mut spans = spans.into_iter();
             while let Some(first) = spans.next() {
                 let trace_id = first.trace_id;
+                let more = spans
+                    .as_slice()
+                    .iter()
+                    .take_while(|s| s.trace_id == trace_id)
+                    .count();
                 let trace = inner.traces.entry(trace_id).or_insert_with(|| {
                     inner.order.push_back(trace_id);
                     Trace::default()
                 });
-                let run = std::iter::once(first).chain(std::iter::from_fn(|| {
-                    spans.next_if(|s| s.trace_id == trace_id)
-                }));
-                for span in run {
+                trace.spans.reserve(more + 1);
+                for span in std::iter::once(first).chain(spans.by_ref().take(more)) {
                     if !trace.ids.insert(span.span_id) {
                         continue;
                     }
