@@ -11,7 +11,10 @@
 //!   client checks that its acknowledgements come back in sequence order.
 //!
 //! Each run reports spans stored per second (first byte to last ack) and
-//! the collector process's CPU time per stored span. Then the query API of
+//! the collector process's CPU time per stored span. The memory store
+//! grows from empty in these runs (so page faults are part of the cost);
+//! a fourth run, `full`, keeps it at a bound of a fifth of the spans sent,
+//! as a long-running collector is, evicting as much as it stores. Then the query API of
 //! the SQLite collector is timed over HTTP.
 //!
 //! `cargo run --release -p dapple-bench --bin collector_figures [spans] [connections]`
@@ -45,13 +48,15 @@ fn leaf(i: u64, route: &str) {
     std::hint::black_box((i, route));
 }
 
-/// The collector process: serves `store` on free loopback ports, prints
-/// `native http` on its first line, answers each `count` line on stdin with
-/// the spans stored, and exits when stdin closes.
-fn serve(store: &str, data_dir: &Path) {
+/// The collector process: serves `store`, keeping at most `max_spans`, on
+/// free loopback ports, prints `native http` on its first line, answers
+/// each `count` line on stdin with the spans stored, and exits when stdin
+/// closes.
+fn serve(store: &str, data_dir: &Path, max_spans: usize) {
+    let limits = Limits::spans(max_spans);
     let store: Arc<dyn Store> = match store {
-        "memory" => Arc::new(MemoryStore::new(Limits::spans(10_000_000))),
-        _ => Arc::new(SqliteStore::open(data_dir, Limits::spans(10_000_000)).expect("a store")),
+        "memory" => Arc::new(MemoryStore::new(limits)),
+        _ => Arc::new(SqliteStore::open(data_dir, limits).expect("a store")),
     };
     let counted = store.clone();
     std::thread::spawn(move || {
@@ -85,12 +90,13 @@ struct Collector {
 }
 
 impl Collector {
-    fn start(store: &str, data_dir: &Path) -> Collector {
+    fn start(store: &str, data_dir: &Path, max_spans: u64) -> Collector {
         let _ = std::fs::remove_dir_all(data_dir);
         let mut child = Command::new(std::env::current_exe().expect("this binary"))
             .arg("serve")
             .arg(store)
             .arg(data_dir)
+            .arg(max_spans.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -397,7 +403,11 @@ fn search(http: SocketAddr) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") {
-        serve(&args[2], Path::new(&args[3]));
+        serve(
+            &args[2],
+            Path::new(&args[3]),
+            args[4].parse().expect("a span bound"),
+        );
         return;
     }
     let spans: u64 = args
@@ -413,23 +423,38 @@ fn main() {
         roots * (LEAVES + 1),
         LEAVES + 1
     );
+    let stored = roots * (LEAVES + 1);
     for store in ["memory", "sqlite"] {
-        let runs: [(String, Option<u64>); 3] = [
-            ("reporter, 1 conn".into(), None),
-            ("1 conn".into(), Some(1)),
-            (format!("{connections} conns"), Some(connections)),
+        let mut runs: Vec<(String, Option<u64>, u64)> = vec![
+            ("reporter, 1 conn".into(), None, stored),
+            ("1 conn".into(), Some(1), stored),
+            (format!("{connections} conns"), Some(connections), stored),
         ];
-        for (how, connections) in runs {
-            let mut collector = Collector::start(store, &data_dir);
+        if store == "memory" {
+            // A long-running collector sits at its bound: each batch
+            // evicts as much as it adds, and memory is reused, not grown.
+            runs.push((
+                format!("{connections} conns, full"),
+                Some(connections),
+                stored / 5,
+            ));
+        }
+        for (how, connections, max_spans) in runs {
+            let mut collector = Collector::start(store, &data_dir, max_spans);
             let ingest = match connections {
                 None => through_the_reporter(&mut collector, roots),
                 Some(n) => pre_encoded(&collector, roots, n),
             };
-            assert_eq!(
-                collector.span_count(),
-                ingest.spans,
-                "every span stored once"
-            );
+            let kept = collector.span_count();
+            if max_spans == stored {
+                assert_eq!(kept, ingest.spans, "every span stored once");
+            } else {
+                // Whole traces are evicted.
+                assert!(
+                    kept <= max_spans && kept + LEAVES + 1 > max_spans,
+                    "{kept} kept"
+                );
+            }
             ingest.print(store, &how);
             if store == "sqlite" && connections.is_none() {
                 search(collector.http);
