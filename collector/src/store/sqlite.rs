@@ -31,9 +31,6 @@ fn clamp(value: u64) -> i64 {
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = NORMAL;
-    -- Random trace ids land all over the unique index: with SQLite's
-    -- default 2 MB page cache nearly every insert reads pages back.
-    PRAGMA cache_size = -65536;
     -- Checkpoint at 64 MB of WAL rather than 4 MB: a checkpoint copies
     -- every page the batches since the last one touched, and the random
     -- index pages are touched again and again between them.
