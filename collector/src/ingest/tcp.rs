@@ -215,3 +215,132 @@ fn store_batch(
     store.insert(batch.spans)?;
     Ok(batch.sequence)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use dapple::TraceId;
+    use dapple_proto::{FrameReader, encode_frame};
+
+    use super::*;
+    use crate::span::Span;
+    use crate::store::{Limits, MemoryStore, SpanFilter, StoreError};
+
+    fn hello() -> Frame {
+        Frame {
+            kind: Some(frame::Kind::Hello(proto::Hello {
+                protocol_version: proto::PROTOCOL_VERSION,
+                resource: None,
+            })),
+        }
+    }
+
+    /// Batch `sequence`: one span of the trace whose id is 16 times the
+    /// byte `sequence`.
+    fn batch(sequence: u64) -> Frame {
+        Frame {
+            kind: Some(frame::Kind::Batch(proto::Batch {
+                sequence,
+                spans: vec![proto::Span {
+                    trace_id: vec![sequence as u8; 16],
+                    span_id: 1,
+                    ..Default::default()
+                }],
+                dropped_spans: 0,
+                resource: None,
+            })),
+        }
+    }
+
+    /// A memory store that fails any batch holding a span of trace 3.
+    #[derive(Debug)]
+    struct FailsOnTrace3(MemoryStore);
+
+    impl Store for FailsOnTrace3 {
+        fn insert(&self, spans: Vec<Span>) -> Result<usize, StoreError> {
+            let three = TraceId::from_bytes([3; 16]).unwrap();
+            if spans.iter().any(|s| s.trace_id == three) {
+                return Err(crate::ingest::convert::DecodeError::Ids.into());
+            }
+            self.0.insert(spans)
+        }
+        fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
+            self.0.trace(trace_id)
+        }
+        fn span_count(&self) -> Result<usize, StoreError> {
+            self.0.span_count()
+        }
+        fn spans(&self, filter: &SpanFilter) -> Result<Vec<Span>, StoreError> {
+            self.0.spans(filter)
+        }
+        fn trace_keys(
+            &self,
+            filter: &SpanFilter,
+            before: Option<(u64, TraceId)>,
+        ) -> Result<Vec<(u64, TraceId)>, StoreError> {
+            self.0.trace_keys(filter, before)
+        }
+        fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+            self.0.services()
+        }
+    }
+
+    /// Sends `frames` at once to a collector over `store`, then reads every
+    /// reply until the collector closes the connection.
+    async fn replies_to(store: Arc<dyn Store>, frames: Vec<Frame>) -> Vec<Frame> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, store, Arc::default(), 1 << 20));
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(address).unwrap();
+            let mut wire = Vec::new();
+            for frame in &frames {
+                encode_frame(frame, &mut wire);
+            }
+            stream.write_all(&wire).unwrap();
+            let mut replies = FrameReader::new(stream, 1 << 20);
+            std::iter::from_fn(|| replies.read_frame().ok().flatten()).collect()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn acks(replies: &[Frame]) -> Vec<u64> {
+        replies
+            .iter()
+            .filter_map(|r| match &r.kind {
+                Some(frame::Kind::Ack(ack)) => Some(ack.sequence),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pipelined_batches_are_acked_in_order_then_a_bad_frame_is_refused() {
+        let store = Arc::new(MemoryStore::new(Limits::spans(1000)));
+        let mut frames = vec![hello()];
+        frames.extend((1..=40).map(batch));
+        frames.push(hello());
+        let replies = replies_to(store.clone(), frames).await;
+        assert_eq!(acks(&replies), (1..=40).collect::<Vec<_>>());
+        assert!(matches!(
+            replies.last().and_then(|r| r.kind.as_ref()),
+            Some(frame::Kind::Error(_))
+        ));
+        assert_eq!(store.span_count().unwrap(), 40);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_batch_is_acked_from_the_one_the_store_refused_on() {
+        let store = Arc::new(FailsOnTrace3(MemoryStore::new(Limits::spans(1000))));
+        let mut frames = vec![hello()];
+        frames.extend((1..=10).map(batch));
+        let replies = replies_to(store, frames).await;
+        assert_eq!(acks(&replies), [1, 2]);
+        assert!(matches!(
+            replies.last().and_then(|r| r.kind.as_ref()),
+            Some(frame::Kind::Error(_))
+        ));
+    }
+}
