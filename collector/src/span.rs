@@ -4,6 +4,8 @@
 //! ([`crate::ingest::convert`]); nothing past ingest sees the wire types, so
 //! the wire format can change without touching the stores or the queries.
 
+use std::sync::Arc;
+
 use dapple::{SpanId, TraceId};
 
 /// One finished span, with the service that sent it.
@@ -15,8 +17,9 @@ pub struct Span {
     pub span_id: SpanId,
     /// The span it ran inside, if any.
     pub parent_id: Option<SpanId>,
-    /// The service (`service.name` of its process).
-    pub service: String,
+    /// The service (`service.name` of its process), shared by every span
+    /// of the batch or connection that brought it.
+    pub service: Arc<str>,
     /// What it did.
     pub name: String,
     /// Its role in a call between processes.

@@ -40,8 +40,9 @@ pub enum FrameError {
 }
 
 /// The length prefix at the start of `input`: the prefix's size and the
-/// body's, or `None` until the whole prefix has arrived.
-fn frame_length(input: &[u8], limit: usize) -> Result<Option<(usize, usize)>, FrameError> {
+/// body's, or `None` until the whole prefix has arrived. A body over
+/// `limit` bytes is refused as soon as the prefix says so.
+pub fn frame_length(input: &[u8], limit: usize) -> Result<Option<(usize, usize)>, FrameError> {
     let mut size: u64 = 0;
     for (i, &byte) in input.iter().take(MAX_PREFIX_BYTES).enumerate() {
         // The tenth byte holds only the 64th bit.

@@ -12,7 +12,9 @@
 //!   refuses a frame over its size limit from the length prefix alone.
 //! - [`encode_frame`] writes one frame.
 //! - [`FrameReader`] and [`write_frame`] do the same over blocking
-//!   `std::io` streams; `FrameCodec` (feature `codec`) over tokio's.
+//!   `std::io` streams; `FrameCodec` (feature `codec`) over tokio's, and
+//!   `RawFrameCodec` hands over each frame's body undecoded, for a server
+//!   that decodes elsewhere than on its I/O threads.
 //!
 //! ```
 //! use dapple_proto::{Ack, Frame, FrameDecoder, encode_frame, frame};
@@ -41,10 +43,12 @@ mod generated {
 }
 
 pub use blocking::{FrameReader, write_frame};
-pub use framing::{FrameDecoder, FrameError, decode_frame, encode_frame, encoded_frame_len};
+pub use framing::{
+    FrameDecoder, FrameError, decode_frame, encode_frame, encoded_frame_len, frame_length,
+};
 pub use generated::*;
 #[cfg(feature = "codec")]
-pub use tokio_codec::FrameCodec;
+pub use tokio_codec::{FrameCodec, RawFrameCodec};
 
 /// The protocol version this build speaks, sent in [`Hello`].
 pub const PROTOCOL_VERSION: u32 = 1;

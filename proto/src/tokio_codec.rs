@@ -1,9 +1,9 @@
 //! The frame codec for tokio streams (`FramedRead`, `FramedWrite`).
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::{Frame, FrameError, decode_frame, encode_frame, encoded_frame_len};
+use crate::{Frame, FrameError, decode_frame, encode_frame, encoded_frame_len, frame_length};
 
 /// Decodes and encodes frames on async streams, refusing frames over its
 /// size limit either way; a frame over the limit is refused from its length
@@ -35,6 +35,53 @@ impl Decoder for FrameCodec {
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            None => Err(FrameError::Truncated {
+                buffered: src.len(),
+            }),
+        }
+    }
+}
+
+/// Splits an async stream into frame bodies without decoding them: each
+/// item is one [`Frame`]'s encoding, for `Frame::decode` wherever the
+/// decoding should run. Frames over the size limit are refused from their
+/// length prefix, as by [`FrameCodec`].
+#[derive(Clone, Copy, Debug)]
+pub struct RawFrameCodec {
+    limit: usize,
+}
+
+impl RawFrameCodec {
+    /// A codec for frames of at most `max_frame_bytes`.
+    pub fn new(max_frame_bytes: usize) -> RawFrameCodec {
+        RawFrameCodec {
+            limit: max_frame_bytes,
+        }
+    }
+}
+
+impl Decoder for RawFrameCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        let Some((prefix, body)) = frame_length(src, self.limit)? else {
+            return Ok(None);
+        };
+        let end = prefix + body;
+        if src.len() < end {
+            // Room for the rest of the frame in one allocation.
+            src.reserve(end - src.len());
+            return Ok(None);
+        }
+        src.advance(prefix);
+        Ok(Some(src.split_to(body).freeze()))
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         match self.decode(src)? {
             Some(frame) => Ok(Some(frame)),
             None if src.is_empty() => Ok(None),
@@ -94,6 +141,33 @@ mod tests {
         assert_eq!(frames.next().await.unwrap().unwrap(), ack(1));
         assert_eq!(frames.next().await.unwrap().unwrap(), ack(2));
         assert!(frames.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn raw_frames_are_the_bodies_of_the_frames_sent() {
+        use prost::Message;
+        let mut wire = Vec::new();
+        for sequence in [1, 300, 7] {
+            encode_frame(&ack(sequence), &mut wire);
+        }
+        let mut frames = FramedRead::new(wire.as_slice(), RawFrameCodec::new(1024));
+        for sequence in [1, 300, 7] {
+            let body = frames.next().await.unwrap().unwrap();
+            assert_eq!(Frame::decode(body).unwrap(), ack(sequence));
+        }
+        assert!(frames.next().await.is_none());
+        let mut frames = FramedRead::new(&wire[..wire.len() - 1], RawFrameCodec::new(1024));
+        frames.next().await.unwrap().unwrap();
+        frames.next().await.unwrap().unwrap();
+        assert!(matches!(
+            frames.next().await,
+            Some(Err(FrameError::Truncated { .. }))
+        ));
+        let mut frames = FramedRead::new(wire.as_slice(), RawFrameCodec::new(2));
+        assert!(matches!(
+            frames.next().await,
+            Some(Err(FrameError::TooLarge { limit: 2, .. }))
+        ));
     }
 
     #[tokio::test]

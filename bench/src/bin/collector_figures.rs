@@ -1,20 +1,40 @@
-//! Ingest and search figures of the collector, client and collector on one
-//! machine: a traced program records spans and `dapple::init`'s reporter
-//! sends them over the native protocol to a collector running in this
-//! process (real TCP, real store); then the query API is timed over HTTP.
+//! Ingest and search figures of the collector, which runs in a child
+//! process of its own (this binary, started with `serve`), so that its CPU
+//! time can be read from `/proc/<pid>/stat` around each ingest window.
 //!
-//! `cargo run --release -p dapple-bench --bin collector_figures [spans]`
-//! (default 1,000,000 spans per store).
+//! For each store, three ingest runs, each into a fresh collector:
+//! - `reporter`: a traced program in this process records spans and
+//!   `dapple::init`'s reporter sends them over one connection: recording,
+//!   encoding, TCP and store together, sharing the machine's cores;
+//! - `1 conn` and `N conns`: batch frames of the same spans, encoded before
+//!   the clock starts, are written over 1 and over N connections; each
+//!   client checks that its acknowledgements come back in sequence order.
+//!
+//! Each run reports spans stored per second (first byte to last ack) and
+//! the collector process's CPU time per stored span. The memory store
+//! grows from empty in these runs (so page faults are part of the cost);
+//! a fourth run, `full`, keeps it at a bound of a fifth of the spans sent,
+//! as a long-running collector is, evicting as much as it stores. Then the query API of
+//! the SQLite collector is timed over HTTP.
+//!
+//! `cargo run --release -p dapple-bench --bin collector_figures [spans] [connections]`
+//! (default 1,000,000 spans per run, 4 connections).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use dapple::traced;
 use dapple_collector::server::{self, ServerConfig};
 use dapple_collector::store::{Limits, MemoryStore, SqliteStore, Store};
+use dapple_proto::{self as proto, Frame, FrameReader, any_value, frame};
 
 const LEAVES: u64 = 99;
+/// Spans per batch frame written by the pre-encoded clients.
+const SPANS_PER_FRAME: u64 = 1000;
 
 #[traced(name = "request", args(n))]
 fn request(n: u64) {
@@ -28,21 +48,304 @@ fn leaf(i: u64, route: &str) {
     std::hint::black_box((i, route));
 }
 
-/// Starts a collector with `store` on free loopback ports.
-fn start_collector(store: Arc<dyn Store>) -> (SocketAddr, SocketAddr) {
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+/// The collector process: serves `store`, keeping at most `max_spans`, on
+/// free loopback ports, prints `native http` on its first line, answers
+/// each `count` line on stdin with the spans stored, and exits when stdin
+/// closes.
+fn serve(store: &str, data_dir: &Path, max_spans: usize) {
+    let limits = Limits::spans(max_spans);
+    let store: Arc<dyn Store> = match store {
+        "memory" => Arc::new(MemoryStore::new(limits)),
+        _ => Arc::new(SqliteStore::open(data_dir, limits).expect("a store")),
+    };
+    let counted = store.clone();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-        let config = ServerConfig {
-            http: "127.0.0.1:0".parse().expect("an address"),
-            native: "127.0.0.1:0".parse().expect("an address"),
-            max_frame_bytes: dapple_proto::DEFAULT_MAX_FRAME_BYTES,
-        };
-        let _ = runtime.block_on(server::run(config, store, move |bound| {
-            let _ = bound_tx.send((bound.native, bound.http));
-        }));
+        for line in std::io::stdin().lock().lines() {
+            if line.is_err() {
+                break;
+            }
+            println!("{}", counted.span_count().expect("the store counts"));
+        }
+        std::process::exit(0);
     });
-    bound_rx.recv().expect("the collector binds")
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let config = ServerConfig {
+        http: "127.0.0.1:0".parse().expect("an address"),
+        native: "127.0.0.1:0".parse().expect("an address"),
+        max_frame_bytes: proto::DEFAULT_MAX_FRAME_BYTES,
+    };
+    let served = runtime.block_on(server::run(config, store, |bound| {
+        println!("{} {}", bound.native, bound.http);
+    }));
+    served.expect("the collector serves");
+}
+
+/// A collector in a child process.
+struct Collector {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    native: SocketAddr,
+    http: SocketAddr,
+}
+
+impl Collector {
+    fn start(store: &str, data_dir: &Path, max_spans: u64) -> Collector {
+        let _ = std::fs::remove_dir_all(data_dir);
+        let mut child = Command::new(std::env::current_exe().expect("this binary"))
+            .arg("serve")
+            .arg(store)
+            .arg(data_dir)
+            .arg(max_spans.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the collector starts");
+        let stdin = child.stdin.take().expect("a stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("a stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the collector binds");
+        let mut addresses = line
+            .split_whitespace()
+            .map(|a| a.parse().expect("an address"));
+        let (native, http) = (addresses.next().unwrap(), addresses.next().unwrap());
+        Collector {
+            child,
+            stdin,
+            stdout,
+            native,
+            http,
+        }
+    }
+
+    fn span_count(&mut self) -> u64 {
+        writeln!(self.stdin, "count").expect("the collector listens");
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("the collector answers");
+        line.trim().parse().expect("a count")
+    }
+
+    /// The process's user + system CPU time so far.
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("the collector's /proc stat");
+        // Fields after the command name, which ends at the last ')': state
+        // is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 1..]
+            .split_whitespace()
+            .collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // SAFETY: sysconf only reads a configuration value.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_nanos(ticks * 1_000_000_000 / per_second)
+    }
+
+    fn stop(mut self) {
+        drop(self.stdin);
+        let _ = self.child.wait();
+    }
+}
+
+/// One ingest run's figures.
+struct Ingest {
+    spans: u64,
+    elapsed: Duration,
+    cpu: Duration,
+}
+
+impl Ingest {
+    fn print(&self, store: &str, how: &str) {
+        println!(
+            "{store:<7} {how:<16} {:>9.0} spans/s, collector CPU {:>5.0} ns/span ({} spans in {:.2} s, {:.2} CPU s)",
+            self.spans as f64 / self.elapsed.as_secs_f64(),
+            self.cpu.as_nanos() as f64 / self.spans as f64,
+            self.spans,
+            self.elapsed.as_secs_f64(),
+            self.cpu.as_secs_f64(),
+        );
+    }
+}
+
+/// Spans recorded by the traced program and sent by `dapple::init`'s
+/// reporter over one connection.
+fn through_the_reporter(collector: &mut Collector, roots: u64) -> Ingest {
+    let guard = dapple::init(
+        dapple::Config::default()
+            .with_endpoint(collector.native.to_string())
+            .with_service("bench")
+            .with_buffer_bytes(2 << 30),
+    );
+    let cpu = collector.cpu();
+    let start = Instant::now();
+    for n in 0..roots {
+        request(n);
+    }
+    let undelivered = dapple::flush(Duration::from_secs(600));
+    let elapsed = start.elapsed();
+    let cpu = collector.cpu() - cpu;
+    drop(guard);
+    assert_eq!(undelivered, 0, "every span delivered");
+    Ingest {
+        spans: roots * (LEAVES + 1),
+        elapsed,
+        cpu,
+    }
+}
+
+/// A 64-bit mix (splitmix64's finaliser): distinct inputs, distinct ids.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The spans of trace number `trace`, shaped like the traced program's: a
+/// root with one argument and 99 leaves with two.
+fn trace_spans(trace: u64, now: u64) -> Vec<proto::Span> {
+    let trace_id: Vec<u8> = [mix(trace), mix(!trace)]
+        .iter()
+        .flat_map(|half| half.to_le_bytes())
+        .collect();
+    let root_id = mix(trace << 8) | 1;
+    let start = now + trace * 20_000;
+    let attribute = |key: &str, value| proto::KeyValue {
+        key: key.into(),
+        value: Some(proto::AnyValue { value: Some(value) }),
+    };
+    let span = |span_id, parent_span_id, name: &str, start, end, attributes| proto::Span {
+        trace_id: trace_id.clone(),
+        span_id,
+        parent_span_id,
+        name: name.into(),
+        kind: proto::SpanKind::Internal as i32,
+        start_unix_nanos: start,
+        end_unix_nanos: end,
+        status: None,
+        attributes,
+        events: Vec::new(),
+        links: Vec::new(),
+    };
+    let mut spans = vec![span(
+        root_id,
+        0,
+        "request",
+        start,
+        start + 10_000,
+        vec![attribute("n", any_value::Value::IntValue(trace as i64))],
+    )];
+    spans.extend((0..LEAVES).map(|i| {
+        let leaf_start = start + 100 + i * 100;
+        span(
+            mix((trace << 8) + i + 1) | 1,
+            root_id,
+            "leaf",
+            leaf_start,
+            leaf_start + 60,
+            vec![
+                attribute("i", any_value::Value::IntValue(i as i64)),
+                attribute(
+                    "route",
+                    any_value::Value::StringValue("GET /users/{id}".into()),
+                ),
+            ],
+        )
+    }));
+    spans
+}
+
+/// The hello and the batch frames of connection `connection` of
+/// `connections`, carrying its share of `roots` traces.
+fn encoded_frames(connection: u64, connections: u64, roots: u64, now: u64) -> (Vec<u8>, u64) {
+    let mut wire = Vec::new();
+    proto::encode_frame(
+        &Frame {
+            kind: Some(frame::Kind::Hello(proto::Hello {
+                protocol_version: proto::PROTOCOL_VERSION,
+                resource: Some(proto::Resource {
+                    service_name: "bench".into(),
+                    ..Default::default()
+                }),
+            })),
+        },
+        &mut wire,
+    );
+    let traces: Vec<u64> = (0..roots)
+        .filter(|t| t % connections == connection)
+        .collect();
+    let per_frame = (SPANS_PER_FRAME / (LEAVES + 1)).max(1) as usize;
+    let mut sequence = 0;
+    for chunk in traces.chunks(per_frame) {
+        sequence += 1;
+        let spans = chunk.iter().flat_map(|&t| trace_spans(t, now)).collect();
+        proto::encode_frame(
+            &Frame {
+                kind: Some(frame::Kind::Batch(proto::Batch {
+                    sequence,
+                    spans,
+                    dropped_spans: 0,
+                    resource: None,
+                })),
+            },
+            &mut wire,
+        );
+    }
+    (wire, sequence)
+}
+
+/// Pre-encoded batches written over `connections` connections at once,
+/// each connection's acks read back and checked to come in order.
+fn pre_encoded(collector: &Collector, roots: u64, connections: u64) -> Ingest {
+    let now = dapple::now_unix_nanos();
+    let wires: Vec<(Vec<u8>, u64)> = (0..connections)
+        .map(|c| encoded_frames(c, connections, roots, now))
+        .collect();
+    let barrier = Arc::new(Barrier::new(connections as usize + 1));
+    let clients: Vec<_> = wires
+        .into_iter()
+        .map(|(wire, frames)| {
+            let barrier = barrier.clone();
+            let native = collector.native;
+            std::thread::spawn(move || {
+                let stream = TcpStream::connect(native).expect("the collector accepts");
+                stream.set_nodelay(true).expect("nodelay");
+                let mut writer = stream.try_clone().expect("a second handle");
+                barrier.wait();
+                let sent = std::thread::spawn(move || writer.write_all(&wire));
+                let mut acks = FrameReader::new(stream, proto::DEFAULT_MAX_FRAME_BYTES);
+                for expected in 1..=frames {
+                    match acks.read_frame().expect("a frame").map(|f| f.kind) {
+                        Some(Some(frame::Kind::Ack(ack))) => {
+                            assert_eq!(ack.sequence, expected, "acks in sequence order")
+                        }
+                        other => panic!("expected ack {expected}, got {other:?}"),
+                    }
+                }
+                sent.join()
+                    .expect("the writer")
+                    .expect("the frames are sent");
+                let mut rest = Vec::new();
+                let _ = acks.get_mut().shutdown(std::net::Shutdown::Write);
+                let _ = acks.get_mut().read_to_end(&mut rest);
+            })
+        })
+        .collect();
+    let cpu = collector.cpu();
+    let start = Instant::now();
+    barrier.wait();
+    for client in clients {
+        client.join().expect("a client");
+    }
+    let elapsed = start.elapsed();
+    let cpu = collector.cpu() - cpu;
+    Ingest {
+        spans: roots * (LEAVES + 1),
+        elapsed,
+        cpu,
+    }
 }
 
 /// p50 and p99 of `runs` timings of `f`, in milliseconds.
@@ -65,91 +368,99 @@ fn get(agent: &ureq::Agent, url: &str) -> String {
     response.body_mut().read_to_string().expect("a body")
 }
 
+/// Times the query API of a SQLite collector holding the reporter's spans.
+fn search(http: SocketAddr) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let base = format!("http://{http}");
+    let found = get(
+        &agent,
+        &format!("{base}/api/traces?service=bench&limit=1000"),
+    );
+    let found: serde_json::Value = serde_json::from_str(&found).expect("JSON");
+    let ids: Vec<String> = found["traces"]
+        .as_array()
+        .expect("a trace list")
+        .iter()
+        .filter_map(|t| t["trace_id"].as_str().map(str::to_owned))
+        .collect();
+    let (p50, p99) = percentiles(100, || {
+        get(
+            &agent,
+            &format!("{base}/api/traces?service=bench&name=leaf&min_duration=50ns&limit=20"),
+        );
+    });
+    println!(
+        "sqlite  search service+name+min_duration, 20 traces: p50 {p50:.1} ms, p99 {p99:.1} ms"
+    );
+    let mut next = 0;
+    let (p50, p99) = percentiles(100, || {
+        next = (next + 1) % ids.len();
+        get(&agent, &format!("{base}/api/traces/{}", ids[next]));
+    });
+    println!("sqlite  fetch one trace of 100 spans by id: p50 {p50:.1} ms, p99 {p99:.1} ms");
+}
+
 fn main() {
-    let spans: u64 = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("serve") {
+        serve(
+            &args[2],
+            Path::new(&args[3]),
+            args[4].parse().expect("a span bound"),
+        );
+        return;
+    }
+    let spans: u64 = args
+        .get(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
+    let connections: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(4).max(1);
     let roots = spans / (LEAVES + 1);
-    let data_dir =
+    let data_dir: PathBuf =
         std::env::temp_dir().join(format!("dapple-collector-figures-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
-    let stores: Vec<(&str, Arc<dyn Store>)> = vec![
-        (
-            "memory",
-            Arc::new(MemoryStore::new(Limits::spans(10_000_000))),
-        ),
-        (
-            "sqlite",
-            Arc::new(
-                SqliteStore::open(&data_dir, Limits::spans(10_000_000)).expect("a SQLite store"),
-            ),
-        ),
-    ];
     println!(
-        "{} spans per store ({roots} traces of {} spans)",
+        "{} spans per run ({roots} traces of {} spans; pre-encoded frames of {SPANS_PER_FRAME} spans)",
         roots * (LEAVES + 1),
         LEAVES + 1
     );
-    for (name, store) in stores {
-        let (native, http) = start_collector(store.clone());
-        let guard = dapple::init(
-            dapple::Config::default()
-                .with_endpoint(native.to_string())
-                .with_service("bench")
-                .with_buffer_bytes(2 << 30),
-        );
-        let start = Instant::now();
-        for n in 0..roots {
-            request(n);
+    let stored = roots * (LEAVES + 1);
+    for store in ["memory", "sqlite"] {
+        let mut runs: Vec<(String, Option<u64>, u64)> = vec![
+            ("reporter, 1 conn".into(), None, stored),
+            ("1 conn".into(), Some(1), stored),
+            (format!("{connections} conns"), Some(connections), stored),
+        ];
+        if store == "memory" {
+            // A long-running collector sits at its bound: each batch
+            // evicts as much as it adds, and memory is reused, not grown.
+            runs.push((
+                format!("{connections} conns, full"),
+                Some(connections),
+                stored / 5,
+            ));
         }
-        let undelivered = dapple::flush(Duration::from_secs(600));
-        let elapsed = start.elapsed();
-        drop(guard);
-        let stored = store.span_count().expect("the store counts");
-        assert_eq!(undelivered, 0, "every span delivered");
-        assert_eq!(
-            stored as u64,
-            roots * (LEAVES + 1),
-            "every span stored once"
-        );
-        println!(
-            "{name:<7} ingest: {:>9.0} spans/s ({} spans in {:.2} s, recording, encoding, TCP and store together)",
-            stored as f64 / elapsed.as_secs_f64(),
-            stored,
-            elapsed.as_secs_f64()
-        );
-        if name != "sqlite" {
-            continue;
+        for (how, connections, max_spans) in runs {
+            let mut collector = Collector::start(store, &data_dir, max_spans);
+            let ingest = match connections {
+                None => through_the_reporter(&mut collector, roots),
+                Some(n) => pre_encoded(&collector, roots, n),
+            };
+            let kept = collector.span_count();
+            if max_spans == stored {
+                assert_eq!(kept, ingest.spans, "every span stored once");
+            } else {
+                // Whole traces are evicted.
+                assert!(
+                    kept <= max_spans && kept + LEAVES + 1 > max_spans,
+                    "{kept} kept"
+                );
+            }
+            ingest.print(store, &how);
+            if store == "sqlite" && connections.is_none() {
+                search(collector.http);
+            }
+            collector.stop();
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-        let base = format!("http://{http}");
-        let found = get(
-            &agent,
-            &format!("{base}/api/traces?service=bench&limit=1000"),
-        );
-        let found: serde_json::Value = serde_json::from_str(&found).expect("JSON");
-        let ids: Vec<String> = found["traces"]
-            .as_array()
-            .expect("a trace list")
-            .iter()
-            .filter_map(|t| t["trace_id"].as_str().map(str::to_owned))
-            .collect();
-        let (p50, p99) = percentiles(100, || {
-            get(
-                &agent,
-                &format!("{base}/api/traces?service=bench&name=leaf&min_duration=50ns&limit=20"),
-            );
-        });
-        println!(
-            "sqlite  search service+name+min_duration, 20 traces: p50 {p50:.1} ms, p99 {p99:.1} ms"
-        );
-        let mut next = 0;
-        let (p50, p99) = percentiles(100, || {
-            next = (next + 1) % ids.len();
-            get(&agent, &format!("{base}/api/traces/{}", ids[next]));
-        });
-        println!("sqlite  fetch one trace of 100 spans by id: p50 {p50:.1} ms, p99 {p99:.1} ms");
     }
     let _ = std::fs::remove_dir_all(&data_dir);
 }

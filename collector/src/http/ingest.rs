@@ -27,6 +27,7 @@ pub(super) async fn post_spans(
         .map(|r| r.service_name)
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown_service".to_owned());
+    let service: std::sync::Arc<str> = service.into();
     let received = batch.spans.len();
     state.dropped.add(&service, batch.dropped_spans);
     let stored = state

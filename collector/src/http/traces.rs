@@ -140,7 +140,7 @@ impl From<&Span> for SpanJson {
                 .collect(),
             name: span.name.clone(),
             parent_id: span.parent_id.map(|id| id.to_string()),
-            service: span.service.clone(),
+            service: span.service.to_string(),
             span_id: span.span_id.to_string(),
             start_unix_nanos: span.start_unix_nanos,
             status: StatusJson {

@@ -3,6 +3,8 @@
 //! and the SQLite store keeps its span bodies in the wire encoding (so its
 //! files stay readable across versions) through [`encode`] and [`decode`].
 
+use std::sync::Arc;
+
 use dapple::{SpanId, TraceId};
 use dapple_proto::{self as proto, any_value};
 use prost::Message;
@@ -11,16 +13,30 @@ use crate::span::{Attribute, Event, Link, Span, SpanKind, Status, StatusCode, Va
 
 /// The spans of one batch from `service`; spans without a valid trace and
 /// span id are left out, as nothing could find them again.
-pub fn spans(service: &str, spans: Vec<proto::Span>) -> Vec<Span> {
-    spans
-        .into_iter()
-        .filter_map(|span| span_from_wire(service, span))
-        .collect()
+pub fn spans(service: &Arc<str>, spans: Vec<proto::Span>) -> Vec<Span> {
+    let mut converted = Vec::with_capacity(spans.len());
+    converted.extend(
+        spans
+            .into_iter()
+            .filter_map(|span| span_from_wire(service, span)),
+    );
+    converted
 }
 
 /// A wire span sent by `service`, or `None` when its ids are not valid.
-pub fn span_from_wire(service: &str, span: proto::Span) -> Option<Span> {
-    let trace_id = valid_trace_id(&span.trace_id)?;
+pub fn span_from_wire(service: &Arc<str>, span: proto::Span) -> Option<Span> {
+    let trace_id = valid_trace_id(&span.trace_id);
+    span_with_trace(service, trace_id, span)
+}
+
+/// A wire span whose trace id, read apart, is `trace_id` (its own is not
+/// looked at).
+fn span_with_trace(
+    service: &Arc<str>,
+    trace_id: Option<TraceId>,
+    span: proto::Span,
+) -> Option<Span> {
+    let trace_id = trace_id?;
     let span_id = SpanId::new(span.span_id)?;
     let kind = match proto::SpanKind::try_from(span.kind) {
         Ok(proto::SpanKind::Server) => SpanKind::Server,
@@ -44,7 +60,7 @@ pub fn span_from_wire(service: &str, span: proto::Span) -> Option<Span> {
         trace_id,
         span_id,
         parent_id: SpanId::new(span.parent_span_id),
-        service: service.to_owned(),
+        service: service.clone(),
         name: span.name,
         kind,
         start_unix_nanos: span.start_unix_nanos,
@@ -74,6 +90,148 @@ pub fn span_from_wire(service: &str, span: proto::Span) -> Option<Span> {
     })
 }
 
+/// A batch, its spans in the collector's form.
+#[derive(Debug)]
+pub struct Batch {
+    /// What the ack names.
+    pub sequence: u64,
+    /// Spans the client said it dropped.
+    pub dropped_spans: u64,
+    /// The spans with valid ids.
+    pub spans: Vec<Span>,
+}
+
+/// The batch a frame's encoding carries, its spans from `service` (those
+/// without valid ids left out, as by [`spans`]), or `None` when the frame
+/// is not a batch. Each span goes from the bytes to the collector's form
+/// without a `Vec` of wire spans in between; a frame holding more than a
+/// batch is left to prost, so the outcome is the same as decoding a
+/// `dapple.v1.Frame`.
+pub fn batch_frame(service: &Arc<str>, frame: &[u8]) -> Result<Option<Batch>, prost::DecodeError> {
+    use prost::encoding::{WireType, check_wire_type, decode_key, skip_field};
+    let ctx = prost::encoding::DecodeContext::default();
+    let mut batch: Option<Batch> = None;
+    let mut rest = frame;
+    while !rest.is_empty() {
+        let (tag, wire_type) = decode_key(&mut rest)?;
+        match tag {
+            // `Frame.kind` is a batch.
+            2 => {
+                check_wire_type(WireType::LengthDelimited, wire_type)?;
+                let message = length_delimited(&mut rest)?;
+                let batch = batch.get_or_insert_with(|| Batch {
+                    sequence: 0,
+                    dropped_spans: 0,
+                    spans: Vec::new(),
+                });
+                merge_batch(service, batch, message)?;
+            }
+            // Another kind: rare, and prost knows what wins.
+            1 | 3 | 4 => {
+                return Ok(match proto::Frame::decode(frame)?.kind {
+                    Some(proto::frame::Kind::Batch(batch)) => Some(Batch {
+                        sequence: batch.sequence,
+                        dropped_spans: batch.dropped_spans,
+                        spans: spans(service, batch.spans),
+                    }),
+                    _ => None,
+                });
+            }
+            _ => skip_field(wire_type, tag, &mut rest, ctx.clone())?,
+        }
+    }
+    Ok(batch)
+}
+
+/// The next length-delimited field's bytes.
+fn length_delimited<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], prost::DecodeError> {
+    use prost::encoding::{DecodeContext, WireType, decode_varint, skip_field};
+    let field = *rest;
+    // prost checks the length against what is left, and moves past it.
+    skip_field(WireType::LengthDelimited, 1, rest, DecodeContext::default())?;
+    let mut message = &field[..field.len() - rest.len()];
+    decode_varint(&mut message)?;
+    Ok(message)
+}
+
+/// `dapple.v1.Batch` fields into `batch`.
+fn merge_batch(
+    service: &Arc<str>,
+    batch: &mut Batch,
+    mut rest: &[u8],
+) -> Result<(), prost::DecodeError> {
+    use prost::encoding::{WireType, check_wire_type, decode_key, message, skip_field, uint64};
+    let ctx = prost::encoding::DecodeContext::default();
+    while !rest.is_empty() {
+        let (tag, wire_type) = decode_key(&mut rest)?;
+        match tag {
+            1 => uint64::merge(wire_type, &mut batch.sequence, &mut rest, ctx.clone())?,
+            2 => {
+                check_wire_type(WireType::LengthDelimited, wire_type)?;
+                let span = length_delimited(&mut rest)?;
+                if batch.spans.is_empty() {
+                    // Spans are most of a batch: guess their number from
+                    // the first one's size instead of doubling up to it.
+                    batch.spans.reserve(rest.len() / (span.len() + 2) + 1);
+                }
+                batch.spans.extend(span_from_bytes(service, span)?);
+            }
+            3 => uint64::merge(wire_type, &mut batch.dropped_spans, &mut rest, ctx.clone())?,
+            // Not used here (the hello said who sends), but checked.
+            4 => message::merge(
+                wire_type,
+                &mut proto::Resource::default(),
+                &mut rest,
+                ctx.clone(),
+            )?,
+            _ => skip_field(wire_type, tag, &mut rest, ctx.clone())?,
+        }
+    }
+    Ok(())
+}
+
+/// A `dapple.v1.Span` message from `service`; `None` when its ids are not
+/// valid. The trace id goes straight into a `TraceId`; every other field
+/// is merged as prost merges it.
+fn span_from_bytes(
+    service: &Arc<str>,
+    mut rest: &[u8],
+) -> Result<Option<Span>, prost::DecodeError> {
+    use prost::encoding::{
+        WireType, check_wire_type, decode_key, fixed64, int32, message, skip_field, string,
+    };
+    let ctx = prost::encoding::DecodeContext::default();
+    let mut span = proto::Span::default();
+    let mut trace_id = None;
+    while !rest.is_empty() {
+        let (tag, wire_type) = decode_key(&mut rest)?;
+        let ctx = ctx.clone();
+        match tag {
+            1 => {
+                check_wire_type(WireType::LengthDelimited, wire_type)?;
+                trace_id = valid_trace_id(length_delimited(&mut rest)?);
+            }
+            2 => fixed64::merge(wire_type, &mut span.span_id, &mut rest, ctx)?,
+            3 => fixed64::merge(wire_type, &mut span.parent_span_id, &mut rest, ctx)?,
+            4 => string::merge(wire_type, &mut span.name, &mut rest, ctx)?,
+            5 => int32::merge(wire_type, &mut span.kind, &mut rest, ctx)?,
+            6 => fixed64::merge(wire_type, &mut span.start_unix_nanos, &mut rest, ctx)?,
+            7 => fixed64::merge(wire_type, &mut span.end_unix_nanos, &mut rest, ctx)?,
+            8 => message::merge(
+                wire_type,
+                span.status.get_or_insert_with(Default::default),
+                &mut rest,
+                ctx,
+            )?,
+            9 => message::merge_repeated(wire_type, &mut span.attributes, &mut rest, ctx)?,
+            10 => message::merge_repeated(wire_type, &mut span.events, &mut rest, ctx)?,
+            11 => message::merge_repeated(wire_type, &mut span.links, &mut rest, ctx)?,
+            _ => skip_field(wire_type, tag, &mut rest, ctx)?,
+        }
+    }
+    Ok(span_with_trace(service, trace_id, span))
+}
+
 fn valid_trace_id(bytes: &[u8]) -> Option<TraceId> {
     TraceId::from_bytes(bytes.try_into().ok()?)
 }
@@ -94,7 +252,9 @@ fn attributes(attributes: Vec<proto::KeyValue>) -> Vec<Attribute> {
         .collect()
 }
 
-/// The wire form of a span (without its service, which is not part of it).
+/// The wire form of a span (without its service, which is not part of it);
+/// [`encode`] writes its encoding without building it.
+#[cfg(test)]
 fn span_to_wire(span: &Span) -> proto::Span {
     let attributes = |attributes: &[Attribute]| -> Vec<proto::KeyValue> {
         attributes
@@ -159,9 +319,135 @@ fn span_to_wire(span: &Span) -> proto::Span {
     }
 }
 
-/// A span's body as the SQLite store keeps it: the wire encoding.
-pub(crate) fn encode(span: &Span) -> Vec<u8> {
-    span_to_wire(span).encode_to_vec()
+/// A span's body as the SQLite store keeps it: the wire encoding of the
+/// span without its service, written over `body` straight from the span
+/// (the bytes prost writes for the `dapple.v1.Span` message, without
+/// copying the span's text into one first).
+pub(crate) fn encode(span: &Span, body: &mut Vec<u8>) {
+    body.clear();
+    wire::span(span, body);
+}
+
+/// The protobuf encoding of the collector's span, field by field in tag
+/// order, defaults left out, as prost writes `dapple.v1.Span`.
+mod wire {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+
+    use crate::span::{Attribute, Span, SpanKind, Status, StatusCode, Value};
+
+    pub(super) fn span(span: &Span, out: &mut Vec<u8>) {
+        bytes(1, &span.trace_id.to_bytes(), out);
+        fixed64(2, span.span_id.to_u64(), out);
+        fixed64(3, span.parent_id.map_or(0, |id| id.to_u64()), out);
+        bytes(4, span.name.as_bytes(), out);
+        let kind = match span.kind {
+            SpanKind::Internal => 0,
+            SpanKind::Server => 1,
+            SpanKind::Client => 2,
+            SpanKind::Producer => 3,
+            SpanKind::Consumer => 4,
+        };
+        varint(5, kind, out);
+        fixed64(6, span.start_unix_nanos, out);
+        fixed64(7, span.end_unix_nanos, out);
+        if span.status != Status::default() {
+            nested(8, out, |out| {
+                let code = match span.status.code {
+                    StatusCode::Unset => 0,
+                    StatusCode::Ok => 1,
+                    StatusCode::Error => 2,
+                };
+                varint(1, code, out);
+                bytes(2, span.status.message.as_bytes(), out);
+            });
+        }
+        attributes(9, &span.attributes, out);
+        for event in &span.events {
+            nested(10, out, |out| {
+                bytes(1, event.name.as_bytes(), out);
+                fixed64(2, event.unix_nanos, out);
+                attributes(3, &event.attributes, out);
+            });
+        }
+        for link in &span.links {
+            nested(11, out, |out| {
+                bytes(1, &link.trace_id.to_bytes(), out);
+                fixed64(2, link.span_id.to_u64(), out);
+            });
+        }
+    }
+
+    fn attributes(tag: u32, attributes: &[Attribute], out: &mut Vec<u8>) {
+        for attribute in attributes {
+            nested(tag, out, |out| {
+                bytes(1, attribute.key.as_bytes(), out);
+                if let Some(value) = &attribute.value {
+                    // A oneof field is written even when it holds a default.
+                    nested(2, out, |out| match value {
+                        Value::String(s) => delimited(1, s.as_bytes(), out),
+                        Value::Int(i) => {
+                            encode_key(2, WireType::Varint, out);
+                            encode_varint(*i as u64, out);
+                        }
+                        Value::Double(f) => {
+                            encode_key(3, WireType::SixtyFourBit, out);
+                            out.extend_from_slice(&f.to_le_bytes());
+                        }
+                        Value::Bool(b) => {
+                            encode_key(4, WireType::Varint, out);
+                            encode_varint(u64::from(*b), out);
+                        }
+                        Value::Bytes(b) => delimited(5, b, out),
+                    });
+                }
+            });
+        }
+    }
+
+    /// A message field: its key, its length, then what `write` writes.
+    fn nested(tag: u32, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+        encode_key(tag, WireType::LengthDelimited, out);
+        // Most nested messages are short: one byte for the length, filled
+        // in afterwards, and widened in the rare case it needs more.
+        let at = out.len();
+        out.push(0);
+        write(out);
+        let len = out.len() - at - 1;
+        if len < 0x80 {
+            out[at] = len as u8;
+        } else {
+            let mut prefix = Vec::with_capacity(10);
+            encode_varint(len as u64, &mut prefix);
+            out.splice(at..at + 1, prefix);
+        }
+    }
+
+    fn delimited(tag: u32, value: &[u8], out: &mut Vec<u8>) {
+        encode_key(tag, WireType::LengthDelimited, out);
+        encode_varint(value.len() as u64, out);
+        out.extend_from_slice(value);
+    }
+
+    /// A string or bytes field, left out when empty.
+    fn bytes(tag: u32, value: &[u8], out: &mut Vec<u8>) {
+        if !value.is_empty() {
+            delimited(tag, value, out);
+        }
+    }
+
+    fn fixed64(tag: u32, value: u64, out: &mut Vec<u8>) {
+        if value != 0 {
+            encode_key(tag, WireType::SixtyFourBit, out);
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    fn varint(tag: u32, value: u64, out: &mut Vec<u8>) {
+        if value != 0 {
+            encode_key(tag, WireType::Varint, out);
+            encode_varint(value, out);
+        }
+    }
 }
 
 /// Why a stored body cannot be read back.
@@ -176,11 +462,9 @@ pub enum DecodeError {
 }
 
 /// A body [`encode`] made, with the service stored beside it.
-pub(crate) fn decode(service: String, body: &[u8]) -> Result<Span, DecodeError> {
+pub(crate) fn decode(service: &Arc<str>, body: &[u8]) -> Result<Span, DecodeError> {
     let wire = proto::Span::decode(body)?;
-    let mut span = span_from_wire("", wire).ok_or(DecodeError::Ids)?;
-    span.service = service;
-    Ok(span)
+    span_from_wire(service, wire).ok_or(DecodeError::Ids)
 }
 
 #[cfg(test)]
@@ -232,13 +516,98 @@ mod tests {
 
     #[test]
     fn a_span_survives_the_round_trip_through_the_stored_body() {
-        let span = span_from_wire("svc", wire()).unwrap();
+        let span = span_from_wire(&"svc".into(), wire()).unwrap();
         assert_eq!(span.kind, SpanKind::Server);
         assert!(span.is_error());
         assert_eq!(span.parent_id, SpanId::new(1));
         assert_eq!(span.links.len(), 1);
-        assert_eq!(decode("svc".into(), &encode(&span)).unwrap(), span);
+        let mut body = Vec::new();
+        encode(&span, &mut body);
+        assert_eq!(decode(&"svc".into(), &body).unwrap(), span);
         assert_eq!(span_to_wire(&span), wire());
+    }
+
+    #[test]
+    fn the_stored_body_is_what_prost_writes_for_the_wire_span() {
+        let mut plain = span_from_wire(&"svc".into(), wire()).unwrap();
+        let mut body = Vec::new();
+        encode(&plain, &mut body);
+        assert_eq!(body, span_to_wire(&plain).encode_to_vec());
+        plain.status = Status::default();
+        plain.parent_id = None;
+        plain.kind = SpanKind::Internal;
+        plain.name = "x".repeat(300);
+        plain.attributes.push(Attribute {
+            key: "long".into(),
+            value: Some(Value::Bytes(vec![0; 200])),
+        });
+        for value in [
+            Value::Int(-1),
+            Value::Int(0),
+            Value::Double(0.0),
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::String(String::new()),
+            Value::Bytes(Vec::new()),
+        ] {
+            plain.events[0].attributes.push(Attribute {
+                key: String::new(),
+                value: Some(value),
+            });
+        }
+        encode(&plain, &mut body);
+        assert_eq!(body, span_to_wire(&plain).encode_to_vec());
+        assert_eq!(decode(&"svc".into(), &body).unwrap(), plain);
+    }
+
+    #[test]
+    fn a_batch_frame_decodes_as_the_wire_types_convert() {
+        let service: Arc<str> = "svc".into();
+        let batch = proto::Batch {
+            sequence: 9,
+            spans: vec![
+                wire(),
+                proto::Span {
+                    trace_id: vec![1, 2, 3],
+                    ..wire()
+                },
+                proto::Span {
+                    span_id: 3,
+                    status: None,
+                    attributes: Vec::new(),
+                    ..wire()
+                },
+            ],
+            dropped_spans: 4,
+            resource: Some(proto::Resource::default()),
+        };
+        let frame = |kind| proto::Frame { kind: Some(kind) }.encode_to_vec();
+        let decoded = batch_frame(&service, &frame(proto::frame::Kind::Batch(batch.clone())))
+            .unwrap()
+            .unwrap();
+        assert_eq!(decoded.sequence, 9);
+        assert_eq!(decoded.dropped_spans, 4);
+        assert_eq!(decoded.spans, spans(&service, batch.spans.clone()));
+        assert_eq!(decoded.spans.len(), 2);
+        // A field repeated in the encoding: the last one counts, as in prost.
+        let mut twice = frame(proto::frame::Kind::Batch(batch.clone()));
+        twice.extend(frame(proto::frame::Kind::Batch(proto::Batch {
+            sequence: 10,
+            ..Default::default()
+        })));
+        let decoded = batch_frame(&service, &twice).unwrap().unwrap();
+        assert_eq!((decoded.sequence, decoded.spans.len()), (10, 2));
+        // Not a batch, or a batch then something else.
+        let ack = frame(proto::frame::Kind::Ack(proto::Ack { sequence: 1 }));
+        assert!(batch_frame(&service, &ack).unwrap().is_none());
+        let mut batch_then_ack = frame(proto::frame::Kind::Batch(batch));
+        batch_then_ack.extend(&ack);
+        assert!(batch_frame(&service, &batch_then_ack).unwrap().is_none());
+        // Garbage is an error, not a panic.
+        assert!(batch_frame(&service, &[0x12, 0x05, 0x12, 0x10]).is_err());
+        for cut in 0..twice.len() {
+            let _ = batch_frame(&service, &twice[..cut]);
+        }
     }
 
     #[test]
@@ -256,7 +625,11 @@ mod tests {
             ..wire()
         };
         assert_eq!(
-            spans("svc", vec![bad_trace, zero_trace, zero_span, wire()]).len(),
+            spans(
+                &"svc".into(),
+                vec![bad_trace, zero_trace, zero_span, wire()]
+            )
+            .len(),
             1
         );
     }
@@ -266,7 +639,7 @@ mod tests {
         let mut with_bad_link = wire();
         with_bad_link.links[0].trace_id = vec![1];
         assert!(
-            span_from_wire("svc", with_bad_link)
+            span_from_wire(&"svc".into(), with_bad_link)
                 .unwrap()
                 .links
                 .is_empty()

@@ -91,7 +91,7 @@ pub fn operations(store: &dyn Store, window: Duration) -> Result<Vec<Operation>,
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     for span in store.spans(&super::in_window(window))? {
         groups
-            .entry((span.service.clone(), span.name.clone()))
+            .entry((span.service.to_string(), span.name.clone()))
             .or_default()
             .add(&span);
     }

@@ -27,16 +27,16 @@ pub fn dependencies(store: &dyn Store, window: Duration) -> Result<Vec<Dependenc
     let spans = store.spans(&super::in_window(window))?;
     let service_of: HashMap<(TraceId, SpanId), &str> = spans
         .iter()
-        .map(|s| ((s.trace_id, s.span_id), s.service.as_str()))
+        .map(|s| ((s.trace_id, s.span_id), &*s.service))
         .collect();
     let mut edges: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
     for span in &spans {
         let caller = span
             .parent_id
             .and_then(|parent| service_of.get(&(span.trace_id, parent)))
-            .filter(|caller| **caller != span.service);
+            .filter(|caller| **caller != &*span.service);
         if let Some(caller) = caller {
-            let edge = edges.entry((caller, span.service.as_str())).or_default();
+            let edge = edges.entry((caller, &*span.service)).or_default();
             edge.0 += 1;
             edge.1 += u64::from(span.is_error());
         }

@@ -1,5 +1,5 @@
-//! An in-memory store, bounded by span count: past the bound, whole oldest
-//! traces are evicted.
+//! An in-memory store, bounded by span count, bytes and age: past a bound,
+//! whole oldest traces are evicted.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -18,12 +18,57 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    traces: HashMap<TraceId, Vec<Span>>,
+    traces: HashMap<TraceId, Trace>,
     /// Traces in the order they first arrived.
     order: VecDeque<TraceId>,
-    ids: HashSet<(TraceId, SpanId)>,
     spans: usize,
     bytes: u64,
+}
+
+/// A trace's spans, and what eviction needs to know without walking them.
+#[derive(Debug, Default)]
+struct Trace {
+    spans: Vec<Span>,
+    ids: SpanIds,
+    bytes: u64,
+    latest_start: u64,
+}
+
+/// The span ids of a trace, to refuse duplicates: a short list scanned
+/// (most traces are small, and their ids sit in a few cache lines), a set
+/// once the trace grows past [`SpanIds::SCANNED`].
+#[derive(Debug)]
+enum SpanIds {
+    Few(Vec<SpanId>),
+    Many(HashSet<SpanId>),
+}
+
+impl Default for SpanIds {
+    fn default() -> SpanIds {
+        SpanIds::Few(Vec::new())
+    }
+}
+
+impl SpanIds {
+    const SCANNED: usize = 128;
+
+    /// Adds `id`; `false` when it was already there.
+    fn insert(&mut self, id: SpanId) -> bool {
+        match self {
+            SpanIds::Few(ids) if ids.contains(&id) => false,
+            SpanIds::Few(ids) if ids.len() < Self::SCANNED => {
+                ids.push(id);
+                true
+            }
+            SpanIds::Few(ids) => {
+                let mut set: HashSet<SpanId> = ids.drain(..).collect();
+                set.insert(id);
+                *self = SpanIds::Many(set);
+                true
+            }
+            SpanIds::Many(set) => set.insert(id),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -39,35 +84,21 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl Store for MemoryStore {
-    fn insert(&self, spans: Vec<Span>) -> Result<usize, StoreError> {
-        let mut inner = self.lock();
-        let mut added = 0;
-        for span in spans {
-            let trace_id = span.trace_id;
-            if !inner.ids.insert((trace_id, span.span_id)) {
-                continue;
-            }
-            if !inner.traces.contains_key(&trace_id) {
-                inner.order.push_back(trace_id);
-            }
-            inner.bytes += span.size_bytes();
-            inner.traces.entry(trace_id).or_default().push(span);
-            inner.spans += 1;
-            added += 1;
-        }
+    /// Takes out the oldest traces while the store is over a bound or they
+    /// are past the retention.
+    fn evict(&self, inner: &mut Inner) -> Vec<Trace> {
         let cutoff = self
             .limits
             .retention
             .map(|r| dapple::now_unix_nanos().saturating_sub(r.as_nanos() as u64));
+        let mut evicted = Vec::new();
         while let Some(&oldest) = inner.order.front() {
             let expired = cutoff.is_some_and(|cutoff| {
                 inner
                     .traces
                     .get(&oldest)
-                    .is_some_and(|spans| spans.iter().all(|s| s.start_unix_nanos < cutoff))
+                    .is_some_and(|trace| trace.latest_start < cutoff)
             });
             let over = inner.spans > self.limits.max_spans
                 || self.limits.max_bytes.is_some_and(|max| inner.bytes > max);
@@ -75,14 +106,54 @@ impl Store for MemoryStore {
                 break;
             }
             inner.order.pop_front();
-            if let Some(evicted) = inner.traces.remove(&oldest) {
-                inner.spans -= evicted.len();
-                inner.bytes -= evicted.iter().map(Span::size_bytes).sum::<u64>();
-                for span in evicted {
-                    inner.ids.remove(&(oldest, span.span_id));
-                }
+            if let Some(trace) = inner.traces.remove(&oldest) {
+                inner.spans -= trace.spans.len();
+                inner.bytes -= trace.bytes;
+                evicted.push(trace);
             }
         }
+        evicted
+    }
+}
+
+impl Store for MemoryStore {
+    fn insert(&self, spans: Vec<Span>) -> Result<usize, StoreError> {
+        let mut added = 0;
+        let evicted = {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            // Spans of a trace mostly arrive together: one map lookup and
+            // one allocation for each run of them.
+            let mut spans = spans.into_iter();
+            while let Some(first) = spans.next() {
+                let trace_id = first.trace_id;
+                let more = spans
+                    .as_slice()
+                    .iter()
+                    .take_while(|s| s.trace_id == trace_id)
+                    .count();
+                let trace = inner.traces.entry(trace_id).or_insert_with(|| {
+                    inner.order.push_back(trace_id);
+                    Trace::default()
+                });
+                trace.spans.reserve(more + 1);
+                for span in std::iter::once(first).chain(spans.by_ref().take(more)) {
+                    if !trace.ids.insert(span.span_id) {
+                        continue;
+                    }
+                    let bytes = span.size_bytes();
+                    trace.bytes += bytes;
+                    trace.latest_start = trace.latest_start.max(span.start_unix_nanos);
+                    trace.spans.push(span);
+                    inner.bytes += bytes;
+                    inner.spans += 1;
+                    added += 1;
+                }
+            }
+            self.evict(inner)
+        };
+        // Freed outside the lock: dropping thousands of spans takes a while.
+        drop(evicted);
         Ok(added)
     }
 
@@ -91,7 +162,7 @@ impl Store for MemoryStore {
             .lock()
             .traces
             .get(&trace_id)
-            .cloned()
+            .map(|trace| trace.spans.clone())
             .unwrap_or_default())
     }
 
@@ -104,7 +175,7 @@ impl Store for MemoryStore {
         let mut found: Vec<Span> = inner
             .traces
             .values()
-            .flatten()
+            .flat_map(|trace| &trace.spans)
             .filter(|s| filter.matches(s))
             .cloned()
             .collect();
@@ -122,8 +193,9 @@ impl Store for MemoryStore {
         let mut keys: Vec<(u64, TraceId)> = inner
             .traces
             .iter()
-            .filter_map(|(id, spans)| {
-                spans
+            .filter_map(|(id, trace)| {
+                trace
+                    .spans
                     .iter()
                     .filter(|s| filter.matches(s))
                     .map(|s| s.start_unix_nanos)
@@ -141,9 +213,9 @@ impl Store for MemoryStore {
         let inner = self.lock();
         let mut services: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
             Default::default();
-        for span in inner.traces.values().flatten() {
+        for span in inner.traces.values().flat_map(|trace| &trace.spans) {
             services
-                .entry(span.service.clone())
+                .entry(span.service.to_string())
                 .or_default()
                 .insert(span.name.clone());
         }

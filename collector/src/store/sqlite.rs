@@ -5,7 +5,7 @@
 //! written by earlier versions stay readable.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use dapple::TraceId;
 use rusqlite::{Connection, params};
@@ -31,6 +31,10 @@ fn clamp(value: u64) -> i64 {
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = NORMAL;
+    -- Checkpoint at 64 MB of WAL rather than 4 MB: a checkpoint copies
+    -- every page the batches since the last one touched, and the random
+    -- index pages are touched again and again between them.
+    PRAGMA wal_autocheckpoint = 16384;
     CREATE TABLE IF NOT EXISTS spans (
         trace_id BLOB NOT NULL,
         span_id INTEGER NOT NULL,
@@ -109,6 +113,7 @@ impl Store for SqliteStore {
         let (connection, count) = &mut *guard;
         let transaction = connection.transaction()?;
         let mut added = 0;
+        let mut body = Vec::new();
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO spans
@@ -116,16 +121,17 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for span in &spans {
+                convert::encode(span, &mut body);
                 added += insert.execute(params![
-                    span.trace_id.to_bytes().to_vec(),
+                    span.trace_id.to_bytes().as_slice(),
                     span.span_id.to_u64() as i64,
                     span.parent_id.map_or(0, |id| id.to_u64()) as i64,
-                    span.service,
+                    &*span.service,
                     span.name,
                     span.start_unix_nanos as i64,
                     span.duration_nanos() as i64,
                     span.is_error(),
-                    convert::encode(span),
+                    body.as_slice(),
                 ])?;
             }
         }
@@ -213,12 +219,21 @@ impl Store for SqliteStore {
     }
 }
 
-/// Decodes rows of `(service, body)`.
+/// Decodes rows of `(service, body)`; spans of one service share its name.
 fn stored_spans(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Span>, StoreError> {
     let mut spans = Vec::new();
+    let mut services: Vec<Arc<str>> = Vec::new();
     while let Some(row) = rows.next()? {
-        let body: Vec<u8> = row.get(1)?;
-        spans.push(convert::decode(row.get(0)?, &body)?);
+        let service = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        let service = match services.iter().find(|s| ***s == *service) {
+            Some(known) => known.clone(),
+            None => {
+                services.push(service.into());
+                services[services.len() - 1].clone()
+            }
+        };
+        let body = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        spans.push(convert::decode(&service, body)?);
     }
     Ok(spans)
 }
@@ -286,7 +301,7 @@ mod tests {
         let store = SqliteStore::open(&dir, Limits::spans(100)).unwrap();
         let spans = store.trace(trace).unwrap();
         assert_eq!(spans.len(), 3);
-        assert!(spans.iter().all(|s| s.service == "svc"));
+        assert!(spans.iter().all(|s| &*s.service == "svc"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
