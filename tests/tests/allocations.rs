@@ -1,5 +1,5 @@
-//! Recording a sampled span with no arguments allocates nothing once the
-//! thread's buffers are warm.
+//! Recording a sampled span, with no arguments or with a long text argument,
+//! allocates nothing once the thread's buffers are warm.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -69,7 +69,7 @@ fn leaf() {}
 #[traced(name = "alloc.args_root")]
 fn args_root() {
     for i in 0..300 {
-        leaf_with_args(i, "GET /users/{id}");
+        leaf_with_args(i, "GET /users/{id}/orders?page=2&sort=newest");
     }
 }
 
@@ -77,7 +77,7 @@ fn args_root() {
 fn leaf_with_args(n: i64, route: &str) {}
 
 #[test]
-fn a_sampled_span_without_arguments_allocates_nothing_in_steady_state() {
+fn sampled_spans_with_and_without_long_arguments_allocate_nothing_in_steady_state() {
     let sink = Arc::new(Discard(AtomicUsize::new(0)));
     dapple::set_sink(sink.clone());
     for _ in 0..10 {
@@ -97,5 +97,26 @@ fn a_sampled_span_without_arguments_allocates_nothing_in_steady_state() {
         ALLOCATIONS.load(Ordering::SeqCst),
         0,
         "allocations while recording 30,100 spans"
+    );
+
+    // A text argument too long to keep in place (40 bytes and more) goes to
+    // the span's recycled box, and allocates nothing either.
+    for _ in 0..10 {
+        args_root();
+    }
+    let warm = sink.0.load(Ordering::Relaxed);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..100 {
+        args_root();
+    }
+    COUNTING.with(|c| c.set(false));
+
+    assert_eq!(sink.0.load(Ordering::Relaxed) - warm, 100 * 301);
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst) - before,
+        0,
+        "allocations while recording 30,100 spans with a 40-byte argument"
     );
 }

@@ -142,13 +142,17 @@ fn peer(mut stream: TcpStream) {
 
 #[traced(name = "export.root")]
 fn root() {
-    for _ in 0..100 {
-        leaf();
+    for i in 0..100 {
+        leaf(i, "GET /users/{id}/orders?page=2&sort=newest", "ok");
     }
 }
 
-#[traced(name = "export.leaf")]
-fn leaf() {}
+/// An integer and a short text kept in place, a long text in the span's
+/// recycled box.
+#[traced(name = "export.leaf", args(n, route, short))]
+fn leaf(n: i64, route: &str, short: &str) {
+    let _ = (n, route, short);
+}
 
 #[test]
 fn spans_reach_the_socket_without_allocating_in_steady_state() {

@@ -148,7 +148,11 @@ impl SpanRecord {
     /// order they were first set.
     pub fn attributes(&self) -> impl Iterator<Item = KeyValue> + '_ {
         let others = self.extras.as_ref().map_or(&[][..], |e| &e.attributes);
-        self.args.iter().chain(others.iter().cloned())
+        let long_args = self.extras.iter().flat_map(|e| e.long_args());
+        self.args
+            .iter()
+            .chain(long_args.map(|(key, text)| KeyValue::new(key, Value::Str(text.into()))))
+            .chain(others.iter().cloned())
     }
 
     /// Each attribute, borrowed, in the order of [`attributes`](Self::attributes):
@@ -157,6 +161,9 @@ impl SpanRecord {
     pub(crate) fn for_each_attribute(&self, mut f: impl FnMut(&str, ValueRef<'_>)) {
         self.args.for_each(&mut f);
         if let Some(extras) = &self.extras {
+            for (key, text) in extras.long_args() {
+                f(key, ValueRef::Str(text));
+            }
             for kv in &extras.attributes {
                 f(&kv.key, ValueRef::of(&kv.value));
             }
@@ -174,15 +181,20 @@ impl SpanRecord {
     #[cfg_attr(not(feature = "export"), allow(dead_code))]
     pub(crate) fn out_of_line_bytes(&self) -> usize {
         self.extras.as_ref().map_or(0, |e| {
-            std::mem::size_of::<Extras>() + e.attributes.len() * std::mem::size_of::<KeyValue>()
+            std::mem::size_of::<Extras>()
+                + e.attributes.len() * std::mem::size_of::<KeyValue>()
+                + e.text.len()
         })
     }
 
     /// The value of one attribute.
     pub fn attribute(&self, key: &str) -> Option<Value> {
         self.args.get(key).or_else(|| {
-            self.extras
-                .as_ref()?
+            let extras = self.extras.as_ref()?;
+            if let Some((_, text)) = extras.long_args().find(|(k, _)| *k == key) {
+                return Some(Value::Str(text.into()));
+            }
+            extras
                 .attributes
                 .iter()
                 .find(|kv| kv.key == key)

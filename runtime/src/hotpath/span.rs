@@ -82,6 +82,28 @@ pub(crate) struct Extras {
     pub(crate) events: Vec<Event>,
     pub(crate) links: Vec<Link>,
     pub(crate) status: Status,
+    /// Text arguments too long to keep in place, as ranges of `text`: the
+    /// recycled box keeps both buffers, so they cost no allocation.
+    pub(crate) long_args: Vec<LongArg>,
+    pub(crate) text: String,
+}
+
+/// A text argument kept in `Extras::text`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LongArg {
+    pub(crate) key: &'static str,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Extras {
+    /// The long text arguments, in the order they were recorded.
+    pub(crate) fn long_args(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        self.long_args.iter().map(|arg| {
+            let text = self.text.get(arg.start as usize..arg.end as usize);
+            (arg.key, text.unwrap_or_default())
+        })
+    }
 }
 
 impl Recording {
@@ -311,7 +333,9 @@ impl Span {
             let key = key.into();
             let value = value.into();
             rec.args.remove(&key);
-            let attributes = &mut rec.extras().attributes;
+            let extras = rec.extras();
+            extras.long_args.retain(|arg| arg.key != key);
+            let attributes = &mut extras.attributes;
             match attributes.iter_mut().find(|kv| kv.key == key) {
                 Some(kv) => kv.value = value,
                 None => attributes.push(KeyValue { key, value }),
@@ -347,8 +371,25 @@ impl Span {
     #[cold]
     #[inline(never)]
     fn spill_arg(&mut self, keys: &'static ArgKeys, index: usize, value: ArgValue<'_>) {
-        if let Some(key) = keys.0.get(index) {
-            self.push_attribute(key, value.into());
+        let Some(key) = keys.0.get(index) else {
+            return;
+        };
+        match value {
+            ArgValue::Str(text) if u32::try_from(text.len()).is_ok() => {
+                if let Some(rec) = self.recording.as_mut() {
+                    let extras = rec.extras();
+                    let start = extras.text.len();
+                    extras.text.push_str(text);
+                    let (Ok(start), Ok(end)) =
+                        (u32::try_from(start), u32::try_from(extras.text.len()))
+                    else {
+                        extras.text.truncate(start);
+                        return;
+                    };
+                    extras.long_args.push(LongArg { key, start, end });
+                }
+            }
+            value => self.push_attribute(key, value.into()),
         }
     }
 

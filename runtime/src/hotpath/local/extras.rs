@@ -11,6 +11,8 @@ use crate::span::{Extras, Status};
 
 /// Room for a few attributes without growing.
 const ATTRIBUTES: usize = 8;
+/// Text of long arguments a recycled box may keep room for.
+const TEXT_BYTES: usize = 4096;
 /// Boxes a thread takes from the shared pool at once.
 const REFILL: usize = 64;
 /// Boxes the shared pool keeps.
@@ -49,28 +51,30 @@ pub(crate) fn take() -> Box<Extras> {
 }
 
 /// Takes back the boxes of delivered spans, emptied. Boxes whose lists
-/// grew large are freed rather than kept.
+/// grew large are freed rather than kept. Allocates nothing.
 pub(crate) fn give_back(boxes: impl Iterator<Item = Box<Extras>>) {
-    let mut emptied: Vec<Box<Extras>> = boxes
-        .filter(|extras| {
-            extras.attributes.capacity() == ATTRIBUTES
-                && extras.events.capacity() <= ATTRIBUTES
-                && extras.links.capacity() <= ATTRIBUTES
-        })
-        .map(|mut extras| {
-            extras.attributes.clear();
-            extras.events.clear();
-            extras.links.clear();
-            extras.status = Status::Unset;
-            extras
-        })
-        .collect();
-    if emptied.is_empty() {
+    let mut boxes = boxes.peekable();
+    if boxes.peek().is_none() {
         return;
     }
-    if let Ok(mut pool) = POOL.lock() {
-        let room = POOL_LIMIT.saturating_sub(pool.len());
-        emptied.truncate(room);
-        pool.append(&mut emptied);
+    let Ok(mut pool) = POOL.lock() else {
+        return;
+    };
+    for mut extras in boxes {
+        let reusable = extras.attributes.capacity() == ATTRIBUTES
+            && extras.events.capacity() <= ATTRIBUTES
+            && extras.links.capacity() <= ATTRIBUTES
+            && extras.long_args.capacity() <= ATTRIBUTES
+            && extras.text.capacity() <= TEXT_BYTES;
+        if !reusable || pool.len() >= POOL_LIMIT {
+            continue;
+        }
+        extras.attributes.clear();
+        extras.events.clear();
+        extras.links.clear();
+        extras.long_args.clear();
+        extras.text.clear();
+        extras.status = Status::Unset;
+        pool.push(extras);
     }
 }
