@@ -22,6 +22,8 @@ pub fn start(name: &'static str, kind: SpanKind, root: bool, threshold: Option<u
     match crate::context::current_sampled() {
         Some(false) if !root => Span::none(),
         Some(true) if !root => start_child(name, kind),
+        // No sink installed (tracing linked, never started): one more load.
+        _ if !crate::sink::is_enabled() => Span::none(),
         _ => start_root(name, kind, threshold),
     }
 }
