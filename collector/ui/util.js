@@ -112,7 +112,7 @@ export function noTracesYet() {
       el('li', {}, 'Run ', el('code', {}, 'dapple-collector demo'), ' to start demo services that keep sending traces, or'),
       el('li', {}, 'instrument a program: put ', el('code', {}, '#[dapple::traced]'), ' on its functions and call ',
         el('code', {}, 'dapple::init(dapple::Config::from_env()?)'), ' in ', el('code', {}, 'main'), ';'),
-      el('li', {}, 'point it here with ', el('code', {}, `DAPPLE_COLLECTOR=${location.hostname}:7701`),
+      el('li', {}, 'point it here with ', el('code', {}, `DAPPLE_ENDPOINT=${location.hostname}:7701`),
         ' (the native port this collector listens on) and run it.')),
     el('p', {}, 'Spans also arrive over HTTP: ', el('code', {}, `POST ${location.origin}/api/v1/spans`), '.'));
 }
