@@ -86,10 +86,14 @@ fn async_calls_keep_their_parent_while_hopping_worker_threads() {
         assert_eq!(leg.children[0].span.name(), "hop.leaf");
     }
     assert_linked(&tree);
-    assert!(
-        THREADS.lock().unwrap().len() > 1,
-        "the legs ran on more than one worker thread"
-    );
+    // Valgrind runs one thread at a time, so the tasks may never hop there;
+    // `.ci/run` says when it runs this file under valgrind.
+    if std::env::var_os("DAPPLE_UNDER_VALGRIND").is_none() {
+        assert!(
+            THREADS.lock().unwrap().len() > 1,
+            "the legs ran on more than one worker thread"
+        );
+    }
 }
 
 #[traced(name = "ct.root")]
