@@ -224,31 +224,76 @@ pub(crate) fn batch_entry(out: &mut Vec<u8>, record: &SpanRecord, clock: &Conver
 /// The most bytes a batch frame adds around its span entries.
 pub(crate) const FRAME_OVERHEAD: usize = 48;
 
-/// Writes a whole frame (length prefix, `Frame.batch`) carrying the span
-/// entries in `entries` into `frame`, which is cleared first.
-pub(crate) fn batch_frame(frame: &mut Vec<u8>, sequence: u64, dropped: u64, entries: &[u8]) {
-    let mut header = Count(0);
-    uint(&mut header, 1, sequence);
-    let mut trailer = Count(0);
-    uint(&mut trailer, 3, dropped);
-    let batch_len = header.0 + entries.len() + trailer.0;
-    let frame_len = 1 + encoded_len_varint(batch_len as u64) + batch_len;
+/// Room left at the front of a frame buffer for the frame's header (length
+/// prefix, `Frame.batch` key and length, `Batch.sequence`): at most 32
+/// bytes, written last, right before the entries, so that the entries are
+/// never copied.
+const HEADER_ROOM: usize = 32;
+
+/// A small fixed buffer for the header.
+struct Header {
+    bytes: [u8; HEADER_ROOM],
+    len: usize,
+}
+
+impl Out for Header {
+    fn put(&mut self, bytes: &[u8]) {
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+    fn varint(&mut self, mut value: u64) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            self.put(&[if value == 0 { byte } else { byte | 0x80 }]);
+            if value == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Empties `frame` for a new batch: room for the header, then entries
+/// appended with [`batch_entry`].
+pub(crate) fn start_frame(frame: &mut Vec<u8>) {
     frame.clear();
-    // Rounded up, so that a reused buffer fits the next frames, which are
-    // a few bytes longer as the sequence number grows.
-    frame.reserve((encoded_len_varint(frame_len as u64) + frame_len).next_power_of_two());
-    frame.varint(frame_len as u64);
-    key(frame, 2, LEN);
-    frame.varint(batch_len as u64);
-    uint(frame, 1, sequence);
-    frame.extend_from_slice(entries);
+    frame.resize(HEADER_ROOM, 0);
+}
+
+/// Whether a frame started with [`start_frame`] holds no entries yet.
+pub(crate) fn frame_is_empty(frame: &[u8]) -> bool {
+    frame.len() <= HEADER_ROOM
+}
+
+/// Finishes the batch frame in `frame` (started with [`start_frame`] and
+/// holding the span entries): appends the drop count, writes the header in
+/// the room before the entries, and returns where the frame's bytes start.
+pub(crate) fn finish_frame(frame: &mut Vec<u8>, sequence: u64, dropped: u64) -> usize {
+    if frame.len() < HEADER_ROOM {
+        start_frame(frame);
+    }
     uint(frame, 3, dropped);
+    let mut sequence_field = Count(0);
+    uint(&mut sequence_field, 1, sequence);
+    let batch_len = sequence_field.0 + frame.len() - HEADER_ROOM;
+    let frame_len = 1 + encoded_len_varint(batch_len as u64) + batch_len;
+    let mut header = Header {
+        bytes: [0; HEADER_ROOM],
+        len: 0,
+    };
+    header.varint(frame_len as u64);
+    key(&mut header, 2, LEN);
+    header.varint(batch_len as u64);
+    uint(&mut header, 1, sequence);
+    let start = HEADER_ROOM - header.len;
+    frame[start..HEADER_ROOM].copy_from_slice(&header.bytes[..header.len]);
+    start
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{KeyValue, MemorySink, SpanKind, traced};
+    use crate::{KeyValue, SpanKind, traced};
     use dapple_proto::{self as proto, Frame, any_value, frame};
     use prost::Message;
 
@@ -341,24 +386,24 @@ mod tests {
 
     #[test]
     fn spans_encode_as_prost_encodes_them_and_decode_back() {
-        let sink = MemorySink::install();
+        let sink = crate::memory::test_sink();
         root();
         let spans = sink.trace(sink.named("encode.root")[0].trace_id());
         assert_eq!(spans.len(), 2);
         let clock = crate::clock::converter();
-        let mut entries = Vec::new();
+        let mut frame_bytes = Vec::new();
+        start_frame(&mut frame_bytes);
         for record in &spans {
-            let start = entries.len();
-            let written = batch_entry(&mut entries, record, &clock);
+            let start = frame_bytes.len();
+            let written = batch_entry(&mut frame_bytes, record, &clock);
             let expected = owned(record, &clock);
             let mut want = Vec::new();
             prost::encoding::message::encode(2, &expected, &mut want);
-            assert_eq!(&entries[start..], &want[..], "{}", record.name());
+            assert_eq!(&frame_bytes[start..], &want[..], "{}", record.name());
             assert_eq!(written, want.len());
         }
-        let mut frame_bytes = Vec::new();
-        batch_frame(&mut frame_bytes, 300, 5, &entries);
-        let decoded = Frame::decode_length_delimited(&frame_bytes[..]).unwrap();
+        let start = finish_frame(&mut frame_bytes, 300, 5);
+        let decoded = Frame::decode_length_delimited(&frame_bytes[start..]).unwrap();
         let Some(frame::Kind::Batch(batch)) = decoded.kind else {
             panic!("not a batch");
         };
@@ -390,8 +435,9 @@ mod tests {
     #[test]
     fn an_empty_batch_frame_carries_only_its_drop_count() {
         let mut frame_bytes = Vec::new();
-        batch_frame(&mut frame_bytes, 1, 42, &[]);
-        let decoded = Frame::decode_length_delimited(&frame_bytes[..]).unwrap();
+        start_frame(&mut frame_bytes);
+        let start = finish_frame(&mut frame_bytes, 1, 42);
+        let decoded = Frame::decode_length_delimited(&frame_bytes[start..]).unwrap();
         let Some(frame::Kind::Batch(batch)) = decoded.kind else {
             panic!("not a batch");
         };

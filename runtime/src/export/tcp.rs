@@ -32,6 +32,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 struct Pending {
     sequence: u64,
     frame: Vec<u8>,
+    /// Where the frame's bytes start in `frame` (its header is written into
+    /// room left before the entries).
+    start: usize,
     spans: u64,
     /// The drop count this frame carries to the collector.
     carried_dropped: u64,
@@ -57,6 +60,8 @@ pub struct TcpExporter {
     /// acknowledgement, one store transaction.
     gathered: Vec<u8>,
     gathered_spans: u64,
+    /// A span moved to the next frame when the current one is full.
+    scratch: Vec<u8>,
     /// Frame buffers of acknowledged batches, for the next frames.
     spare: Vec<Vec<u8>>,
     backoff: Duration,
@@ -106,6 +111,7 @@ impl TcpExporter {
             dropped_total: Arc::new(AtomicU64::new(0)),
             gathered: Vec::new(),
             gathered_spans: 0,
+            scratch: Vec::new(),
             spare: Vec::new(),
             backoff: MIN_BACKOFF,
             next_attempt: Instant::now(),
@@ -135,25 +141,27 @@ impl TcpExporter {
     }
 
     /// Sends what was gathered as one batch frame (none gathered: a frame
-    /// that only carries the drop count).
+    /// that only carries the drop count). The entries are not copied: the
+    /// gathering buffer becomes the frame, and a spare one the next
+    /// gathering buffer.
     fn enqueue(&mut self) {
-        // The roomiest spare: frames grow a buffer only past every size
-        // seen before.
+        // The roomiest spare: buffers grow only past every size seen before.
         let roomiest = (0..self.spare.len()).max_by_key(|&at| self.spare[at].capacity());
-        let mut frame = roomiest.map_or_else(Vec::new, |at| self.spare.swap_remove(at));
-        encode::batch_frame(
+        let mut next = roomiest.map_or_else(Vec::new, |at| self.spare.swap_remove(at));
+        encode::start_frame(&mut next);
+        let mut frame = std::mem::replace(&mut self.gathered, next);
+        let start = encode::finish_frame(
             &mut frame,
             self.next_sequence,
             self.dropped_since_last_batch,
-            &self.gathered,
         );
-        self.gathered.clear();
         let count = std::mem::take(&mut self.gathered_spans);
         let carried_dropped = std::mem::take(&mut self.dropped_since_last_batch);
         self.unacked_bytes += frame.len();
         self.unacked.push_back(Pending {
             sequence: self.next_sequence,
             frame,
+            start,
             spans: count,
             carried_dropped,
             sent: false,
@@ -173,7 +181,7 @@ impl TcpExporter {
 
     /// Keeps a sent frame's buffer for a later frame.
     fn recycle(&mut self, mut frame: Vec<u8>) {
-        if self.spare.len() < SPARE_FRAMES && frame.capacity() <= self.max_frame_bytes {
+        if self.spare.len() < SPARE_FRAMES && frame.capacity() <= 2 * self.max_frame_bytes {
             frame.clear();
             self.spare.push(frame);
         }
@@ -182,6 +190,9 @@ impl TcpExporter {
     /// Encodes one span after those gathered, sending the gathered ones
     /// first when the frame would grow past its limit.
     fn gather(&mut self, record: &SpanRecord, clock: &Converter) {
+        if encode::frame_is_empty(&self.gathered) {
+            encode::start_frame(&mut self.gathered);
+        }
         let limit = self.max_frame_bytes.saturating_sub(encode::FRAME_OVERHEAD);
         let start = self.gathered.len();
         let written = encode::batch_entry(&mut self.gathered, record, clock);
@@ -193,9 +204,11 @@ impl TcpExporter {
         }
         if self.gathered.len() > limit {
             // Send those before it, then keep it as the first of the next.
-            let entry = self.gathered.split_off(start);
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&self.gathered[start..]);
+            self.gathered.truncate(start);
             self.enqueue();
-            self.gathered = entry;
+            self.gathered.extend_from_slice(&self.scratch);
         }
         self.gathered_spans += 1;
     }
@@ -246,7 +259,7 @@ impl TcpExporter {
         // timeout) rather than fail on a full socket buffer.
         let mut failed = stream.set_nonblocking(false).is_err();
         for pending in self.unacked.iter_mut().filter(|p| !p.sent) {
-            if stream.write_all(&pending.frame).is_err() {
+            if stream.write_all(&pending.frame[pending.start..]).is_err() {
                 failed = true;
                 break;
             }
@@ -356,7 +369,7 @@ impl Exporter for TcpExporter {
     }
 
     fn is_idle(&self) -> bool {
-        self.unacked.is_empty() && self.gathered.is_empty() && self.dropped_since_last_batch == 0
+        self.unacked.is_empty() && self.gathered_spans == 0 && self.dropped_since_last_batch == 0
     }
 
     fn tick(&mut self) {
@@ -386,5 +399,47 @@ impl Exporter for TcpExporter {
             self.send();
             self.receive(Some(left.min(Duration::from_millis(50))));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Span;
+    use prost::Message;
+
+    #[test]
+    fn a_full_frame_goes_out_and_the_next_span_starts_the_next_one() {
+        let sink = crate::memory::test_sink();
+        for i in 0..20 {
+            let mut span = Span::root("split");
+            span.set_attribute("i", i64::from(i));
+        }
+        let records = sink.named("split");
+        assert_eq!(records.len(), 20);
+        // Nothing listens at port 9: the frames stay unacknowledged, to read.
+        let mut exporter =
+            TcpExporter::new("127.0.0.1:9", proto::Resource::default(), 600, 1 << 20);
+        exporter.export(SpanBatch::new(records));
+        exporter.drained();
+        assert!(
+            exporter.unacked.len() > 2,
+            "{} frames",
+            exporter.unacked.len()
+        );
+        let mut spans = 0;
+        for (n, pending) in exporter.unacked.iter().enumerate() {
+            let bytes = &pending.frame[pending.start..];
+            assert!(bytes.len() <= 600, "frame of {} bytes", bytes.len());
+            let frame = Frame::decode_length_delimited(bytes).unwrap();
+            let Some(frame::Kind::Batch(batch)) = frame.kind else {
+                panic!("not a batch");
+            };
+            assert_eq!(batch.sequence, n as u64 + 1);
+            assert_eq!(batch.spans.len() as u64, pending.spans);
+            spans += batch.spans.len();
+        }
+        assert_eq!(spans, 20, "every span in exactly one frame");
+        assert_eq!(exporter.dropped_spans(), 0);
     }
 }

@@ -105,8 +105,12 @@ impl Converter {
     /// The Unix time of a reading.
     #[inline]
     pub(crate) fn unix_nanos(&self, ticks: Ticks) -> u64 {
-        let offset = (ticks as i128 - self.ticks as i128) as f64 * self.nanos_per_tick;
-        (self.unix_nanos as i128 + offset as i128).max(0) as u64
+        // Readings of one process lie well within i64 of each other; 64-bit
+        // arithmetic keeps this off the slow 128-bit float conversions.
+        let offset = ticks.wrapping_sub(self.ticks) as i64 as f64 * self.nanos_per_tick;
+        (self.unix_nanos as i64)
+            .saturating_add(offset as i64)
+            .max(0) as u64
     }
 
     /// The nanoseconds between two readings.

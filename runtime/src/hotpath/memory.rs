@@ -93,6 +93,14 @@ impl MemorySink {
     }
 }
 
+/// The one sink of this crate's unit tests: tests run in parallel, so each
+/// reads back only its own spans.
+#[cfg(test)]
+pub(crate) fn test_sink() -> &'static MemorySink {
+    static SINK: std::sync::OnceLock<MemorySink> = std::sync::OnceLock::new();
+    SINK.get_or_init(MemorySink::install)
+}
+
 impl Sink for MemorySink {
     fn collect(&self, mut batch: SpanBatch) {
         self.lock().extend(batch.drain());

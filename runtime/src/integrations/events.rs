@@ -331,12 +331,11 @@ impl SpanEvent for HttpServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemorySink, SpanKind, Value};
+    use crate::{SpanKind, Value};
 
     /// Records `event` on a root span named `name`, and reads that span back.
     fn recorded(name: &'static str, event: impl SpanEvent) -> crate::SpanRecord {
-        static SPANS: std::sync::OnceLock<MemorySink> = std::sync::OnceLock::new();
-        let spans = SPANS.get_or_init(MemorySink::install);
+        let spans = crate::memory::test_sink();
         let mut span = Span::root(name);
         span.record(event);
         drop(span);

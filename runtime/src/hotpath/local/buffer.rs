@@ -115,7 +115,7 @@ pub struct SpanBatch {
 }
 
 impl SpanBatch {
-    fn new(spans: Vec<SpanRecord>) -> SpanBatch {
+    pub(crate) fn new(spans: Vec<SpanRecord>) -> SpanBatch {
         SpanBatch { spans }
     }
 
