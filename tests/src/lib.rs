@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
+pub mod counting;
+
 use std::sync::OnceLock;
 
 use dapple::MemorySink;

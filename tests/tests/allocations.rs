@@ -1,48 +1,11 @@
 //! Recording a sampled span, with no arguments or with a long text argument,
 //! allocates nothing once the thread's buffers are warm.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dapple::{Sink, SpanBatch, traced};
-
-/// Counts the allocations made by threads that ask to be counted.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn counted() {
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: every method hands its arguments unchanged to the system
-// allocator, which upholds `GlobalAlloc`'s contract; counting allocates
-// nothing.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        counted();
-        // SAFETY: the caller's `layout` obligations pass on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through `alloc`/`realloc` above
-        // with this `layout`, as the caller guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        counted();
-        // SAFETY: as for `dealloc`; `new_size` obligations pass on unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use dapple_tests::counting::{self, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -86,15 +49,15 @@ fn sampled_spans_with_and_without_long_arguments_allocate_nothing_in_steady_stat
     let warm = sink.0.load(Ordering::Relaxed);
     assert_eq!(warm, 10 * 301, "spans are recorded and delivered");
 
-    COUNTING.with(|c| c.set(true));
+    counting::count_this_thread(true);
     for _ in 0..100 {
         root();
     }
-    COUNTING.with(|c| c.set(false));
+    counting::count_this_thread(false);
 
     assert_eq!(sink.0.load(Ordering::Relaxed) - warm, 100 * 301);
     assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst),
+        counting::allocations(),
         0,
         "allocations while recording 30,100 spans"
     );
@@ -105,17 +68,17 @@ fn sampled_spans_with_and_without_long_arguments_allocate_nothing_in_steady_stat
         args_root();
     }
     let warm = sink.0.load(Ordering::Relaxed);
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = counting::allocations();
 
-    COUNTING.with(|c| c.set(true));
+    counting::count_this_thread(true);
     for _ in 0..100 {
         args_root();
     }
-    COUNTING.with(|c| c.set(false));
+    counting::count_this_thread(false);
 
     assert_eq!(sink.0.load(Ordering::Relaxed) - warm, 100 * 301);
     assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst) - before,
+        counting::allocations() - before,
         0,
         "allocations while recording 30,100 spans with a 40-byte argument"
     );

@@ -4,45 +4,13 @@
 //! receiving end is a minimal native-protocol peer that itself allocates
 //! nothing while it reads frames and acknowledges them.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dapple::traced;
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-fn counted() {
-    if COUNTING.load(Ordering::Relaxed) {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: every method hands its arguments unchanged to the system
-// allocator, which upholds `GlobalAlloc`'s contract; counting allocates
-// nothing.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        counted();
-        // SAFETY: the caller's `layout` obligations pass on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through `alloc`/`realloc` above
-        // with this `layout`, as the caller guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        counted();
-        // SAFETY: as for `dealloc`; `new_size` obligations pass on unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use dapple_tests::counting::{self, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -176,17 +144,17 @@ fn spans_reach_the_socket_without_allocating_in_steady_state() {
     let warm = RECEIVED.load(Ordering::SeqCst);
     assert_eq!(warm, 50 * 101, "every warm-up span arrived");
 
-    COUNTING.store(true, Ordering::SeqCst);
+    counting::count_every_thread(true);
     for _ in 0..300 {
         root();
         assert_eq!(dapple::flush(Duration::from_secs(10)), 0);
     }
-    COUNTING.store(false, Ordering::SeqCst);
+    counting::count_every_thread(false);
 
     assert_eq!(RECEIVED.load(Ordering::SeqCst) - warm, 300 * 101);
     assert_eq!(dapple::dropped_spans(), 0);
     assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst),
+        counting::allocations(),
         0,
         "allocations while 10,100 spans went to the socket and were acknowledged"
     );

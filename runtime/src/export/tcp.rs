@@ -202,7 +202,7 @@ impl TcpExporter {
             self.drop_spans(1);
             return;
         }
-        if self.gathered.len() > limit {
+        if self.gathered.len() > limit && self.gathered_spans > 0 {
             // Send those before it, then keep it as the first of the next.
             self.scratch.clear();
             self.scratch.extend_from_slice(&self.gathered[start..]);

@@ -57,13 +57,24 @@ impl From<ArgValue<'_>> for Value {
 
 /// A borrowed attribute value, as the encoder reads it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(not(feature = "export"), allow(dead_code))]
 pub(crate) enum ValueRef<'a> {
     Str(&'a str),
     I64(i64),
     F64(f64),
     Bool(bool),
     Bytes(&'a [u8]),
+}
+
+impl From<ValueRef<'_>> for Value {
+    fn from(value: ValueRef<'_>) -> Value {
+        match value {
+            ValueRef::Str(s) => Value::Str(s.into()),
+            ValueRef::I64(v) => Value::I64(v),
+            ValueRef::F64(v) => Value::F64(v),
+            ValueRef::Bool(v) => Value::Bool(v),
+            ValueRef::Bytes(v) => Value::Bytes(v.to_vec()),
+        }
+    }
 }
 
 impl<'a> ValueRef<'a> {
@@ -158,28 +169,17 @@ impl Slots {
             return;
         };
         for (index, key) in keys.0.iter().enumerate().take(SLOTS) {
-            let data = &self.data[index];
-            let word = || {
-                let mut bytes = [0; 8];
-                bytes.copy_from_slice(&data[..8]);
-                bytes
-            };
-            let value = match self.tags[index] {
-                EMPTY => continue,
-                I64 => ValueRef::I64(i64::from_le_bytes(word())),
-                F64 => ValueRef::F64(f64::from_bits(u64::from_le_bytes(word()))),
-                BOOL => ValueRef::Bool(data[0] != 0),
-                tag => {
-                    let len = usize::from(tag - STR).min(SLOT_BYTES);
-                    // Stored from a whole `&str`: valid UTF-8.
-                    ValueRef::Str(std::str::from_utf8(&data[..len]).unwrap_or_default())
-                }
-            };
-            f(key, value);
+            if let Some(value) = self.value_ref(index) {
+                f(key, value);
+            }
         }
     }
 
     fn value(&self, index: usize) -> Option<Value> {
+        self.value_ref(index).map(Value::from)
+    }
+
+    fn value_ref(&self, index: usize) -> Option<ValueRef<'_>> {
         let data = &self.data[index];
         let word = || {
             let mut bytes = [0; 8];
@@ -188,13 +188,13 @@ impl Slots {
         };
         Some(match self.tags[index] {
             EMPTY => return None,
-            I64 => Value::I64(i64::from_le_bytes(word())),
-            F64 => Value::F64(f64::from_bits(u64::from_le_bytes(word()))),
-            BOOL => Value::Bool(data[0] != 0),
+            I64 => ValueRef::I64(i64::from_le_bytes(word())),
+            F64 => ValueRef::F64(f64::from_bits(u64::from_le_bytes(word()))),
+            BOOL => ValueRef::Bool(data[0] != 0),
             tag => {
                 let len = usize::from(tag - STR).min(SLOT_BYTES);
                 // Stored from a whole `&str`: valid UTF-8.
-                Value::Str(std::str::from_utf8(&data[..len]).unwrap_or_default().into())
+                ValueRef::Str(std::str::from_utf8(&data[..len]).unwrap_or_default())
             }
         })
     }

@@ -434,40 +434,23 @@ fn push_deep(entry: Entry) {
     });
 }
 
-/// Removes the entries an unsampled span's leaked guards left on this
-/// thread's stack (its children would record nothing).
+/// Removes the entries a span's leaked guards left on this thread's stack,
+/// and returns what `with_current_span` left in them (nothing for an
+/// unsampled span, whose children would otherwise record nothing).
 #[cold]
 #[inline(never)]
-pub(crate) fn remove_leaked_unsampled(span_id: SpanId) {
-    let _ = STACK.try_with(|stack| {
-        let leaked = |e: &Entry| e.from_span && e.context.is_some_and(|c| c.span_id == span_id);
-        let len = stack.len.get();
-        let shallow = &stack.shallow[..len.min(SHALLOW)];
-        if len > SHALLOW || shallow.iter().any(|cell| leaked(&cell.get())) {
-            let mut all = stack.all();
-            all.retain(|e| !leaked(e));
-            stack.set_all(all);
-        }
-    });
-}
-
-/// Removes the entries a recording span's leaked guards left on this
-/// thread's stack, and returns what `with_current_span` left in them.
-#[cold]
 pub(crate) fn remove_leaked(span_id: SpanId) -> Vec<Amendments> {
+    let is_leaked = |e: &Entry| e.from_span && e.context.is_some_and(|c| c.span_id == span_id);
     let leaked = STACK
         .try_with(|stack| {
-            let mut all = stack.all();
-            let mut leaked = Vec::new();
-            all.retain(|entry| {
-                let is_leaked = entry.owner_kind.is_some()
-                    && entry.context.is_some_and(|c| c.span_id == span_id);
-                if is_leaked {
-                    leaked.push(*entry);
-                }
-                !is_leaked
-            });
-            stack.set_all(all);
+            let len = stack.len.get();
+            let shallow = &stack.shallow[..len.min(SHALLOW)];
+            if len <= SHALLOW && !shallow.iter().any(|cell| is_leaked(&cell.get())) {
+                return Vec::new();
+            }
+            let (leaked, kept): (Vec<Entry>, Vec<Entry>) =
+                stack.all().into_iter().partition(is_leaked);
+            stack.set_all(kept);
             leaked
         })
         .unwrap_or_default();

@@ -544,7 +544,7 @@ impl Span {
         let Some(rec) = self.recording.as_ref() else {
             // An unsampled root: a guard of it may have been leaked.
             if let Some(context) = self.context {
-                context::remove_leaked_unsampled(context.span_id());
+                context::remove_leaked(context.span_id());
             }
             return;
         };
