@@ -16,11 +16,14 @@ pub(super) struct Ingested {
     stored: usize,
 }
 
+/// Decodes off the async workers, in the blocking pool, as the native TCP
+/// ingest does: a large batch must not stall other connections.
 pub(super) async fn post_spans(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Json<Ingested>, ApiError> {
-    let batch = proto::Batch::decode(body)
+    let batch = tokio::task::spawn_blocking(move || proto::Batch::decode(body))
+        .await?
         .map_err(|e| ApiError::bad_body(format!("not a dapple.v1.Batch message: {e}")))?;
     let service = batch
         .resource

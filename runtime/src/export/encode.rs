@@ -3,11 +3,15 @@
 //! grown. The layout is `dapple.v1.Span` as prost writes it (defaults
 //! omitted), so the collector's decoder reads it as any other.
 //!
+//! Bytes are written through a cursor into a buffer kept initialized to its
+//! full length: no capacity check or length update per field, and a span
+//! that does not fit is written again after the buffer grew.
+//!
 //! This lives here, not in dapple-proto: dapple's exporter depends on
 //! dapple-proto, so dapple-proto cannot depend on dapple's records, and the
 //! encoder reads the records' private parts (arguments in place) directly.
 
-use prost::encoding::{encode_varint, encoded_len_varint};
+use prost::encoding::encoded_len_varint;
 
 use crate::args::ValueRef;
 use crate::clock::Converter;
@@ -19,60 +23,103 @@ const VARINT: u64 = 0;
 const FIXED64: u64 = 1;
 const LEN: u64 = 2;
 
-/// Where encoded bytes go: a buffer, or a counter that measures a nested
-/// message before it is written.
-trait Out {
-    fn put(&mut self, bytes: &[u8]);
-    fn varint(&mut self, value: u64);
+/// Writes into a slice; past its end it only notes that it ran out of room
+/// (what it wrote is then discarded and written again with more room).
+struct Cursor<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+    full: bool,
 }
 
-struct Count(usize);
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a mut [u8]) -> Cursor<'a> {
+        Cursor {
+            buf,
+            pos: 0,
+            full: false,
+        }
+    }
 
-impl Out for Count {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        self.0 += bytes.len();
+        match self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+            Some(to) => {
+                to.copy_from_slice(bytes);
+                self.pos += bytes.len();
+            }
+            None => self.full = true,
+        }
     }
+
     #[inline]
-    fn varint(&mut self, value: u64) {
-        self.0 += encoded_len_varint(value);
+    fn byte(&mut self, byte: u8) {
+        match self.buf.get_mut(self.pos) {
+            Some(to) => {
+                *to = byte;
+                self.pos += 1;
+            }
+            None => self.full = true,
+        }
+    }
+
+    #[inline]
+    fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.byte(value as u8 | 0x80);
+            value >>= 7;
+        }
+        self.byte(value as u8);
     }
 }
 
-impl Out for Vec<u8> {
-    #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-    #[inline]
-    fn varint(&mut self, value: u64) {
-        encode_varint(value, self);
-    }
-}
-
-/// A message body that can be measured and written.
+/// A message body.
 trait Body {
-    fn write<O: Out>(&self, out: &mut O);
-
-    fn len(&self) -> usize {
-        let mut count = Count(0);
-        self.write(&mut count);
-        count.0
-    }
+    fn write(&self, out: &mut Cursor<'_>);
 }
 
 #[inline]
-fn key<O: Out>(out: &mut O, field: u64, wire: u64) {
+fn key(out: &mut Cursor<'_>, field: u64, wire: u64) {
     out.varint(field << 3 | wire);
 }
 
-fn nested<O: Out>(out: &mut O, field: u64, body: &impl Body) {
+/// Writes a length-delimited message in one pass: one byte is kept for its
+/// length, the body is written after it, and in the rarer case of a body of
+/// 128 bytes or more it is moved up to make room for a longer length. This
+/// is cheaper than measuring the body first, which for nested messages
+/// means measuring the inner ones once per level.
+#[inline]
+fn nested(out: &mut Cursor<'_>, field: u64, body: &impl Body) {
     key(out, field, LEN);
-    out.varint(body.len() as u64);
+    let at = out.pos;
+    out.byte(0);
     body.write(out);
+    if out.full {
+        return;
+    }
+    let len = out.pos - at - 1;
+    if len < 0x80 {
+        out.buf[at] = len as u8;
+    } else {
+        long_length(out, at, len);
+    }
 }
 
-fn bytes<O: Out>(out: &mut O, field: u64, value: &[u8]) {
+/// Replaces the one byte kept at `at` with the varint `len`, moving the
+/// `len` bytes of body after it up.
+#[cold]
+fn long_length(out: &mut Cursor<'_>, at: usize, len: usize) {
+    let extra = encoded_len_varint(len as u64) - 1;
+    if out.pos + extra > out.buf.len() {
+        out.full = true;
+        return;
+    }
+    out.buf.copy_within(at + 1..at + 1 + len, at + 1 + extra);
+    out.pos = at;
+    out.varint(len as u64);
+    out.pos += len;
+}
+
+fn bytes(out: &mut Cursor<'_>, field: u64, value: &[u8]) {
     if !value.is_empty() {
         key(out, field, LEN);
         out.varint(value.len() as u64);
@@ -80,14 +127,14 @@ fn bytes<O: Out>(out: &mut O, field: u64, value: &[u8]) {
     }
 }
 
-fn fixed64<O: Out>(out: &mut O, field: u64, value: u64) {
+fn fixed64(out: &mut Cursor<'_>, field: u64, value: u64) {
     if value != 0 {
         key(out, field, FIXED64);
         out.put(&value.to_le_bytes());
     }
 }
 
-fn uint<O: Out>(out: &mut O, field: u64, value: u64) {
+fn uint(out: &mut Cursor<'_>, field: u64, value: u64) {
     if value != 0 {
         key(out, field, VARINT);
         out.varint(value);
@@ -98,12 +145,12 @@ fn uint<O: Out>(out: &mut O, field: u64, value: u64) {
 struct AnyValue<'a>(ValueRef<'a>);
 
 impl Body for AnyValue<'_> {
-    fn write<O: Out>(&self, out: &mut O) {
+    fn write(&self, out: &mut Cursor<'_>) {
         match self.0 {
             ValueRef::Str(s) => {
                 key(out, 1, LEN);
                 out.varint(s.len() as u64);
-                out.put(s.as_bytes());
+                out.put(s);
             }
             ValueRef::I64(v) => {
                 key(out, 2, VARINT);
@@ -130,13 +177,13 @@ impl Body for AnyValue<'_> {
 struct Attribute<'a>(&'a str, ValueRef<'a>);
 
 impl Body for Attribute<'_> {
-    fn write<O: Out>(&self, out: &mut O) {
+    fn write(&self, out: &mut Cursor<'_>) {
         bytes(out, 1, self.0.as_bytes());
         nested(out, 2, &AnyValue(self.1));
     }
 }
 
-fn attributes<O: Out>(out: &mut O, field: u64, list: &[KeyValue]) {
+fn attributes(out: &mut Cursor<'_>, field: u64, list: &[KeyValue]) {
     for kv in list {
         nested(out, field, &Attribute(&kv.key, ValueRef::of(&kv.value)));
     }
@@ -146,7 +193,7 @@ fn attributes<O: Out>(out: &mut O, field: u64, list: &[KeyValue]) {
 struct StatusBody<'a>(u64, &'a str);
 
 impl Body for StatusBody<'_> {
-    fn write<O: Out>(&self, out: &mut O) {
+    fn write(&self, out: &mut Cursor<'_>) {
         uint(out, 1, self.0);
         bytes(out, 2, self.1.as_bytes());
     }
@@ -156,7 +203,7 @@ impl Body for StatusBody<'_> {
 struct EventBody<'a>(&'a crate::record::Event);
 
 impl Body for EventBody<'_> {
-    fn write<O: Out>(&self, out: &mut O) {
+    fn write(&self, out: &mut Cursor<'_>) {
         bytes(out, 1, self.0.name.as_bytes());
         fixed64(out, 2, self.0.unix_nanos);
         attributes(out, 3, &self.0.attributes);
@@ -167,7 +214,7 @@ impl Body for EventBody<'_> {
 struct LinkBody<'a>(&'a crate::record::Link);
 
 impl Body for LinkBody<'_> {
-    fn write<O: Out>(&self, out: &mut O) {
+    fn write(&self, out: &mut Cursor<'_>) {
         bytes(out, 1, &self.0.trace_id.to_bytes());
         fixed64(out, 2, self.0.span_id.to_u64());
     }
@@ -181,7 +228,7 @@ struct SpanBody<'a> {
 }
 
 impl Body for SpanBody<'_> {
-    fn write<O: Out>(&self, out: &mut O) {
+    fn write(&self, out: &mut Cursor<'_>) {
         let record = self.record;
         bytes(out, 1, &record.trace_id().to_bytes());
         fixed64(out, 2, record.span_id().to_u64());
@@ -213,14 +260,6 @@ impl Body for SpanBody<'_> {
     }
 }
 
-/// Appends one span as an entry of `Batch.spans` (field 2), ready to follow
-/// the batch's header; returns the bytes appended.
-pub(crate) fn batch_entry(out: &mut Vec<u8>, record: &SpanRecord, clock: &Converter) -> usize {
-    let before = out.len();
-    nested(out, 2, &SpanBody { record, clock });
-    out.len() - before
-}
-
 /// The most bytes a batch frame adds around its span entries.
 pub(crate) const FRAME_OVERHEAD: usize = 48;
 
@@ -230,64 +269,121 @@ pub(crate) const FRAME_OVERHEAD: usize = 48;
 /// never copied.
 const HEADER_ROOM: usize = 32;
 
-/// A small fixed buffer for the header.
-struct Header {
-    bytes: [u8; HEADER_ROOM],
+/// Room a buffer grows by at least.
+const MIN_GROWTH: usize = 4096;
+
+/// A batch frame being gathered: room for its header, then span entries.
+/// The buffer is initialized to its full length and reused from frame to
+/// frame, so that writing needs no capacity checks.
+#[derive(Debug)]
+pub(crate) struct FrameBuffer {
+    bytes: Vec<u8>,
+    /// Bytes written, room for the header included.
     len: usize,
+    /// Where the finished frame starts (after [`finish`](Self::finish)).
+    start: usize,
 }
 
-impl Out for Header {
-    fn put(&mut self, bytes: &[u8]) {
-        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-    }
-    fn varint(&mut self, mut value: u64) {
-        loop {
-            let byte = (value & 0x7f) as u8;
-            value >>= 7;
-            self.put(&[if value == 0 { byte } else { byte | 0x80 }]);
-            if value == 0 {
-                break;
-            }
+impl FrameBuffer {
+    /// An empty frame.
+    pub(crate) fn new() -> FrameBuffer {
+        FrameBuffer {
+            bytes: vec![0; HEADER_ROOM],
+            len: HEADER_ROOM,
+            start: HEADER_ROOM,
         }
     }
-}
 
-/// Empties `frame` for a new batch: room for the header, then entries
-/// appended with [`batch_entry`].
-pub(crate) fn start_frame(frame: &mut Vec<u8>) {
-    frame.clear();
-    frame.resize(HEADER_ROOM, 0);
-}
-
-/// Whether a frame started with [`start_frame`] holds no entries yet.
-pub(crate) fn frame_is_empty(frame: &[u8]) -> bool {
-    frame.len() <= HEADER_ROOM
-}
-
-/// Finishes the batch frame in `frame` (started with [`start_frame`] and
-/// holding the span entries): appends the drop count, writes the header in
-/// the room before the entries, and returns where the frame's bytes start.
-pub(crate) fn finish_frame(frame: &mut Vec<u8>, sequence: u64, dropped: u64) -> usize {
-    if frame.len() < HEADER_ROOM {
-        start_frame(frame);
+    /// Empties it for a new frame, keeping its memory.
+    pub(crate) fn reset(&mut self) {
+        self.len = HEADER_ROOM;
+        self.start = HEADER_ROOM;
     }
-    uint(frame, 3, dropped);
-    let mut sequence_field = Count(0);
-    uint(&mut sequence_field, 1, sequence);
-    let batch_len = sequence_field.0 + frame.len() - HEADER_ROOM;
-    let frame_len = 1 + encoded_len_varint(batch_len as u64) + batch_len;
-    let mut header = Header {
-        bytes: [0; HEADER_ROOM],
-        len: 0,
-    };
-    header.varint(frame_len as u64);
-    key(&mut header, 2, LEN);
-    header.varint(batch_len as u64);
-    uint(&mut header, 1, sequence);
-    let start = HEADER_ROOM - header.len;
-    frame[start..HEADER_ROOM].copy_from_slice(&header.bytes[..header.len]);
-    start
+
+    /// Bytes written so far (the entries and the room for the header).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Memory it holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Appends one span as an entry of `Batch.spans` (field 2); returns the
+    /// bytes appended.
+    pub(crate) fn push_span(&mut self, record: &SpanRecord, clock: &Converter) -> usize {
+        loop {
+            let mut out = Cursor::new(&mut self.bytes[self.len..]);
+            nested(&mut out, 2, &SpanBody { record, clock });
+            if !out.full {
+                self.len += out.pos;
+                return out.pos;
+            }
+            let room = out.buf.len();
+            self.grow(room + 1);
+        }
+    }
+
+    /// The entries from byte `at` on (an offset [`len`](Self::len) gave).
+    pub(crate) fn entries_from(&self, at: usize) -> &[u8] {
+        &self.bytes[at..self.len]
+    }
+
+    /// Drops the entries from byte `at` on.
+    pub(crate) fn truncate(&mut self, at: usize) {
+        self.len = self.len.min(at.max(HEADER_ROOM));
+    }
+
+    /// Appends entries taken from another frame with
+    /// [`entries_from`](Self::entries_from).
+    pub(crate) fn extend(&mut self, entries: &[u8]) {
+        if self.bytes.len() - self.len < entries.len() {
+            self.grow(entries.len());
+        }
+        self.bytes[self.len..self.len + entries.len()].copy_from_slice(entries);
+        self.len += entries.len();
+    }
+
+    /// Grows the room after the written bytes to at least `room`.
+    fn grow(&mut self, room: usize) {
+        let by = room.max(self.bytes.len()).max(MIN_GROWTH);
+        self.bytes.resize(self.bytes.len() + by, 0);
+    }
+
+    /// Finishes the frame: appends the drop count and writes the header in
+    /// the room before the entries.
+    pub(crate) fn finish(&mut self, sequence: u64, dropped: u64) {
+        if dropped != 0 {
+            let mut field = [0; 11];
+            let mut out = Cursor::new(&mut field);
+            key(&mut out, 3, VARINT);
+            out.varint(dropped);
+            let written = out.pos;
+            self.extend(&field[..written]);
+        }
+        let sequence_field = if sequence == 0 {
+            0
+        } else {
+            1 + encoded_len_varint(sequence)
+        };
+        let batch_len = sequence_field + self.len - HEADER_ROOM;
+        let frame_len = 1 + encoded_len_varint(batch_len as u64) + batch_len;
+        let mut header = [0; HEADER_ROOM];
+        let mut out = Cursor::new(&mut header);
+        out.varint(frame_len as u64);
+        key(&mut out, 2, LEN);
+        out.varint(batch_len as u64);
+        uint(&mut out, 1, sequence);
+        let written = out.pos;
+        self.start = HEADER_ROOM - written;
+        self.bytes[self.start..HEADER_ROOM].copy_from_slice(&header[..written]);
+    }
+
+    /// The finished frame's bytes, ready for the socket.
+    pub(crate) fn frame(&self) -> &[u8] {
+        &self.bytes[self.start..self.len]
+    }
 }
 
 #[cfg(test)]
@@ -304,7 +400,9 @@ mod tests {
             key: key.to_owned(),
             value: Some(proto::AnyValue {
                 value: Some(match value {
-                    ValueRef::Str(s) => any_value::Value::StringValue(s.to_owned()),
+                    ValueRef::Str(s) => {
+                        any_value::Value::StringValue(String::from_utf8(s.to_vec()).unwrap())
+                    }
                     ValueRef::I64(v) => any_value::Value::IntValue(v),
                     ValueRef::F64(v) => any_value::Value::DoubleValue(v),
                     ValueRef::Bool(v) => any_value::Value::BoolValue(v),
@@ -391,19 +489,18 @@ mod tests {
         let spans = sink.trace(sink.named("encode.root")[0].trace_id());
         assert_eq!(spans.len(), 2);
         let clock = crate::clock::converter();
-        let mut frame_bytes = Vec::new();
-        start_frame(&mut frame_bytes);
+        let mut frame = FrameBuffer::new();
         for record in &spans {
-            let start = frame_bytes.len();
-            let written = batch_entry(&mut frame_bytes, record, &clock);
+            let start = frame.len();
+            let written = frame.push_span(record, &clock);
             let expected = owned(record, &clock);
             let mut want = Vec::new();
             prost::encoding::message::encode(2, &expected, &mut want);
-            assert_eq!(&frame_bytes[start..], &want[..], "{}", record.name());
+            assert_eq!(frame.entries_from(start), &want[..], "{}", record.name());
             assert_eq!(written, want.len());
         }
-        let start = finish_frame(&mut frame_bytes, 300, 5);
-        let decoded = Frame::decode_length_delimited(&frame_bytes[start..]).unwrap();
+        frame.finish(300, 5);
+        let decoded = Frame::decode_length_delimited(frame.frame()).unwrap();
         let Some(frame::Kind::Batch(batch)) = decoded.kind else {
             panic!("not a batch");
         };
@@ -432,12 +529,52 @@ mod tests {
         );
     }
 
+    #[traced(crate = crate, name = "encode.large")]
+    fn large(text: &str) {
+        crate::with_current_span(|s| s.set_attribute("text", text.to_owned()));
+    }
+
+    #[test]
+    fn long_fields_get_longer_lengths_and_a_frame_grows_to_fit_them() {
+        let sink = crate::memory::test_sink();
+        // Bodies of one, two and three length bytes, and one past the
+        // buffer's first growth.
+        let sizes = [10, 200, 20_000, 70_000];
+        for size in sizes {
+            large(&"x".repeat(size));
+        }
+        let spans = sink.named("encode.large");
+        assert_eq!(spans.len(), sizes.len());
+        let clock = crate::clock::converter();
+        let mut frame = FrameBuffer::new();
+        for record in &spans {
+            let start = frame.len();
+            frame.push_span(record, &clock);
+            let mut want = Vec::new();
+            prost::encoding::message::encode(2, &owned(record, &clock), &mut want);
+            assert_eq!(frame.entries_from(start), &want[..]);
+        }
+        frame.finish(7, 0);
+        let decoded = Frame::decode_length_delimited(frame.frame()).unwrap();
+        let Some(frame::Kind::Batch(batch)) = decoded.kind else {
+            panic!("not a batch");
+        };
+        let lengths: Vec<usize> = batch
+            .spans
+            .iter()
+            .map(|s| match &s.attributes[0].value.as_ref().unwrap().value {
+                Some(any_value::Value::StringValue(text)) => text.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(lengths, sizes);
+    }
+
     #[test]
     fn an_empty_batch_frame_carries_only_its_drop_count() {
-        let mut frame_bytes = Vec::new();
-        start_frame(&mut frame_bytes);
-        let start = finish_frame(&mut frame_bytes, 1, 42);
-        let decoded = Frame::decode_length_delimited(&frame_bytes[start..]).unwrap();
+        let mut frame = FrameBuffer::new();
+        frame.finish(1, 42);
+        let decoded = Frame::decode_length_delimited(frame.frame()).unwrap();
         let Some(frame::Kind::Batch(batch)) = decoded.kind else {
             panic!("not a batch");
         };

@@ -96,7 +96,8 @@ pub struct ReporterStats {
 
 #[derive(Default)]
 struct Queue {
-    batches: VecDeque<SpanBatch>,
+    /// Batches with the memory each holds, as the bound counts it.
+    batches: VecDeque<(SpanBatch, usize)>,
     bytes: usize,
     /// Batches taken by the thread and not yet exported.
     exporting: u64,
@@ -159,7 +160,7 @@ impl Sink for Handle {
         }
         queue.bytes += bytes;
         queue.stats.queued_spans += batch.len() as u64;
-        queue.batches.push_back(batch);
+        queue.batches.push_back((batch, bytes));
         // While busy the thread wakes by itself every TICK; waking it costs
         // the application a system call, so only a filling queue does, or
         // the first batch after the thread went to sleep.
@@ -298,7 +299,7 @@ fn tell_dropped(exporter: &mut impl Exporter, dropped: u64, said: &mut u64) {
 /// The reporter thread: takes every queued batch at once, exports them
 /// outside the lock.
 fn run(shared: &Shared, mut exporter: impl Exporter) {
-    let mut taken: Vec<SpanBatch> = Vec::new();
+    let mut taken: Vec<(SpanBatch, usize)> = Vec::new();
     let mut dropped_said = 0;
     // Whether the last wait ended with nothing queued.
     let mut ticked_empty = false;
@@ -355,9 +356,8 @@ fn run(shared: &Shared, mut exporter: impl Exporter) {
             drop(queue);
             tell_dropped(&mut exporter, dropped, &mut dropped_said);
         }
-        for batch in taken.drain(..) {
+        for (batch, bytes) in taken.drain(..) {
             let spans = batch.len() as u64;
-            let bytes = batch_bytes(&batch);
             exporter.export(batch);
             let mut queue = shared.lock();
             queue.bytes -= bytes;

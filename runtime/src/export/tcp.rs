@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use dapple_proto::{self as proto, Frame, FrameError, FrameReader, frame};
 
 use crate::clock::Converter;
-use crate::export::{Exporter, encode};
+use crate::export::Exporter;
+use crate::export::encode::{self, FrameBuffer};
 use crate::local::buffer::SpanBatch;
 use crate::record::SpanRecord;
 
@@ -31,10 +32,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A batch sent or to send, until acknowledged.
 struct Pending {
     sequence: u64,
-    frame: Vec<u8>,
-    /// Where the frame's bytes start in `frame` (its header is written into
-    /// room left before the entries).
-    start: usize,
+    frame: FrameBuffer,
     spans: u64,
     /// The drop count this frame carries to the collector.
     carried_dropped: u64,
@@ -58,12 +56,12 @@ pub struct TcpExporter {
     /// Spans of the batches exported since the reporter last drained,
     /// already encoded as batch entries, sent together: one frame, one
     /// acknowledgement, one store transaction.
-    gathered: Vec<u8>,
+    gathered: FrameBuffer,
     gathered_spans: u64,
     /// A span moved to the next frame when the current one is full.
     scratch: Vec<u8>,
     /// Frame buffers of acknowledged batches, for the next frames.
-    spare: Vec<Vec<u8>>,
+    spare: Vec<FrameBuffer>,
     backoff: Duration,
     next_attempt: Instant,
 }
@@ -109,7 +107,7 @@ impl TcpExporter {
             unacked_bytes: 0,
             dropped_since_last_batch: 0,
             dropped_total: Arc::new(AtomicU64::new(0)),
-            gathered: Vec::new(),
+            gathered: FrameBuffer::new(),
             gathered_spans: 0,
             scratch: Vec::new(),
             spare: Vec::new(),
@@ -147,21 +145,15 @@ impl TcpExporter {
     fn enqueue(&mut self) {
         // The roomiest spare: buffers grow only past every size seen before.
         let roomiest = (0..self.spare.len()).max_by_key(|&at| self.spare[at].capacity());
-        let mut next = roomiest.map_or_else(Vec::new, |at| self.spare.swap_remove(at));
-        encode::start_frame(&mut next);
+        let next = roomiest.map_or_else(FrameBuffer::new, |at| self.spare.swap_remove(at));
         let mut frame = std::mem::replace(&mut self.gathered, next);
-        let start = encode::finish_frame(
-            &mut frame,
-            self.next_sequence,
-            self.dropped_since_last_batch,
-        );
+        frame.finish(self.next_sequence, self.dropped_since_last_batch);
         let count = std::mem::take(&mut self.gathered_spans);
         let carried_dropped = std::mem::take(&mut self.dropped_since_last_batch);
         self.unacked_bytes += frame.len();
         self.unacked.push_back(Pending {
             sequence: self.next_sequence,
             frame,
-            start,
             spans: count,
             carried_dropped,
             sent: false,
@@ -180,9 +172,9 @@ impl TcpExporter {
     }
 
     /// Keeps a sent frame's buffer for a later frame.
-    fn recycle(&mut self, mut frame: Vec<u8>) {
+    fn recycle(&mut self, mut frame: FrameBuffer) {
         if self.spare.len() < SPARE_FRAMES && frame.capacity() <= 2 * self.max_frame_bytes {
-            frame.clear();
+            frame.reset();
             self.spare.push(frame);
         }
     }
@@ -190,12 +182,9 @@ impl TcpExporter {
     /// Encodes one span after those gathered, sending the gathered ones
     /// first when the frame would grow past its limit.
     fn gather(&mut self, record: &SpanRecord, clock: &Converter) {
-        if encode::frame_is_empty(&self.gathered) {
-            encode::start_frame(&mut self.gathered);
-        }
         let limit = self.max_frame_bytes.saturating_sub(encode::FRAME_OVERHEAD);
         let start = self.gathered.len();
-        let written = encode::batch_entry(&mut self.gathered, record, clock);
+        let written = self.gathered.push_span(record, clock);
         if written > limit {
             // No frame can carry it.
             self.gathered.truncate(start);
@@ -205,10 +194,11 @@ impl TcpExporter {
         if self.gathered.len() > limit && self.gathered_spans > 0 {
             // Send those before it, then keep it as the first of the next.
             self.scratch.clear();
-            self.scratch.extend_from_slice(&self.gathered[start..]);
+            self.scratch
+                .extend_from_slice(self.gathered.entries_from(start));
             self.gathered.truncate(start);
             self.enqueue();
-            self.gathered.extend_from_slice(&self.scratch);
+            self.gathered.extend(&self.scratch);
         }
         self.gathered_spans += 1;
     }
@@ -259,7 +249,7 @@ impl TcpExporter {
         // timeout) rather than fail on a full socket buffer.
         let mut failed = stream.set_nonblocking(false).is_err();
         for pending in self.unacked.iter_mut().filter(|p| !p.sent) {
-            if stream.write_all(&pending.frame[pending.start..]).is_err() {
+            if stream.write_all(pending.frame.frame()).is_err() {
                 failed = true;
                 break;
             }
@@ -429,7 +419,7 @@ mod tests {
         );
         let mut spans = 0;
         for (n, pending) in exporter.unacked.iter().enumerate() {
-            let bytes = &pending.frame[pending.start..];
+            let bytes = pending.frame.frame();
             assert!(bytes.len() <= 600, "frame of {} bytes", bytes.len());
             let frame = Frame::decode_length_delimited(bytes).unwrap();
             let Some(frame::Kind::Batch(batch)) = frame.kind else {

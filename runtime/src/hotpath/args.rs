@@ -58,7 +58,9 @@ impl From<ArgValue<'_>> for Value {
 /// A borrowed attribute value, as the encoder reads it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum ValueRef<'a> {
-    Str(&'a str),
+    /// UTF-8 text, as bytes: the encoder writes them as they are, and text
+    /// stored in place was whole `&str`s, so it is not checked again.
+    Str(&'a [u8]),
     I64(i64),
     F64(f64),
     Bool(bool),
@@ -68,7 +70,7 @@ pub(crate) enum ValueRef<'a> {
 impl From<ValueRef<'_>> for Value {
     fn from(value: ValueRef<'_>) -> Value {
         match value {
-            ValueRef::Str(s) => Value::Str(s.into()),
+            ValueRef::Str(s) => Value::Str(std::str::from_utf8(s).unwrap_or_default().into()),
             ValueRef::I64(v) => Value::I64(v),
             ValueRef::F64(v) => Value::F64(v),
             ValueRef::Bool(v) => Value::Bool(v),
@@ -81,7 +83,7 @@ impl<'a> ValueRef<'a> {
     #[cfg_attr(not(feature = "export"), allow(dead_code))]
     pub(crate) fn of(value: &'a Value) -> ValueRef<'a> {
         match value {
-            Value::Str(s) => ValueRef::Str(s),
+            Value::Str(s) => ValueRef::Str(s.as_bytes()),
             Value::I64(v) => ValueRef::I64(*v),
             Value::F64(v) => ValueRef::F64(*v),
             Value::Bool(v) => ValueRef::Bool(*v),
@@ -194,7 +196,7 @@ impl Slots {
             tag => {
                 let len = usize::from(tag - STR).min(SLOT_BYTES);
                 // Stored from a whole `&str`: valid UTF-8.
-                ValueRef::Str(std::str::from_utf8(&data[..len]).unwrap_or_default())
+                ValueRef::Str(&data[..len])
             }
         })
     }

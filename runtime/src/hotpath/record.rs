@@ -162,7 +162,7 @@ impl SpanRecord {
         self.args.for_each(&mut f);
         if let Some(extras) = &self.extras {
             for (key, text) in extras.long_args() {
-                f(key, ValueRef::Str(text));
+                f(key, ValueRef::Str(text.as_bytes()));
             }
             for kv in &extras.attributes {
                 f(&kv.key, ValueRef::of(&kv.value));
