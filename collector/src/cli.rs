@@ -89,6 +89,15 @@ struct Serve {
     /// get an error frame and the connection is closed.
     #[arg(long, default_value_t = dapple_proto::DEFAULT_MAX_FRAME_BYTES)]
     max_frame_bytes: usize,
+    /// Address of OTLP/HTTP ingest (`POST /v1/traces`, protobuf or JSON,
+    /// gzip), e.g. `127.0.0.1:4318`; off by default. Requests are bounded
+    /// by `--max-frame-bytes`, compressed and decompressed.
+    #[arg(long)]
+    otlp_http: Option<SocketAddr>,
+    /// Address of OTLP/gRPC ingest (gzip accepted), e.g. `127.0.0.1:4317`;
+    /// off by default.
+    #[arg(long)]
+    otlp_grpc: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -146,13 +155,28 @@ pub fn main() -> std::process::ExitCode {
         http: serve.http,
         native: serve.native,
         max_frame_bytes: serve.max_frame_bytes,
+        otlp_http: serve.otlp_http,
+        otlp_grpc: serve.otlp_grpc,
     };
     let result = runtime.block_on(server::run(config, store, |bound| {
-        println!("listening native={} http={}", bound.native, bound.http);
+        let mut line = format!("listening native={} http={}", bound.native, bound.http);
+        if let Some(otlp) = bound.otlp_http {
+            line.push_str(&format!(" otlp_http={otlp}"));
+        }
+        if let Some(otlp) = bound.otlp_grpc {
+            line.push_str(&format!(" otlp_grpc={otlp}"));
+        }
+        println!("{line}");
         log::info(format_args!(
             "native ingest on {}, query API on http://{}",
             bound.native, bound.http
         ));
+        if let Some(otlp) = bound.otlp_http {
+            log::info(format_args!("OTLP/HTTP ingest on http://{otlp}/v1/traces"));
+        }
+        if let Some(otlp) = bound.otlp_grpc {
+            log::info(format_args!("OTLP/gRPC ingest on {otlp}"));
+        }
     }));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

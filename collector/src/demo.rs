@@ -104,6 +104,8 @@ async fn demo(config: DemoConfig) -> Result<(), DemoError> {
         http: config.http,
         native: config.native,
         max_frame_bytes: dapple_proto::DEFAULT_MAX_FRAME_BYTES,
+        otlp_http: None,
+        otlp_grpc: None,
     };
     let server = tokio::spawn(server::run(server_config, store, move |bound| {
         let _ = bound_tx.send(bound);

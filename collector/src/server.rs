@@ -6,8 +6,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::dropped::DroppedSpans;
-use crate::http::{AppState, router};
+use crate::http::{AppState, otlp_router, router};
 use crate::ingest;
+use crate::ingest::otlp::OtlpIngest;
+use crate::log;
 use crate::store::Store;
 
 /// Where to listen and what to serve.
@@ -17,8 +19,13 @@ pub struct ServerConfig {
     pub http: SocketAddr,
     /// The native TCP ingest.
     pub native: SocketAddr,
-    /// The largest frame accepted on the native port.
+    /// The largest frame accepted on the native port, and the largest OTLP
+    /// request (compressed or not).
     pub max_frame_bytes: usize,
+    /// OTLP/HTTP ingest (`POST /v1/traces`), when asked for.
+    pub otlp_http: Option<SocketAddr>,
+    /// OTLP/gRPC ingest, when asked for.
+    pub otlp_grpc: Option<SocketAddr>,
 }
 
 /// The bound addresses of a started server (port 0 becomes a real port).
@@ -28,9 +35,24 @@ pub struct Bound {
     pub http: SocketAddr,
     /// The native ingest.
     pub native: SocketAddr,
+    /// OTLP/HTTP ingest.
+    pub otlp_http: Option<SocketAddr>,
+    /// OTLP/gRPC ingest.
+    pub otlp_grpc: Option<SocketAddr>,
 }
 
-/// Binds both listeners and serves until the process ends.
+async fn bind(address: Option<SocketAddr>) -> std::io::Result<Option<TcpListener>> {
+    match address {
+        Some(address) => TcpListener::bind(address).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+fn local(listener: &Option<TcpListener>) -> std::io::Result<Option<SocketAddr>> {
+    listener.as_ref().map(TcpListener::local_addr).transpose()
+}
+
+/// Binds every listener asked for and serves until the process ends.
 pub async fn run(
     config: ServerConfig,
     store: Arc<dyn Store>,
@@ -38,19 +60,41 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let http = TcpListener::bind(config.http).await?;
     let native = TcpListener::bind(config.native).await?;
+    let otlp_http = bind(config.otlp_http).await?;
+    let otlp_grpc = bind(config.otlp_grpc).await?;
     on_bound(Bound {
         http: http.local_addr()?,
         native: native.local_addr()?,
+        otlp_http: local(&otlp_http)?,
+        otlp_grpc: local(&otlp_grpc)?,
     });
     let dropped = Arc::new(DroppedSpans::default());
-    let ingest = tokio::spawn(ingest::serve(
+    let otlp = Arc::new(OtlpIngest::new(store.clone()));
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(ingest::serve(
         native,
         store.clone(),
         dropped.clone(),
         config.max_frame_bytes,
     ));
+    if let Some(listener) = otlp_http {
+        let app = otlp_router(otlp.clone(), config.max_frame_bytes);
+        tasks.spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                log::error(format_args!("OTLP/HTTP ingest stopped: {e}"));
+            }
+        });
+    }
+    if let Some(listener) = otlp_grpc {
+        let otlp = otlp.clone();
+        tasks.spawn(async move {
+            if let Err(e) = ingest::grpc::serve(listener, otlp, config.max_frame_bytes).await {
+                log::error(format_args!("OTLP/gRPC ingest stopped: {e}"));
+            }
+        });
+    }
     let app = router(AppState { store, dropped });
     let served = axum::serve(http, app).await;
-    ingest.abort();
+    tasks.abort_all();
     served
 }

@@ -20,6 +20,11 @@ pub struct Span {
     /// The service (`service.name` of its process), shared by every span
     /// of the batch or connection that brought it.
     pub service: Arc<str>,
+    /// The process that recorded it, shared likewise.
+    pub resource: Arc<Resource>,
+    /// The library that recorded it (OpenTelemetry's instrumentation
+    /// scope); `None` for spans from Dapple's runtime.
+    pub scope: Option<Arc<Scope>>,
     /// What it did.
     pub name: String,
     /// Its role in a call between processes.
@@ -36,6 +41,82 @@ pub struct Span {
     pub events: Vec<Event>,
     /// Spans of other traces it relates to.
     pub links: Vec<Link>,
+    /// W3C `tracestate` of its context, as received.
+    pub trace_state: String,
+    /// W3C trace flags (bit 0: sampled) and OpenTelemetry's bits 8-9 (the
+    /// parent is remote, and whether that is known).
+    pub flags: u32,
+    /// What the sender dropped to stay within its limits.
+    pub dropped: Dropped,
+}
+
+/// The process that recorded spans: its service and attributes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resource {
+    /// `service.name` (`unknown_service` when the sender gave none).
+    pub service: Arc<str>,
+    /// Every attribute as sent, `service.name` included.
+    pub attributes: Vec<Attribute>,
+    /// Attributes the sender dropped.
+    pub dropped_attributes: u32,
+}
+
+impl Resource {
+    /// The name used when a sender gives none, as OpenTelemetry's SDKs do.
+    pub const UNKNOWN_SERVICE: &'static str = "unknown_service";
+
+    /// A resource of `attributes` as sent: its service is their
+    /// `service.name` text, when there is one.
+    pub fn new(attributes: Vec<Attribute>, dropped_attributes: u32) -> Resource {
+        let service = attributes
+            .iter()
+            .find_map(|a| match (&*a.key, &a.value) {
+                ("service.name", Some(Value::String(s))) if !s.is_empty() => Some(s.as_str()),
+                _ => None,
+            })
+            .unwrap_or(Resource::UNKNOWN_SERVICE);
+        Resource {
+            service: service.into(),
+            attributes,
+            dropped_attributes,
+        }
+    }
+
+    /// A resource that only names its service (spans stored before
+    /// resources were kept, and tests).
+    pub fn of_service(service: &str) -> Resource {
+        Resource::new(
+            vec![Attribute {
+                key: "service.name".into(),
+                value: Some(Value::String(service.into())),
+            }],
+            0,
+        )
+    }
+}
+
+/// The library that recorded spans.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scope {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its attributes.
+    pub attributes: Vec<Attribute>,
+    /// Attributes the sender dropped.
+    pub dropped_attributes: u32,
+}
+
+/// Counts of what a sender dropped from a span.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Attributes.
+    pub attributes: u32,
+    /// Events.
+    pub events: u32,
+    /// Links.
+    pub links: u32,
 }
 
 impl Span {
@@ -52,32 +133,54 @@ impl Span {
     /// Roughly the bytes it holds: its text and the fixed part of each
     /// piece. What the memory store's byte bound counts.
     pub fn size_bytes(&self) -> u64 {
-        fn attributes(attributes: &[Attribute]) -> usize {
-            attributes
-                .iter()
-                .map(|a| {
-                    std::mem::size_of::<Attribute>()
-                        + a.key.len()
-                        + match &a.value {
-                            Some(Value::String(s)) => s.len(),
-                            Some(Value::Bytes(b)) => b.len(),
-                            _ => 0,
-                        }
-                })
-                .sum()
-        }
         let events: usize = self
             .events
             .iter()
-            .map(|e| std::mem::size_of::<Event>() + e.name.len() + attributes(&e.attributes))
+            .map(|e| std::mem::size_of::<Event>() + e.name.len() + attributes_size(&e.attributes))
+            .sum();
+        let links: usize = self
+            .links
+            .iter()
+            .map(|l| {
+                std::mem::size_of::<Link>() + l.trace_state.len() + attributes_size(&l.attributes)
+            })
             .sum();
         (std::mem::size_of::<Span>()
             + self.service.len()
             + self.name.len()
             + self.status.message.len()
-            + attributes(&self.attributes)
+            + self.trace_state.len()
+            + attributes_size(&self.attributes)
             + events
-            + self.links.len() * std::mem::size_of::<Link>()) as u64
+            + links) as u64
+    }
+}
+
+/// Roughly the bytes attributes hold.
+fn attributes_size(attributes: &[Attribute]) -> usize {
+    attributes
+        .iter()
+        .map(|a| {
+            std::mem::size_of::<Attribute>()
+                + a.key.len()
+                + a.value.as_ref().map_or(0, Value::size_bytes)
+        })
+        .sum()
+}
+
+impl Value {
+    /// Roughly the bytes it holds outside itself.
+    fn size_bytes(&self) -> usize {
+        match self {
+            Value::String(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            Value::Array(values) => values
+                .iter()
+                .map(|v| std::mem::size_of::<Value>() + v.as_ref().map_or(0, Value::size_bytes))
+                .sum(),
+            Value::Map(pairs) => attributes_size(pairs),
+            Value::Int(_) | Value::Double(_) | Value::Bool(_) => 0,
+        }
     }
 }
 
@@ -140,6 +243,10 @@ pub enum Value {
     Bool(bool),
     /// Bytes.
     Bytes(Vec<u8>),
+    /// Values in order; `None` for an empty one.
+    Array(Vec<Option<Value>>),
+    /// Keys and values in order (keys may repeat).
+    Map(Vec<Attribute>),
 }
 
 /// Something that happened during a span.
@@ -151,15 +258,25 @@ pub struct Event {
     pub unix_nanos: u64,
     /// Its attributes.
     pub attributes: Vec<Attribute>,
+    /// Attributes the sender dropped.
+    pub dropped_attributes: u32,
 }
 
 /// A span of another trace this one relates to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Link {
     /// The other span's trace.
     pub trace_id: TraceId,
     /// The other span.
     pub span_id: SpanId,
+    /// W3C `tracestate` of the other span's context.
+    pub trace_state: String,
+    /// Trace flags of the other span's context, as in [`Span::flags`].
+    pub flags: u32,
+    /// Its attributes.
+    pub attributes: Vec<Attribute>,
+    /// Attributes the sender dropped.
+    pub dropped_attributes: u32,
 }
 
 impl Value {
@@ -173,8 +290,44 @@ impl Value {
             Value::Double(f) => serde_json::Number::from_f64(*f)?.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Bytes(b) => hex(b),
+            Value::Array(_) | Value::Map(_) => self.to_json().to_string(),
         })
     }
+
+    /// The value as the query API writes it: bytes as hex text, arrays as
+    /// arrays, maps as objects (of a repeated key, the last value), and a
+    /// float that is not finite as `null`.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as Json;
+        match self {
+            Value::String(s) => Json::String(s.clone()),
+            Value::Int(i) => Json::from(*i),
+            Value::Double(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Bytes(b) => Json::String(hex(b)),
+            Value::Array(values) => Json::Array(
+                values
+                    .iter()
+                    .map(|v| v.as_ref().map_or(Json::Null, Value::to_json))
+                    .collect(),
+            ),
+            Value::Map(pairs) => Json::Object(attributes_json(pairs)),
+        }
+    }
+}
+
+/// Attributes as a JSON object, in the form [`Value::to_json`] writes.
+pub fn attributes_json(attributes: &[Attribute]) -> serde_json::Map<String, serde_json::Value> {
+    attributes
+        .iter()
+        .map(|a| {
+            let value = a
+                .value
+                .as_ref()
+                .map_or(serde_json::Value::Null, Value::to_json);
+            (a.key.clone(), value)
+        })
+        .collect()
 }
 
 /// Bytes as lowercase hex digits.
@@ -192,6 +345,8 @@ impl Span {
             span_id: SpanId::new(id).expect("a non-zero span id"),
             parent_id: None,
             service: "a".into(),
+            resource: Arc::new(Resource::of_service("a")),
+            scope: None,
             name: format!("s{id}"),
             kind: SpanKind::Internal,
             start_unix_nanos: 0,
@@ -200,6 +355,9 @@ impl Span {
             attributes: Vec::new(),
             events: Vec::new(),
             links: Vec::new(),
+            trace_state: String::new(),
+            flags: 0,
+            dropped: Dropped::default(),
         }
     }
 }

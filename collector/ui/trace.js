@@ -379,15 +379,16 @@ class TraceView {
         el('dt', {}, 'Kind'), el('dd', {}, span.kind || 'internal'),
         el('dt', {}, 'Span id'), el('dd', {}, el('code', {}, span.span_id)),
         el('dt', {}, 'Parent'), el('dd', {}, el('code', {}, parent)),
+        span.trace_state ? [el('dt', {}, 'Trace state'), el('dd', {}, el('code', {}, span.trace_state))] : null,
         this.model.critical.has(span)
           ? [el('dt', {}, 'Critical path'), el('dd', {}, formatDuration(
             this.model.critical.get(span).reduce((sum, [from, to]) => sum + to - from, 0)), ' of this span')]
           : null),
       el('h3', {}, `Attributes (${attributes.length})`),
       attributes.length
-        ? el('table', { class: 'kv', id: 'detail-attributes' },
-          el('tbody', {}, attributes.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, formatValue(v))))))
+        ? kvTable(span.attributes, '', 'detail-attributes')
         : el('p', { class: 'hint' }, 'No attributes.'),
+      droppedNote(span.dropped && span.dropped.attributes, 'attributes'),
       el('h3', {}, `Events (${span.events.length})`),
       span.events.length
         ? el('table', { class: 'kv', id: 'detail-events' },
@@ -397,11 +398,24 @@ class TraceView {
             el('td', {}, e.name),
             el('td', {}, Object.entries(e.attributes || {}).map(([k, v]) => el('div', {}, el('code', {}, k), ' = ', formatValue(v))))))))
         : el('p', { class: 'hint' }, 'No events.'),
+      droppedNote(span.dropped && span.dropped.events, 'events'),
       el('h3', {}, `Links (${span.links.length})`),
       span.links.length
         ? el('ul', { id: 'detail-links' }, span.links.map((l) => el('li', {},
-          el('a', { href: `/trace/${l.trace_id}` }, `trace ${l.trace_id}`), ', span ', el('code', {}, l.span_id))))
-        : el('p', { class: 'hint' }, 'No links.'));
+          el('a', { href: `/trace/${l.trace_id}` }, `trace ${l.trace_id}`), ', span ', el('code', {}, l.span_id),
+          l.trace_state ? [' (tracestate ', el('code', {}, l.trace_state), ')'] : null,
+          Object.keys(l.attributes || {}).length ? kvTable(l.attributes) : null)))
+        : el('p', { class: 'hint' }, 'No links.'),
+      droppedNote(span.dropped && span.dropped.links, 'links'),
+      span.resource
+        ? [el('h3', {}, 'Process'), kvTable(span.resource.attributes, '', 'detail-resource'),
+          droppedNote(span.resource.dropped_attributes, 'process attributes')]
+        : null,
+      span.scope
+        ? [el('h3', {}, 'Instrumentation'),
+          el('p', { id: 'detail-scope' }, el('code', {}, span.scope.name), span.scope.version ? ` ${span.scope.version}` : ''),
+          Object.keys(span.scope.attributes).length ? kvTable(span.scope.attributes) : null]
+        : null);
   }
 
   export() {
@@ -448,7 +462,21 @@ function durationLabelPlace(left, width) {
   return `right:${Math.max(100 - left - width, 0)}%;color:#fff`;
 }
 
+/** An attribute value: arrays as numbered lists, maps as nested tables, the rest as text. */
 function formatValue(v) {
   if (v === null || v === undefined) return '';
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (Array.isArray(v)) return el('ol', { class: 'value-array' }, v.map((item) => el('li', {}, formatValue(item))));
+  if (typeof v === 'object') return kvTable(v, 'value-map');
+  return String(v);
+}
+
+/** Attributes as a two-column table. */
+function kvTable(attributes, cls, id) {
+  return el('table', { class: `kv ${cls || ''}`, id },
+    el('tbody', {}, Object.entries(attributes).map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, formatValue(v))))));
+}
+
+/** Counts of what the sender dropped, when it dropped anything. */
+function droppedNote(count, what) {
+  return count ? el('p', { class: 'hint' }, `The sender dropped ${count} ${what}.`) : null;
 }

@@ -73,6 +73,8 @@ fn serve(store: &str, data_dir: &Path, max_spans: usize) {
         http: "127.0.0.1:0".parse().expect("an address"),
         native: "127.0.0.1:0".parse().expect("an address"),
         max_frame_bytes: proto::DEFAULT_MAX_FRAME_BYTES,
+        otlp_http: None,
+        otlp_grpc: None,
     };
     let served = runtime.block_on(server::run(config, store, |bound| {
         println!("{} {}", bound.native, bound.http);
@@ -226,8 +228,7 @@ fn trace_spans(trace: u64, now: u64) -> Vec<proto::Span> {
         end_unix_nanos: end,
         status: None,
         attributes,
-        events: Vec::new(),
-        links: Vec::new(),
+        ..Default::default()
     };
     let mut spans = vec![span(
         root_id,

@@ -8,6 +8,7 @@ use prost::Message;
 use serde::Serialize;
 
 use super::{ApiError, AppState};
+use crate::ingest::convert;
 
 /// What an HTTP batch did: spans in it, and spans new to the store.
 #[derive(Serialize)]
@@ -25,16 +26,11 @@ pub(super) async fn post_spans(
     let batch = tokio::task::spawn_blocking(move || proto::Batch::decode(body))
         .await?
         .map_err(|e| ApiError::bad_body(format!("not a dapple.v1.Batch message: {e}")))?;
-    let service = batch
-        .resource
-        .map(|r| r.service_name)
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown_service".to_owned());
-    let service: std::sync::Arc<str> = service.into();
+    let resource = std::sync::Arc::new(convert::resource(batch.resource));
     let received = batch.spans.len();
-    state.dropped.add(&service, batch.dropped_spans);
+    state.dropped.add(&resource.service, batch.dropped_spans);
     let stored = state
-        .with_store(move |store| store.insert(crate::ingest::convert::spans(&service, batch.spans)))
+        .with_store(move |store| store.insert(convert::spans(&resource, batch.spans)))
         .await?;
     Ok(Json(Ingested { received, stored }))
 }

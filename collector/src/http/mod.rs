@@ -5,6 +5,7 @@ mod aggregates;
 mod dependencies;
 mod error;
 mod ingest;
+mod otlp;
 mod params;
 mod search;
 mod services;
@@ -17,6 +18,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 pub use error::ApiError;
+pub use otlp::otlp_router;
 
 use crate::store::{Store, StoreError};
 

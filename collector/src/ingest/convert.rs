@@ -9,30 +9,59 @@ use dapple::{SpanId, TraceId};
 use dapple_proto::{self as proto, any_value};
 use prost::Message;
 
-use crate::span::{Attribute, Event, Link, Span, SpanKind, Status, StatusCode, Value};
+use crate::span::{
+    Attribute, Dropped, Event, Link, Resource, Scope, Span, SpanKind, Status, StatusCode, Value,
+};
 
-/// The spans of one batch from `service`; spans without a valid trace and
+/// The spans of one batch from `resource`; spans without a valid trace and
 /// span id are left out, as nothing could find them again.
-pub fn spans(service: &Arc<str>, spans: Vec<proto::Span>) -> Vec<Span> {
+pub fn spans(resource: &Arc<Resource>, spans: Vec<proto::Span>) -> Vec<Span> {
     let mut converted = Vec::with_capacity(spans.len());
     converted.extend(
         spans
             .into_iter()
-            .filter_map(|span| span_from_wire(service, span)),
+            .filter_map(|span| span_from_wire(resource, span)),
     );
     converted
 }
 
-/// A wire span sent by `service`, or `None` when its ids are not valid.
-pub fn span_from_wire(service: &Arc<str>, span: proto::Span) -> Option<Span> {
+/// The process a native client describes: its fields as the OpenTelemetry
+/// attributes they stand for, then its other attributes.
+pub fn resource(wire: Option<proto::Resource>) -> Resource {
+    let wire = wire.unwrap_or_default();
+    let text = |key: &str, value: String| {
+        (!value.is_empty()).then(|| Attribute {
+            key: key.into(),
+            value: Some(Value::String(value)),
+        })
+    };
+    let mut attributes: Vec<Attribute> = [
+        text("service.name", wire.service_name),
+        text("service.version", wire.version),
+        text("host.name", wire.host),
+        (wire.pid != 0).then(|| Attribute {
+            key: "process.pid".into(),
+            value: Some(Value::Int(i64::from(wire.pid))),
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    attributes.extend(wire_attributes(wire.attributes));
+    Resource::new(attributes, wire.dropped_attributes_count)
+}
+
+/// A wire span sent by `resource`'s process, or `None` when its ids are
+/// not valid.
+pub fn span_from_wire(resource: &Arc<Resource>, span: proto::Span) -> Option<Span> {
     let trace_id = valid_trace_id(&span.trace_id);
-    span_with_trace(service, trace_id, span)
+    span_with_trace(resource, trace_id, span)
 }
 
 /// A wire span whose trace id, read apart, is `trace_id` (its own is not
 /// looked at).
 fn span_with_trace(
-    service: &Arc<str>,
+    resource: &Arc<Resource>,
     trace_id: Option<TraceId>,
     span: proto::Span,
 ) -> Option<Span> {
@@ -60,20 +89,30 @@ fn span_with_trace(
         trace_id,
         span_id,
         parent_id: SpanId::new(span.parent_span_id),
-        service: service.clone(),
+        service: resource.service.clone(),
+        resource: resource.clone(),
+        scope: span.scope.map(|scope| {
+            Arc::new(Scope {
+                name: scope.name,
+                version: scope.version,
+                attributes: wire_attributes(scope.attributes),
+                dropped_attributes: scope.dropped_attributes_count,
+            })
+        }),
         name: span.name,
         kind,
         start_unix_nanos: span.start_unix_nanos,
         end_unix_nanos: span.end_unix_nanos,
         status,
-        attributes: attributes(span.attributes),
+        attributes: wire_attributes(span.attributes),
         events: span
             .events
             .into_iter()
             .map(|event| Event {
                 name: event.name,
                 unix_nanos: event.unix_nanos,
-                attributes: attributes(event.attributes),
+                attributes: wire_attributes(event.attributes),
+                dropped_attributes: event.dropped_attributes_count,
             })
             .collect(),
         // A link that names no valid span leads nowhere.
@@ -84,9 +123,20 @@ fn span_with_trace(
                 Some(Link {
                     trace_id: valid_trace_id(&link.trace_id)?,
                     span_id: SpanId::new(link.span_id)?,
+                    trace_state: link.trace_state,
+                    flags: link.flags,
+                    attributes: wire_attributes(link.attributes),
+                    dropped_attributes: link.dropped_attributes_count,
                 })
             })
             .collect(),
+        trace_state: span.trace_state,
+        flags: span.flags,
+        dropped: Dropped {
+            attributes: span.dropped_attributes_count,
+            events: span.dropped_events_count,
+            links: span.dropped_links_count,
+        },
     })
 }
 
@@ -107,7 +157,10 @@ pub struct Batch {
 /// without a `Vec` of wire spans in between; a frame holding more than a
 /// batch is left to prost, so the outcome is the same as decoding a
 /// `dapple.v1.Frame`.
-pub fn batch_frame(service: &Arc<str>, frame: &[u8]) -> Result<Option<Batch>, prost::DecodeError> {
+pub fn batch_frame(
+    resource: &Arc<Resource>,
+    frame: &[u8],
+) -> Result<Option<Batch>, prost::DecodeError> {
     use prost::encoding::{WireType, check_wire_type, decode_key, skip_field};
     let ctx = prost::encoding::DecodeContext::default();
     let mut batch: Option<Batch> = None;
@@ -124,7 +177,7 @@ pub fn batch_frame(service: &Arc<str>, frame: &[u8]) -> Result<Option<Batch>, pr
                     dropped_spans: 0,
                     spans: Vec::new(),
                 });
-                merge_batch(service, batch, message)?;
+                merge_batch(resource, batch, message)?;
             }
             // Another kind: rare, and prost knows what wins.
             1 | 3 | 4 => {
@@ -132,7 +185,7 @@ pub fn batch_frame(service: &Arc<str>, frame: &[u8]) -> Result<Option<Batch>, pr
                     Some(proto::frame::Kind::Batch(batch)) => Some(Batch {
                         sequence: batch.sequence,
                         dropped_spans: batch.dropped_spans,
-                        spans: spans(service, batch.spans),
+                        spans: spans(resource, batch.spans),
                     }),
                     _ => None,
                 });
@@ -156,7 +209,7 @@ fn length_delimited<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], prost::DecodeEr
 
 /// `dapple.v1.Batch` fields into `batch`.
 fn merge_batch(
-    service: &Arc<str>,
+    resource: &Arc<Resource>,
     batch: &mut Batch,
     mut rest: &[u8],
 ) -> Result<(), prost::DecodeError> {
@@ -174,7 +227,7 @@ fn merge_batch(
                     // the first one's size instead of doubling up to it.
                     batch.spans.reserve(rest.len() / (span.len() + 2) + 1);
                 }
-                batch.spans.extend(span_from_bytes(service, span)?);
+                batch.spans.extend(span_from_bytes(resource, span)?);
             }
             3 => uint64::merge(wire_type, &mut batch.dropped_spans, &mut rest, ctx.clone())?,
             // Not used here (the hello said who sends), but checked.
@@ -194,11 +247,11 @@ fn merge_batch(
 /// valid. The trace id goes straight into a `TraceId`; every other field
 /// is merged as prost merges it.
 fn span_from_bytes(
-    service: &Arc<str>,
+    resource: &Arc<Resource>,
     mut rest: &[u8],
 ) -> Result<Option<Span>, prost::DecodeError> {
     use prost::encoding::{
-        WireType, check_wire_type, decode_key, fixed64, int32, message, skip_field, string,
+        WireType, check_wire_type, decode_key, fixed64, int32, message, skip_field, string, uint32,
     };
     let ctx = prost::encoding::DecodeContext::default();
     let mut span = proto::Span::default();
@@ -226,28 +279,86 @@ fn span_from_bytes(
             9 => message::merge_repeated(wire_type, &mut span.attributes, &mut rest, ctx)?,
             10 => message::merge_repeated(wire_type, &mut span.events, &mut rest, ctx)?,
             11 => message::merge_repeated(wire_type, &mut span.links, &mut rest, ctx)?,
+            12 => string::merge(wire_type, &mut span.trace_state, &mut rest, ctx)?,
+            13 => uint32::merge(wire_type, &mut span.flags, &mut rest, ctx)?,
+            14 => uint32::merge(
+                wire_type,
+                &mut span.dropped_attributes_count,
+                &mut rest,
+                ctx,
+            )?,
+            15 => uint32::merge(wire_type, &mut span.dropped_events_count, &mut rest, ctx)?,
+            16 => uint32::merge(wire_type, &mut span.dropped_links_count, &mut rest, ctx)?,
+            17 => message::merge(
+                wire_type,
+                span.scope.get_or_insert_with(Default::default),
+                &mut rest,
+                ctx,
+            )?,
             _ => skip_field(wire_type, tag, &mut rest, ctx)?,
         }
     }
-    Ok(span_with_trace(service, trace_id, span))
+    Ok(span_with_trace(resource, trace_id, span))
 }
 
 fn valid_trace_id(bytes: &[u8]) -> Option<TraceId> {
     TraceId::from_bytes(bytes.try_into().ok()?)
 }
 
-fn attributes(attributes: Vec<proto::KeyValue>) -> Vec<Attribute> {
+/// Wire attributes in the collector's form.
+pub(crate) fn wire_attributes(attributes: Vec<proto::KeyValue>) -> Vec<Attribute> {
     attributes
         .into_iter()
         .map(|kv| Attribute {
             key: kv.key,
-            value: kv.value.and_then(|v| v.value).map(|v| match v {
-                any_value::Value::StringValue(s) => Value::String(s),
-                any_value::Value::IntValue(i) => Value::Int(i),
-                any_value::Value::DoubleValue(f) => Value::Double(f),
-                any_value::Value::BoolValue(b) => Value::Bool(b),
-                any_value::Value::BytesValue(b) => Value::Bytes(b),
+            value: kv.value.and_then(wire_value),
+        })
+        .collect()
+}
+
+fn wire_value(value: proto::AnyValue) -> Option<Value> {
+    Some(match value.value? {
+        any_value::Value::StringValue(s) => Value::String(s),
+        any_value::Value::IntValue(i) => Value::Int(i),
+        any_value::Value::DoubleValue(f) => Value::Double(f),
+        any_value::Value::BoolValue(b) => Value::Bool(b),
+        any_value::Value::BytesValue(b) => Value::Bytes(b),
+        any_value::Value::ArrayValue(array) => {
+            Value::Array(array.values.into_iter().map(wire_value).collect())
+        }
+        any_value::Value::KvlistValue(list) => Value::Map(wire_attributes(list.values)),
+    })
+}
+
+/// The wire form of a span (without its service, which is not part of it);
+/// [`encode`] writes its encoding without building it.
+#[cfg(test)]
+fn attributes_to_wire(attributes: &[Attribute]) -> Vec<proto::KeyValue> {
+    fn value(v: &Value) -> proto::AnyValue {
+        proto::AnyValue {
+            value: Some(match v {
+                Value::String(s) => any_value::Value::StringValue(s.clone()),
+                Value::Int(i) => any_value::Value::IntValue(*i),
+                Value::Double(f) => any_value::Value::DoubleValue(*f),
+                Value::Bool(b) => any_value::Value::BoolValue(*b),
+                Value::Bytes(b) => any_value::Value::BytesValue(b.clone()),
+                Value::Array(values) => any_value::Value::ArrayValue(proto::ArrayValue {
+                    values: values
+                        .iter()
+                        .map(|v| v.as_ref().map_or_else(proto::AnyValue::default, value))
+                        .collect(),
+                }),
+                Value::Map(pairs) => any_value::Value::KvlistValue(proto::KeyValueList {
+                    values: attributes_to_wire(pairs),
+                }),
             }),
+        }
+    }
+    attributes
+        .iter()
+        .map(|a| proto::KeyValue {
+            key: a.key.clone(),
+            value: a.value.as_ref().map(value),
         })
         .collect()
 }
@@ -256,23 +367,7 @@ fn attributes(attributes: Vec<proto::KeyValue>) -> Vec<Attribute> {
 /// [`encode`] writes its encoding without building it.
 #[cfg(test)]
 fn span_to_wire(span: &Span) -> proto::Span {
-    let attributes = |attributes: &[Attribute]| -> Vec<proto::KeyValue> {
-        attributes
-            .iter()
-            .map(|a| proto::KeyValue {
-                key: a.key.clone(),
-                value: a.value.as_ref().map(|v| proto::AnyValue {
-                    value: Some(match v {
-                        Value::String(s) => any_value::Value::StringValue(s.clone()),
-                        Value::Int(i) => any_value::Value::IntValue(*i),
-                        Value::Double(f) => any_value::Value::DoubleValue(*f),
-                        Value::Bool(b) => any_value::Value::BoolValue(*b),
-                        Value::Bytes(b) => any_value::Value::BytesValue(b.clone()),
-                    }),
-                }),
-            })
-            .collect()
-    };
+    let attributes = attributes_to_wire;
     let kind = match span.kind {
         SpanKind::Internal => proto::SpanKind::Internal,
         SpanKind::Server => proto::SpanKind::Server,
@@ -306,6 +401,7 @@ fn span_to_wire(span: &Span) -> proto::Span {
                 name: e.name.clone(),
                 unix_nanos: e.unix_nanos,
                 attributes: attributes(&e.attributes),
+                dropped_attributes_count: e.dropped_attributes,
             })
             .collect(),
         links: span
@@ -314,9 +410,39 @@ fn span_to_wire(span: &Span) -> proto::Span {
             .map(|l| proto::Link {
                 trace_id: l.trace_id.to_bytes().to_vec(),
                 span_id: l.span_id.to_u64(),
+                trace_state: l.trace_state.clone(),
+                attributes: attributes(&l.attributes),
+                flags: l.flags,
+                dropped_attributes_count: l.dropped_attributes,
             })
             .collect(),
+        trace_state: span.trace_state.clone(),
+        flags: span.flags,
+        dropped_attributes_count: span.dropped.attributes,
+        dropped_events_count: span.dropped.events,
+        dropped_links_count: span.dropped.links,
+        scope: span.scope.as_ref().map(|scope| proto::Scope {
+            name: scope.name.clone(),
+            version: scope.version.clone(),
+            attributes: attributes(&scope.attributes),
+            dropped_attributes_count: scope.dropped_attributes,
+        }),
     }
+}
+
+/// A resource's body as the SQLite store keeps it: a `dapple.v1.Resource`
+/// holding only attributes and their drop count.
+pub(crate) fn encode_resource(resource: &Resource, body: &mut Vec<u8>) {
+    body.clear();
+    wire::attributes(5, &resource.attributes, body);
+    if resource.dropped_attributes != 0 {
+        prost::encoding::uint32::encode(6, &resource.dropped_attributes, body);
+    }
+}
+
+/// A body [`encode_resource`] made.
+pub(crate) fn decode_resource(body: &[u8]) -> Result<Resource, DecodeError> {
+    Ok(resource(Some(proto::Resource::decode(body)?)))
 }
 
 /// A span's body as the SQLite store keeps it: the wire encoding of the
@@ -367,41 +493,74 @@ mod wire {
                 bytes(1, event.name.as_bytes(), out);
                 fixed64(2, event.unix_nanos, out);
                 attributes(3, &event.attributes, out);
+                varint(4, u64::from(event.dropped_attributes), out);
             });
         }
         for link in &span.links {
             nested(11, out, |out| {
                 bytes(1, &link.trace_id.to_bytes(), out);
                 fixed64(2, link.span_id.to_u64(), out);
+                bytes(3, link.trace_state.as_bytes(), out);
+                attributes(4, &link.attributes, out);
+                varint(5, u64::from(link.flags), out);
+                varint(6, u64::from(link.dropped_attributes), out);
+            });
+        }
+        bytes(12, span.trace_state.as_bytes(), out);
+        varint(13, u64::from(span.flags), out);
+        varint(14, u64::from(span.dropped.attributes), out);
+        varint(15, u64::from(span.dropped.events), out);
+        varint(16, u64::from(span.dropped.links), out);
+        if let Some(scope) = &span.scope {
+            nested(17, out, |out| {
+                bytes(1, scope.name.as_bytes(), out);
+                bytes(2, scope.version.as_bytes(), out);
+                attributes(3, &scope.attributes, out);
+                varint(4, u64::from(scope.dropped_attributes), out);
             });
         }
     }
 
-    fn attributes(tag: u32, attributes: &[Attribute], out: &mut Vec<u8>) {
+    pub(super) fn attributes(tag: u32, attributes: &[Attribute], out: &mut Vec<u8>) {
         for attribute in attributes {
             nested(tag, out, |out| {
                 bytes(1, attribute.key.as_bytes(), out);
                 if let Some(value) = &attribute.value {
-                    // A oneof field is written even when it holds a default.
-                    nested(2, out, |out| match value {
-                        Value::String(s) => delimited(1, s.as_bytes(), out),
-                        Value::Int(i) => {
-                            encode_key(2, WireType::Varint, out);
-                            encode_varint(*i as u64, out);
-                        }
-                        Value::Double(f) => {
-                            encode_key(3, WireType::SixtyFourBit, out);
-                            out.extend_from_slice(&f.to_le_bytes());
-                        }
-                        Value::Bool(b) => {
-                            encode_key(4, WireType::Varint, out);
-                            encode_varint(u64::from(*b), out);
-                        }
-                        Value::Bytes(b) => delimited(5, b, out),
-                    });
+                    any_value(2, value, out);
                 }
             });
         }
+    }
+
+    /// An `AnyValue` message holding `value`: its one field is written even
+    /// when it holds a default.
+    fn any_value(tag: u32, value: &Value, out: &mut Vec<u8>) {
+        nested(tag, out, |out| match value {
+            Value::String(s) => delimited(1, s.as_bytes(), out),
+            Value::Int(i) => {
+                encode_key(2, WireType::Varint, out);
+                encode_varint(*i as u64, out);
+            }
+            Value::Double(f) => {
+                encode_key(3, WireType::SixtyFourBit, out);
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+            Value::Bool(b) => {
+                encode_key(4, WireType::Varint, out);
+                encode_varint(u64::from(*b), out);
+            }
+            Value::Bytes(b) => delimited(5, b, out),
+            Value::Array(values) => nested(6, out, |out| {
+                for value in values {
+                    match value {
+                        Some(value) => any_value(1, value, out),
+                        // An empty AnyValue.
+                        None => nested(1, out, |_| {}),
+                    }
+                }
+            }),
+            Value::Map(pairs) => nested(7, out, |out| attributes(1, pairs, out)),
+        });
     }
 
     /// A message field: its key, its length, then what `write` writes.
@@ -462,9 +621,9 @@ pub enum DecodeError {
 }
 
 /// A body [`encode`] made, with the service stored beside it.
-pub(crate) fn decode(service: &Arc<str>, body: &[u8]) -> Result<Span, DecodeError> {
+pub(crate) fn decode(resource: &Arc<Resource>, body: &[u8]) -> Result<Span, DecodeError> {
     let wire = proto::Span::decode(body)?;
-    span_from_wire(service, wire).ok_or(DecodeError::Ids)
+    span_from_wire(resource, wire).ok_or(DecodeError::Ids)
 }
 
 #[cfg(test)]
@@ -498,6 +657,22 @@ mod tests {
                     key: "none".into(),
                     value: None,
                 },
+                proto::KeyValue {
+                    key: "list".into(),
+                    value: value(any_value::Value::ArrayValue(proto::ArrayValue {
+                        values: vec![
+                            value(any_value::Value::IntValue(1)).unwrap(),
+                            proto::AnyValue::default(),
+                            value(any_value::Value::KvlistValue(proto::KeyValueList {
+                                values: vec![proto::KeyValue {
+                                    key: "k".into(),
+                                    value: value(any_value::Value::BoolValue(true)),
+                                }],
+                            }))
+                            .unwrap(),
+                        ],
+                    })),
+                },
             ],
             events: vec![proto::Event {
                 name: "retry".into(),
@@ -506,30 +681,101 @@ mod tests {
                     key: "n".into(),
                     value: value(any_value::Value::IntValue(2)),
                 }],
+                dropped_attributes_count: 1,
             }],
             links: vec![proto::Link {
                 trace_id: vec![8; 16],
                 span_id: 9,
+                trace_state: "k=v".into(),
+                attributes: vec![proto::KeyValue {
+                    key: "why".into(),
+                    value: value(any_value::Value::StringValue("retry".into())),
+                }],
+                flags: 0x301,
+                dropped_attributes_count: 2,
             }],
+            trace_state: "vendor=1".into(),
+            flags: 1,
+            dropped_attributes_count: 3,
+            dropped_events_count: 4,
+            dropped_links_count: 5,
+            scope: Some(proto::Scope {
+                name: "opentelemetry.instrumentation.flask".into(),
+                version: "0.50b0".into(),
+                attributes: vec![proto::KeyValue {
+                    key: "a".into(),
+                    value: value(any_value::Value::BytesValue(vec![1, 2])),
+                }],
+                dropped_attributes_count: 6,
+            }),
         }
+    }
+
+    fn resource() -> Arc<Resource> {
+        Arc::new(Resource::of_service("svc"))
+    }
+
+    #[test]
+    fn a_resource_survives_the_round_trip_through_its_stored_body() {
+        let resource = super::resource(Some(proto::Resource {
+            service_name: "checkout".into(),
+            host: "h1".into(),
+            pid: 42,
+            version: "1.2".into(),
+            attributes: vec![proto::KeyValue {
+                key: "deployment.environment".into(),
+                value: Some(proto::AnyValue {
+                    value: Some(any_value::Value::StringValue("prod".into())),
+                }),
+            }],
+            dropped_attributes_count: 7,
+        }));
+        assert_eq!(&*resource.service, "checkout");
+        let keys: Vec<&str> = resource.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "service.name",
+                "service.version",
+                "host.name",
+                "process.pid",
+                "deployment.environment"
+            ]
+        );
+        let mut body = Vec::new();
+        encode_resource(&resource, &mut body);
+        assert_eq!(decode_resource(&body).unwrap(), resource);
+        assert_eq!(&*super::resource(None).service, Resource::UNKNOWN_SERVICE);
     }
 
     #[test]
     fn a_span_survives_the_round_trip_through_the_stored_body() {
-        let span = span_from_wire(&"svc".into(), wire()).unwrap();
+        let span = span_from_wire(&resource(), wire()).unwrap();
         assert_eq!(span.kind, SpanKind::Server);
         assert!(span.is_error());
         assert_eq!(span.parent_id, SpanId::new(1));
         assert_eq!(span.links.len(), 1);
+        assert_eq!(
+            span.attributes[3].value,
+            Some(Value::Array(vec![
+                Some(Value::Int(1)),
+                None,
+                Some(Value::Map(vec![Attribute {
+                    key: "k".into(),
+                    value: Some(Value::Bool(true)),
+                }])),
+            ]))
+        );
+        assert_eq!(span.scope.as_ref().unwrap().version, "0.50b0");
         let mut body = Vec::new();
         encode(&span, &mut body);
-        assert_eq!(decode(&"svc".into(), &body).unwrap(), span);
+        assert_eq!(decode(&resource(), &body).unwrap(), span);
         assert_eq!(span_to_wire(&span), wire());
     }
 
     #[test]
     fn the_stored_body_is_what_prost_writes_for_the_wire_span() {
-        let mut plain = span_from_wire(&"svc".into(), wire()).unwrap();
+        let mut plain = span_from_wire(&resource(), wire()).unwrap();
         let mut body = Vec::new();
         encode(&plain, &mut body);
         assert_eq!(body, span_to_wire(&plain).encode_to_vec());
@@ -557,12 +803,12 @@ mod tests {
         }
         encode(&plain, &mut body);
         assert_eq!(body, span_to_wire(&plain).encode_to_vec());
-        assert_eq!(decode(&"svc".into(), &body).unwrap(), plain);
+        assert_eq!(decode(&resource(), &body).unwrap(), plain);
     }
 
     #[test]
     fn a_batch_frame_decodes_as_the_wire_types_convert() {
-        let service: Arc<str> = "svc".into();
+        let service = resource();
         let batch = proto::Batch {
             sequence: 9,
             spans: vec![
@@ -625,11 +871,7 @@ mod tests {
             ..wire()
         };
         assert_eq!(
-            spans(
-                &"svc".into(),
-                vec![bad_trace, zero_trace, zero_span, wire()]
-            )
-            .len(),
+            spans(&resource(), vec![bad_trace, zero_trace, zero_span, wire()]).len(),
             1
         );
     }
@@ -639,7 +881,7 @@ mod tests {
         let mut with_bad_link = wire();
         with_bad_link.links[0].trace_id = vec![1];
         assert!(
-            span_from_wire(&"svc".into(), with_bad_link)
+            span_from_wire(&resource(), with_bad_link)
                 .unwrap()
                 .links
                 .is_empty()

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::dropped::DroppedSpans;
+use crate::span::Resource;
 use crate::store::Store;
 
 /// Batches of one connection being decoded and stored at once, at most:
@@ -136,7 +137,7 @@ async fn converse(
     store: Arc<dyn Store>,
     dropped: Arc<DroppedSpans>,
 ) -> Result<(), Refusal> {
-    let service: Arc<str> = match decode(next_frame(&mut frames).await?).await?.kind {
+    let resource = match decode(next_frame(&mut frames).await?).await?.kind {
         Some(frame::Kind::Hello(hello)) => {
             if hello.protocol_version != proto::PROTOCOL_VERSION {
                 return Err(Refusal::Version(
@@ -144,18 +145,13 @@ async fn converse(
                     proto::PROTOCOL_VERSION,
                 ));
             }
-            hello
-                .resource
-                .map(|r| r.service_name)
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "unknown_service".to_owned())
-                .into()
+            Arc::new(super::convert::resource(hello.resource))
         }
         _ => return Err(Refusal::NoHello),
     };
     // One batch waits here for its ack while the rest are in the channel.
     let (in_flight, mut stored) = mpsc::channel(MAX_FRAMES_IN_FLIGHT - 1);
-    let reader = tokio::spawn(read_batches(frames, in_flight, service, store, dropped));
+    let reader = tokio::spawn(read_batches(frames, in_flight, resource, store, dropped));
     let acked = async {
         while let Some(batch) = stored.recv().await {
             let sequence = batch?.await??;
@@ -179,7 +175,7 @@ async fn converse(
 async fn read_batches(
     mut frames: Frames,
     in_flight: mpsc::Sender<InFlight>,
-    service: Arc<str>,
+    resource: Arc<Resource>,
     store: Arc<dyn Store>,
     dropped: Arc<DroppedSpans>,
 ) {
@@ -190,8 +186,8 @@ async fn read_batches(
             return;
         };
         let next = next_frame(&mut frames).await.map(|body| {
-            let (service, store, dropped) = (service.clone(), store.clone(), dropped.clone());
-            tokio::task::spawn_blocking(move || store_batch(body, &service, &*store, &dropped))
+            let (resource, store, dropped) = (resource.clone(), store.clone(), dropped.clone());
+            tokio::task::spawn_blocking(move || store_batch(body, &resource, &*store, &dropped))
         });
         let end = next.is_err();
         place.send(next);
@@ -204,14 +200,14 @@ async fn read_batches(
 /// Decodes a batch frame and stores its spans; its sequence number.
 fn store_batch(
     body: Bytes,
-    service: &Arc<str>,
+    resource: &Arc<Resource>,
     store: &dyn Store,
     dropped: &DroppedSpans,
 ) -> Result<u64, Refusal> {
-    let batch = super::convert::batch_frame(service, &body)
+    let batch = super::convert::batch_frame(resource, &body)
         .map_err(FrameError::from)?
         .ok_or(Refusal::Unexpected)?;
-    dropped.add(service, batch.dropped_spans);
+    dropped.add(&resource.service, batch.dropped_spans);
     store.insert(batch.spans)?;
     Ok(batch.sequence)
 }

@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 
 use super::{Limits, SpanFilter, Store, StoreError};
 use crate::ingest::convert;
-use crate::span::Span;
+use crate::span::{Resource, Span};
 
 /// Spans in a SQLite database file.
 #[derive(Debug)]
@@ -21,6 +21,35 @@ pub struct SqliteStore {
     /// the table per batch would cost a scan).
     connection: Mutex<(Connection, usize)>,
     limits: Limits,
+}
+
+/// Brings a file written by an earlier version up to the schema.
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    let has_resource: bool = connection.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('spans') WHERE name = 'resource_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_resource {
+        connection
+            .execute_batch("ALTER TABLE spans ADD COLUMN resource_id INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
+
+/// The id of a resource's row, added when new.
+fn resource_id(
+    transaction: &rusqlite::Transaction<'_>,
+    resource: &Resource,
+    body: &mut Vec<u8>,
+) -> Result<i64, StoreError> {
+    convert::encode_resource(resource, body);
+    transaction
+        .prepare_cached("INSERT OR IGNORE INTO resources (body) VALUES (?1)")?
+        .execute(params![body.as_slice()])?;
+    Ok(transaction
+        .prepare_cached("SELECT id FROM resources WHERE body = ?1")?
+        .query_row(params![body.as_slice()], |r| r.get(0))?)
 }
 
 /// SQLite integers are signed: larger values mean "beyond anything stored".
@@ -47,6 +76,13 @@ const SCHEMA: &str = "
         body BLOB NOT NULL,
         UNIQUE (trace_id, span_id)
     );
+    -- The processes spans came from, each stored once: a span's
+    -- resource_id names one (0: only its service is known, as for spans
+    -- stored before resources were kept).
+    CREATE TABLE IF NOT EXISTS resources (
+        id INTEGER PRIMARY KEY,
+        body BLOB NOT NULL UNIQUE
+    );
     CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
     CREATE INDEX IF NOT EXISTS spans_by_service_name ON spans (service, name, start_ns);
 ";
@@ -60,6 +96,7 @@ impl SqliteStore {
         })?;
         let connection = Connection::open(data_dir.join("dapple.sqlite"))?;
         connection.execute_batch(SCHEMA)?;
+        migrate(&connection)?;
         let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
         Ok(SqliteStore {
             connection: Mutex::new((connection, count as usize)),
@@ -117,10 +154,21 @@ impl Store for SqliteStore {
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO spans
-                   (trace_id, span_id, parent_id, service, name, start_ns, duration_ns, error, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                   (trace_id, span_id, parent_id, service, name, start_ns, duration_ns, error, body,
+                    resource_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
+            // The spans of a batch share their resource: one lookup each.
+            let mut last: Option<(&Arc<Resource>, i64)> = None;
             for span in &spans {
+                let resource = match last {
+                    Some((resource, id)) if Arc::ptr_eq(resource, &span.resource) => id,
+                    _ => {
+                        let id = resource_id(&transaction, &span.resource, &mut body)?;
+                        last = Some((&span.resource, id));
+                        id
+                    }
+                };
                 convert::encode(span, &mut body);
                 added += insert.execute(params![
                     span.trace_id.to_bytes().as_slice(),
@@ -132,6 +180,7 @@ impl Store for SqliteStore {
                     span.duration_nanos() as i64,
                     span.is_error(),
                     body.as_slice(),
+                    resource,
                 ])?;
             }
         }
@@ -145,7 +194,7 @@ impl Store for SqliteStore {
         let guard = self.lock();
         let connection = &guard.0;
         let mut query =
-            connection.prepare_cached("SELECT service, body FROM spans WHERE trace_id = ?1")?;
+            connection.prepare_cached("SELECT service, spans.body, resource_id, resources.body FROM spans\n                 LEFT JOIN resources ON resources.id = resource_id WHERE trace_id = ?1")?;
         stored_spans(query.query(params![trace_id.to_bytes().to_vec()])?)
     }
 
@@ -154,7 +203,10 @@ impl Store for SqliteStore {
     }
 
     fn spans(&self, filter: &SpanFilter) -> Result<Vec<Span>, StoreError> {
-        let (mut sql, mut values) = where_clause("SELECT service, body FROM spans", filter);
+        let (mut sql, mut values) = where_clause(
+            "SELECT service, spans.body, resource_id, resources.body FROM spans\n             LEFT JOIN resources ON resources.id = resource_id",
+            filter,
+        );
         values.push(clamp(filter.limit as u64).into());
         sql.push_str(&format!(" ORDER BY start_ns DESC LIMIT ?{}", values.len()));
         let guard = self.lock();
@@ -219,21 +271,40 @@ impl Store for SqliteStore {
     }
 }
 
-/// Decodes rows of `(service, body)`; spans of one service share its name.
+/// Decodes rows of `(service, body, resource id, resource body)`; spans of
+/// one resource share it.
 fn stored_spans(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Span>, StoreError> {
     let mut spans = Vec::new();
-    let mut services: Vec<Arc<str>> = Vec::new();
+    let mut resources: Vec<(i64, Arc<Resource>)> = Vec::new();
     while let Some(row) = rows.next()? {
         let service = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-        let service = match services.iter().find(|s| ***s == *service) {
-            Some(known) => known.clone(),
+        let id: i64 = row.get(2)?;
+        let known = resources
+            .iter()
+            .find(|(known, r)| *known == id && (id != 0 || *r.service == *service));
+        let resource = match known {
+            Some((_, resource)) => resource.clone(),
             None => {
-                services.push(service.into());
-                services[services.len() - 1].clone()
+                let resource = match row
+                    .get_ref(3)?
+                    .as_blob_or_null()
+                    .map_err(rusqlite::Error::from)?
+                {
+                    Some(body) if id != 0 => convert::decode_resource(body)?,
+                    _ => Resource::of_service(service),
+                };
+                let resource = Arc::new(resource);
+                resources.push((id, resource.clone()));
+                resource
             }
         };
         let body = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-        spans.push(convert::decode(&service, body)?);
+        let mut span = convert::decode(&resource, body)?;
+        // The row's service is what searches matched.
+        if *span.service != *service {
+            span.service = service.into();
+        }
+        spans.push(span);
     }
     Ok(spans)
 }
@@ -302,6 +373,84 @@ mod tests {
         let spans = store.trace(trace).unwrap();
         assert_eq!(spans.len(), 3);
         assert!(spans.iter().all(|s| &*s.service == "svc"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn resources_are_stored_once_and_come_back_with_their_spans() {
+        use crate::span::{Attribute, Value};
+        let dir = temp_dir("resources");
+        let trace = TraceId::from_bytes([7; 16]).unwrap();
+        let resource = Arc::new(Resource::new(
+            vec![
+                Attribute {
+                    key: "service.name".into(),
+                    value: Some(Value::String("checkout".into())),
+                },
+                Attribute {
+                    key: "host.cores".into(),
+                    value: Some(Value::Array(vec![Some(Value::Int(1)), None])),
+                },
+            ],
+            2,
+        ));
+        let with_resource = |id| Span {
+            service: resource.service.clone(),
+            resource: resource.clone(),
+            ..span(7, id, id)
+        };
+        {
+            let store = SqliteStore::open(&dir, Limits::spans(100)).unwrap();
+            store
+                .insert(vec![with_resource(1), with_resource(2)])
+                .unwrap();
+            store.insert(vec![with_resource(3), span(7, 4, 4)]).unwrap();
+            let rows: i64 = store
+                .lock()
+                .0
+                .query_row("SELECT COUNT(*) FROM resources", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(rows, 2, "one row per distinct resource");
+        }
+        let store = SqliteStore::open(&dir, Limits::spans(100)).unwrap();
+        let mut spans = store.trace(trace).unwrap();
+        spans.sort_by_key(|s| s.span_id);
+        assert_eq!(*spans[0].resource, *resource);
+        assert_eq!(*spans[2].resource, *resource);
+        assert_eq!(&*spans[3].service, "svc");
+        assert!(Arc::ptr_eq(&spans[0].resource, &spans[1].resource));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_from_before_resources_were_kept_is_read_and_written() {
+        let dir = temp_dir("migrate");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut body = Vec::new();
+        convert::encode(&span(7, 1, 1), &mut body);
+        {
+            let old = Connection::open(dir.join("dapple.sqlite")).unwrap();
+            old.execute_batch(
+                "CREATE TABLE spans (
+                    trace_id BLOB NOT NULL, span_id INTEGER NOT NULL, parent_id INTEGER NOT NULL,
+                    service TEXT NOT NULL, name TEXT NOT NULL, start_ns INTEGER NOT NULL,
+                    duration_ns INTEGER NOT NULL, error INTEGER NOT NULL, body BLOB NOT NULL,
+                    UNIQUE (trace_id, span_id));",
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO spans VALUES (?1, 1, 0, 'old', 's1', 1, 10, 0, ?2)",
+                params![[7_u8; 16].as_slice(), body.as_slice()],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&dir, Limits::spans(100)).unwrap();
+        store.insert(vec![span(7, 2, 2)]).unwrap();
+        let mut spans = store.trace(TraceId::from_bytes([7; 16]).unwrap()).unwrap();
+        spans.sort_by_key(|s| s.span_id);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(*spans[0].resource, Resource::of_service("old"));
+        assert_eq!(&*spans[1].service, "svc");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

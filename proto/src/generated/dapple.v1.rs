@@ -53,6 +53,9 @@ pub struct Resource {
     /// Other attributes of the process (`deployment.environment`, ...).
     #[prost(message, repeated, tag = "5")]
     pub attributes: ::prost::alloc::vec::Vec<KeyValue>,
+    /// Attributes the sender dropped.
+    #[prost(uint32, tag = "6")]
+    pub dropped_attributes_count: u32,
 }
 /// Spans, with a sequence number to acknowledge.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -107,6 +110,40 @@ pub struct Span {
     /// Follows-from links.
     #[prost(message, repeated, tag = "11")]
     pub links: ::prost::alloc::vec::Vec<Link>,
+    /// W3C `tracestate` of the span's context, as received.
+    #[prost(string, tag = "12")]
+    pub trace_state: ::prost::alloc::string::String,
+    /// W3C trace flags (bit 0: sampled), and OpenTelemetry's bits 8-9 (the
+    /// parent is remote, and whether that is known).
+    #[prost(uint32, tag = "13")]
+    pub flags: u32,
+    /// Attributes, events and links the sender dropped (its limits).
+    #[prost(uint32, tag = "14")]
+    pub dropped_attributes_count: u32,
+    #[prost(uint32, tag = "15")]
+    pub dropped_events_count: u32,
+    #[prost(uint32, tag = "16")]
+    pub dropped_links_count: u32,
+    /// The library that recorded the span (OpenTelemetry's instrumentation
+    /// scope); absent for spans from Dapple's runtime.
+    #[prost(message, optional, tag = "17")]
+    pub scope: ::core::option::Option<Scope>,
+}
+/// The library that recorded spans.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Scope {
+    /// Its name (`opentelemetry.instrumentation.flask`, ...).
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// Its version.
+    #[prost(string, tag = "2")]
+    pub version: ::prost::alloc::string::String,
+    /// Its attributes.
+    #[prost(message, repeated, tag = "3")]
+    pub attributes: ::prost::alloc::vec::Vec<KeyValue>,
+    /// Attributes the sender dropped.
+    #[prost(uint32, tag = "4")]
+    pub dropped_attributes_count: u32,
 }
 /// A span's outcome.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -132,7 +169,7 @@ pub struct KeyValue {
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AnyValue {
     /// The value.
-    #[prost(oneof = "any_value::Value", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "any_value::Value", tags = "1, 2, 3, 4, 5, 6, 7")]
     pub value: ::core::option::Option<any_value::Value>,
 }
 /// Nested message and enum types in `AnyValue`.
@@ -155,7 +192,27 @@ pub mod any_value {
         /// Bytes.
         #[prost(bytes, tag = "5")]
         BytesValue(::prost::alloc::vec::Vec<u8>),
+        /// A list of values.
+        #[prost(message, tag = "6")]
+        ArrayValue(super::ArrayValue),
+        /// A list of keys and values.
+        #[prost(message, tag = "7")]
+        KvlistValue(super::KeyValueList),
     }
+}
+/// A list of values.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ArrayValue {
+    /// The values, in order.
+    #[prost(message, repeated, tag = "1")]
+    pub values: ::prost::alloc::vec::Vec<AnyValue>,
+}
+/// A list of keys and values (keys may repeat).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct KeyValueList {
+    /// The pairs, in order.
+    #[prost(message, repeated, tag = "1")]
+    pub values: ::prost::alloc::vec::Vec<KeyValue>,
 }
 /// Something that happened during a span.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -169,9 +226,12 @@ pub struct Event {
     /// Details.
     #[prost(message, repeated, tag = "3")]
     pub attributes: ::prost::alloc::vec::Vec<KeyValue>,
+    /// Attributes the sender dropped.
+    #[prost(uint32, tag = "4")]
+    pub dropped_attributes_count: u32,
 }
 /// A follows-from link.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Link {
     /// 16 bytes, big-endian.
     #[prost(bytes = "vec", tag = "1")]
@@ -179,6 +239,18 @@ pub struct Link {
     /// The linked span.
     #[prost(fixed64, tag = "2")]
     pub span_id: u64,
+    /// W3C `tracestate` of the linked context.
+    #[prost(string, tag = "3")]
+    pub trace_state: ::prost::alloc::string::String,
+    /// Details.
+    #[prost(message, repeated, tag = "4")]
+    pub attributes: ::prost::alloc::vec::Vec<KeyValue>,
+    /// Trace flags of the linked context, as in `Span.flags`.
+    #[prost(uint32, tag = "5")]
+    pub flags: u32,
+    /// Attributes the sender dropped.
+    #[prost(uint32, tag = "6")]
+    pub dropped_attributes_count: u32,
 }
 /// A batch was stored.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

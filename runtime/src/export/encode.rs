@@ -447,6 +447,7 @@ mod tests {
                         .iter()
                         .map(|a| kv(&a.key, ValueRef::of(&a.value)))
                         .collect(),
+                    ..Default::default()
                 })
                 .collect(),
             links: record
@@ -455,8 +456,10 @@ mod tests {
                 .map(|l| proto::Link {
                     trace_id: l.trace_id.to_bytes().to_vec(),
                     span_id: l.span_id.to_u64(),
+                    ..Default::default()
                 })
                 .collect(),
+            ..Default::default()
         }
     }
 

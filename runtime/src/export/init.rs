@@ -389,6 +389,7 @@ fn resource(config: &Config) -> proto::Resource {
                 }),
             })
             .collect(),
+        dropped_attributes_count: 0,
     }
 }
 

@@ -1,0 +1,251 @@
+//! OTLP/HTTP trace ingest: `POST /v1/traces`, in binary protobuf
+//! (`application/x-protobuf`) or the OTLP JSON mapping (`application/json`),
+//! optionally gzip-compressed, answered as the OTLP specification says.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+use crate::ingest::otlp::{Accepted, OtlpIngest, Refused};
+
+/// What the OTLP/HTTP handler needs.
+#[derive(Clone)]
+struct OtlpState {
+    ingest: Arc<OtlpIngest>,
+    max_bytes: usize,
+}
+
+/// The OTLP/HTTP routes: `POST /v1/traces`, bodies of at most `max_bytes`
+/// (compressed and decompressed).
+pub fn otlp_router(ingest: Arc<OtlpIngest>, max_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export))
+        .layer(DefaultBodyLimit::max(max_bytes))
+        .with_state(OtlpState { ingest, max_bytes })
+}
+
+/// The encoding of a request, and so of its answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// A failed export, answered in the request's encoding with a
+/// `google.rpc.Status` body.
+struct Failure {
+    status: StatusCode,
+    encoding: Encoding,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl Failure {
+    fn new(status: StatusCode, encoding: Encoding, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            encoding,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        // google.rpc.Status: code (int32, field 1), message (string, field 2).
+        let code: i32 = match self.status {
+            // INVALID_ARGUMENT
+            StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
+            // RESOURCE_EXHAUSTED
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => 8,
+            // UNAVAILABLE
+            StatusCode::SERVICE_UNAVAILABLE => 14,
+            // INTERNAL
+            _ => 13,
+        };
+        let body = match self.encoding {
+            Encoding::Json => serde_json::json!({ "code": code, "message": self.message })
+                .to_string()
+                .into_bytes(),
+            Encoding::Protobuf => {
+                let mut body = Vec::new();
+                prost::encoding::int32::encode(1, &code, &mut body);
+                prost::encoding::string::encode(2, &self.message, &mut body);
+                body
+            }
+        };
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, self.encoding.content_type())],
+            body,
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The request's encoding from its `Content-Type` (parameters ignored).
+fn encoding(headers: &HeaderMap) -> Result<Encoding, String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    match essence.to_ascii_lowercase().as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        "application/json" => Ok(Encoding::Json),
+        _ => Err(format!(
+            "content type {content_type:?}: send application/x-protobuf or application/json"
+        )),
+    }
+}
+
+/// Whether the body is gzip-compressed (`Content-Encoding: gzip`); other
+/// encodings are refused.
+fn gzipped(headers: &HeaderMap) -> Result<bool, String> {
+    match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
+        None => Ok(false),
+        Some(Ok(v)) if v.eq_ignore_ascii_case("gzip") => Ok(true),
+        Some(Ok(v)) if v.eq_ignore_ascii_case("identity") => Ok(false),
+        Some(v) => Err(format!(
+            "content encoding {:?}: send gzip or no encoding",
+            v.unwrap_or("(not text)")
+        )),
+    }
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge(usize),
+    Malformed(String),
+}
+
+/// Decompresses (when gzipped, up to `max_bytes`) and decodes a request.
+fn decode(
+    body: Bytes,
+    gzip: bool,
+    encoding: Encoding,
+    max_bytes: usize,
+) -> Result<ExportTraceServiceRequest, BodyError> {
+    let inflated;
+    let bytes: &[u8] = if gzip {
+        let mut out = Vec::new();
+        // One byte past the limit tells a body that is too large from one
+        // exactly at it, without inflating the rest of a hostile body.
+        flate2::read::GzDecoder::new(&body[..])
+            .take(max_bytes as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| BodyError::Malformed(format!("not valid gzip: {e}")))?;
+        if out.len() > max_bytes {
+            return Err(BodyError::TooLarge(max_bytes));
+        }
+        inflated = out;
+        &inflated
+    } else {
+        &body
+    };
+    match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes)
+            .map_err(|e| BodyError::Malformed(format!("not an ExportTraceServiceRequest: {e}"))),
+        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| {
+            BodyError::Malformed(format!("not an OTLP JSON ExportTraceServiceRequest: {e}"))
+        }),
+    }
+}
+
+async fn export(State(state): State<OtlpState>, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(state, headers, body).await {
+        Ok((encoding, accepted)) => answer(encoding, accepted),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn handle(
+    state: OtlpState,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(Encoding, Accepted), Failure> {
+    let encoding = encoding(&headers)
+        .map_err(|m| Failure::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, Encoding::Json, m))?;
+    let gzip = gzipped(&headers)
+        .map_err(|m| Failure::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, encoding, m))?;
+    let max_bytes = state.max_bytes;
+    let decode = move || decode(body, gzip, encoding, max_bytes);
+    let accepted = state
+        .ingest
+        .export(decode)
+        .await
+        .map_err(|refused| match refused {
+            Refused::Body(BodyError::TooLarge(max)) => Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                encoding,
+                format!("the request inflates past {max} bytes"),
+            ),
+            Refused::Body(BodyError::Malformed(message)) => {
+                Failure::new(StatusCode::BAD_REQUEST, encoding, message)
+            }
+            Refused::Overloaded { retry_after } => Failure {
+                retry_after: Some(retry_after),
+                ..Failure::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    encoding,
+                    "the collector is busy storing other requests: retry later",
+                )
+            },
+            Refused::Store => Failure {
+                retry_after: Some(1),
+                ..Failure::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    encoding,
+                    "storage failed: retry later",
+                )
+            },
+        })?;
+    Ok((encoding, accepted))
+}
+
+/// 200 with an `ExportTraceServiceResponse`, whose partial success counts
+/// and explains the spans refused.
+fn answer(encoding: Encoding, accepted: Accepted) -> Response {
+    let response = ExportTraceServiceResponse {
+        partial_success: (accepted.rejected > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: accepted.rejected as i64,
+            error_message: accepted.reason.unwrap_or_default(),
+        }),
+    };
+    let body = match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&response).unwrap_or_default(),
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response()
+}

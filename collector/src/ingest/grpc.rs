@@ -1,0 +1,63 @@
+//! OTLP/gRPC trace ingest: OpenTelemetry's `TraceService/Export`, served by
+//! tonic, gzip accepted, converted and stored as OTLP/HTTP requests are.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
+
+use super::otlp::{OtlpIngest, Refused};
+
+struct Service(Arc<OtlpIngest>);
+
+#[tonic::async_trait]
+impl TraceService for Service {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        let accepted = self
+            .0
+            .export(move || Ok::<_, Infallible>(request))
+            .await
+            .map_err(|refused| match refused {
+                Refused::Overloaded { .. } => tonic::Status::unavailable(
+                    "the collector is busy storing other requests: retry later",
+                ),
+                Refused::Store | Refused::Body(_) => {
+                    tonic::Status::unavailable("storage failed: retry later")
+                }
+            })?;
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: (accepted.rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: accepted.rejected as i64,
+                error_message: accepted.reason.unwrap_or_default(),
+            }),
+        }))
+    }
+}
+
+/// Serves OTLP/gRPC on `listener` until the task is dropped; messages of
+/// at most `max_bytes` (decompressed).
+pub async fn serve(
+    listener: TcpListener,
+    ingest: Arc<OtlpIngest>,
+    max_bytes: usize,
+) -> Result<(), tonic::transport::Error> {
+    let service = TraceServiceServer::new(Service(ingest))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_bytes);
+    tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .await
+}
