@@ -98,6 +98,32 @@ struct Serve {
     /// off by default.
     #[arg(long)]
     otlp_grpc: Option<SocketAddr>,
+    /// An OTLP/HTTP traces URL (`http://host:4318/v1/traces`) to forward
+    /// every accepted span to, from any ingest; repeat for several.
+    #[arg(long, value_parser = parse_forward_url)]
+    forward_otlp: Vec<String>,
+    /// A header (`name=value`) on every forwarded request; repeatable.
+    #[arg(long, value_parser = parse_header)]
+    forward_header: Vec<(String, String)>,
+}
+
+fn parse_forward_url(url: &str) -> Result<String, String> {
+    if url.starts_with("http://") && url.len() > "http://".len() {
+        Ok(url.to_owned())
+    } else {
+        Err(format!(
+            "{url:?}: expected an http:// URL (https is not supported yet)"
+        ))
+    }
+}
+
+fn parse_header(header: &str) -> Result<(String, String), String> {
+    match header.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{header:?}: expected name=value")),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -157,6 +183,8 @@ pub fn main() -> std::process::ExitCode {
         max_frame_bytes: serve.max_frame_bytes,
         otlp_http: serve.otlp_http,
         otlp_grpc: serve.otlp_grpc,
+        forward_otlp: serve.forward_otlp,
+        forward_headers: serve.forward_header,
     };
     let result = runtime.block_on(server::run(config, store, |bound| {
         let mut line = format!("listening native={} http={}", bound.native, bound.http);

@@ -106,6 +106,8 @@ async fn demo(config: DemoConfig) -> Result<(), DemoError> {
         max_frame_bytes: dapple_proto::DEFAULT_MAX_FRAME_BYTES,
         otlp_http: None,
         otlp_grpc: None,
+        forward_otlp: Vec::new(),
+        forward_headers: Vec::new(),
     };
     let server = tokio::spawn(server::run(server_config, store, move |bound| {
         let _ = bound_tx.send(bound);

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod demo;
 pub mod dropped;
 pub mod duration;
+pub mod forward;
 pub mod http;
 pub mod ingest;
 pub mod log;

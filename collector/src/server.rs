@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::dropped::DroppedSpans;
+use crate::forward::{DEFAULT_QUEUE_SPANS, Forwarder, ForwardingStore};
 use crate::http::{AppState, otlp_router, router};
 use crate::ingest;
 use crate::ingest::otlp::OtlpIngest;
@@ -26,6 +27,10 @@ pub struct ServerConfig {
     pub otlp_http: Option<SocketAddr>,
     /// OTLP/gRPC ingest, when asked for.
     pub otlp_grpc: Option<SocketAddr>,
+    /// OTLP/HTTP traces URLs everything accepted is forwarded to.
+    pub forward_otlp: Vec<String>,
+    /// Headers on every forwarded request.
+    pub forward_headers: Vec<(String, String)>,
 }
 
 /// The bound addresses of a started server (port 0 becomes a real port).
@@ -68,6 +73,22 @@ pub async fn run(
         otlp_http: local(&otlp_http)?,
         otlp_grpc: local(&otlp_grpc)?,
     });
+    let forwarders = config
+        .forward_otlp
+        .iter()
+        .map(|url| {
+            Forwarder::start(
+                url.clone(),
+                config.forward_headers.clone(),
+                DEFAULT_QUEUE_SPANS,
+            )
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let store: Arc<dyn Store> = if forwarders.is_empty() {
+        store
+    } else {
+        Arc::new(ForwardingStore::new(store, forwarders.clone()))
+    };
     let dropped = Arc::new(DroppedSpans::default());
     let otlp = Arc::new(OtlpIngest::new(store.clone()));
     let mut tasks = tokio::task::JoinSet::new();
@@ -93,7 +114,11 @@ pub async fn run(
             }
         });
     }
-    let app = router(AppState { store, dropped });
+    let app = router(AppState {
+        store,
+        dropped,
+        forwarders: forwarders.into(),
+    });
     let served = axum::serve(http, app).await;
     tasks.abort_all();
     served

@@ -75,6 +75,8 @@ fn serve(store: &str, data_dir: &Path, max_spans: usize) {
         max_frame_bytes: proto::DEFAULT_MAX_FRAME_BYTES,
         otlp_http: None,
         otlp_grpc: None,
+        forward_otlp: Vec::new(),
+        forward_headers: Vec::new(),
     };
     let served = runtime.block_on(server::run(config, store, |bound| {
         println!("{} {}", bound.native, bound.http);

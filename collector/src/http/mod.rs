@@ -29,6 +29,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// What clients dropped.
     pub dropped: Arc<crate::dropped::DroppedSpans>,
+    /// Where accepted spans are forwarded.
+    pub forwarders: Arc<[Arc<crate::forward::Forwarder>]>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -49,6 +51,15 @@ impl AppState {
     }
 }
 
+/// `GET /api/forwarding`: each endpoint spans are forwarded to, with the
+/// spans it accepted, those dropped and those waiting.
+async fn forwarding(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    let forwarders: Vec<_> = state.forwarders.iter().map(|f| f.stats()).collect();
+    axum::Json(serde_json::json!({ "forwarders": forwarders }))
+}
+
 /// The collector's HTTP routes.
 pub fn router(state: AppState) -> Router {
     let pages = ui::PAGES.iter().fold(Router::new(), |router, page| {
@@ -65,5 +76,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/aggregates/series", get(aggregates::series))
         .route("/api/dependencies", get(dependencies::dependencies))
         .route("/api/v1/spans", post(ingest::post_spans))
+        .route("/api/forwarding", get(forwarding))
         .with_state(state)
 }

@@ -1,11 +1,7 @@
-//! Finished spans written straight into a batch frame's bytes: no owned
-//! wire structs in between, and nothing allocated once the buffers have
-//! grown. The layout is `dapple.v1.Span` as prost writes it (defaults
+//! Finished spans written straight into a native batch frame's bytes: no
+//! owned wire structs in between, and nothing allocated once the buffers
+//! have grown. The layout is `dapple.v1.Span` as prost writes it (defaults
 //! omitted), so the collector's decoder reads it as any other.
-//!
-//! Bytes are written through a cursor into a buffer kept initialized to its
-//! full length: no capacity check or length update per field, and a span
-//! that does not fit is written again after the buffer grew.
 //!
 //! This lives here, not in dapple-proto: dapple's exporter depends on
 //! dapple-proto, so dapple-proto cannot depend on dapple's records, and the
@@ -13,133 +9,14 @@
 
 use prost::encoding::encoded_len_varint;
 
+use super::wire::{
+    Body, Cursor, FIXED64, FrameBuffer, LEN, VARINT, bytes, fixed64, key, nested, uint, written,
+};
 use crate::args::ValueRef;
 use crate::clock::Converter;
 use crate::record::SpanRecord;
 use crate::span::{SpanKind, Status};
 use crate::value::KeyValue;
-
-const VARINT: u64 = 0;
-const FIXED64: u64 = 1;
-const LEN: u64 = 2;
-
-/// Writes into a slice; past its end it only notes that it ran out of room
-/// (what it wrote is then discarded and written again with more room).
-struct Cursor<'a> {
-    buf: &'a mut [u8],
-    pos: usize,
-    full: bool,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(buf: &'a mut [u8]) -> Cursor<'a> {
-        Cursor {
-            buf,
-            pos: 0,
-            full: false,
-        }
-    }
-
-    #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        match self.buf.get_mut(self.pos..self.pos + bytes.len()) {
-            Some(to) => {
-                to.copy_from_slice(bytes);
-                self.pos += bytes.len();
-            }
-            None => self.full = true,
-        }
-    }
-
-    #[inline]
-    fn byte(&mut self, byte: u8) {
-        match self.buf.get_mut(self.pos) {
-            Some(to) => {
-                *to = byte;
-                self.pos += 1;
-            }
-            None => self.full = true,
-        }
-    }
-
-    #[inline]
-    fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.byte(value as u8 | 0x80);
-            value >>= 7;
-        }
-        self.byte(value as u8);
-    }
-}
-
-/// A message body.
-trait Body {
-    fn write(&self, out: &mut Cursor<'_>);
-}
-
-#[inline]
-fn key(out: &mut Cursor<'_>, field: u64, wire: u64) {
-    out.varint(field << 3 | wire);
-}
-
-/// Writes a length-delimited message in one pass: one byte is kept for its
-/// length, the body is written after it, and in the rarer case of a body of
-/// 128 bytes or more it is moved up to make room for a longer length. This
-/// is cheaper than measuring the body first, which for nested messages
-/// means measuring the inner ones once per level.
-#[inline]
-fn nested(out: &mut Cursor<'_>, field: u64, body: &impl Body) {
-    key(out, field, LEN);
-    let at = out.pos;
-    out.byte(0);
-    body.write(out);
-    if out.full {
-        return;
-    }
-    let len = out.pos - at - 1;
-    if len < 0x80 {
-        out.buf[at] = len as u8;
-    } else {
-        long_length(out, at, len);
-    }
-}
-
-/// Replaces the one byte kept at `at` with the varint `len`, moving the
-/// `len` bytes of body after it up.
-#[cold]
-fn long_length(out: &mut Cursor<'_>, at: usize, len: usize) {
-    let extra = encoded_len_varint(len as u64) - 1;
-    if out.pos + extra > out.buf.len() {
-        out.full = true;
-        return;
-    }
-    out.buf.copy_within(at + 1..at + 1 + len, at + 1 + extra);
-    out.pos = at;
-    out.varint(len as u64);
-    out.pos += len;
-}
-
-fn bytes(out: &mut Cursor<'_>, field: u64, value: &[u8]) {
-    if !value.is_empty() {
-        key(out, field, LEN);
-        out.varint(value.len() as u64);
-        out.put(value);
-    }
-}
-
-fn fixed64(out: &mut Cursor<'_>, field: u64, value: u64) {
-    if value != 0 {
-        key(out, field, FIXED64);
-        out.put(&value.to_le_bytes());
-    }
-}
-
-fn uint(out: &mut Cursor<'_>, field: u64, value: u64) {
-    if value != 0 {
-        key(out, field, VARINT);
-        out.varint(value);
-    }
-}
 
 /// `dapple.v1.AnyValue`: its one field is written even when it is a default.
 struct AnyValue<'a>(ValueRef<'a>);
@@ -263,127 +140,41 @@ impl Body for SpanBody<'_> {
 /// The most bytes a batch frame adds around its span entries.
 pub(crate) const FRAME_OVERHEAD: usize = 48;
 
-/// Room left at the front of a frame buffer for the frame's header (length
-/// prefix, `Frame.batch` key and length, `Batch.sequence`): at most 32
-/// bytes, written last, right before the entries, so that the entries are
-/// never copied.
+/// Room left at the front of a frame for its header (length prefix,
+/// `Frame.batch` key and length, `Batch.sequence`): at most 32 bytes,
+/// written last, right before the entries, so that they are never copied.
 const HEADER_ROOM: usize = 32;
 
-/// Room a buffer grows by at least.
-const MIN_GROWTH: usize = 4096;
-
-/// A batch frame being gathered: room for its header, then span entries.
-/// The buffer is initialized to its full length and reused from frame to
-/// frame, so that writing needs no capacity checks.
-#[derive(Debug)]
-pub(crate) struct FrameBuffer {
-    bytes: Vec<u8>,
-    /// Bytes written, room for the header included.
-    len: usize,
-    /// Where the finished frame starts (after [`finish`](Self::finish)).
-    start: usize,
+/// An empty batch frame.
+pub(crate) fn new_frame() -> FrameBuffer {
+    FrameBuffer::new(HEADER_ROOM)
 }
 
-impl FrameBuffer {
-    /// An empty frame.
-    pub(crate) fn new() -> FrameBuffer {
-        FrameBuffer {
-            bytes: vec![0; HEADER_ROOM],
-            len: HEADER_ROOM,
-            start: HEADER_ROOM,
-        }
-    }
+/// Appends one span as an entry of `Batch.spans` (field 2); returns the
+/// bytes appended.
+pub(crate) fn push_span(frame: &mut FrameBuffer, record: &SpanRecord, clock: &Converter) -> usize {
+    frame.push(|out| nested(out, 2, &SpanBody { record, clock }))
+}
 
-    /// Empties it for a new frame, keeping its memory.
-    pub(crate) fn reset(&mut self) {
-        self.len = HEADER_ROOM;
-        self.start = HEADER_ROOM;
-    }
-
-    /// Bytes written so far (the entries and the room for the header).
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Memory it holds.
-    pub(crate) fn capacity(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// Appends one span as an entry of `Batch.spans` (field 2); returns the
-    /// bytes appended.
-    pub(crate) fn push_span(&mut self, record: &SpanRecord, clock: &Converter) -> usize {
-        loop {
-            let mut out = Cursor::new(&mut self.bytes[self.len..]);
-            nested(&mut out, 2, &SpanBody { record, clock });
-            if !out.full {
-                self.len += out.pos;
-                return out.pos;
-            }
-            let room = out.buf.len();
-            self.grow(room + 1);
-        }
-    }
-
-    /// The entries from byte `at` on (an offset [`len`](Self::len) gave).
-    pub(crate) fn entries_from(&self, at: usize) -> &[u8] {
-        &self.bytes[at..self.len]
-    }
-
-    /// Drops the entries from byte `at` on.
-    pub(crate) fn truncate(&mut self, at: usize) {
-        self.len = self.len.min(at.max(HEADER_ROOM));
-    }
-
-    /// Appends entries taken from another frame with
-    /// [`entries_from`](Self::entries_from).
-    pub(crate) fn extend(&mut self, entries: &[u8]) {
-        if self.bytes.len() - self.len < entries.len() {
-            self.grow(entries.len());
-        }
-        self.bytes[self.len..self.len + entries.len()].copy_from_slice(entries);
-        self.len += entries.len();
-    }
-
-    /// Grows the room after the written bytes to at least `room`.
-    fn grow(&mut self, room: usize) {
-        let by = room.max(self.bytes.len()).max(MIN_GROWTH);
-        self.bytes.resize(self.bytes.len() + by, 0);
-    }
-
-    /// Finishes the frame: appends the drop count and writes the header in
-    /// the room before the entries.
-    pub(crate) fn finish(&mut self, sequence: u64, dropped: u64) {
-        if dropped != 0 {
-            let mut field = [0; 11];
-            let mut out = Cursor::new(&mut field);
-            key(&mut out, 3, VARINT);
-            out.varint(dropped);
-            let written = out.pos;
-            self.extend(&field[..written]);
-        }
-        let sequence_field = if sequence == 0 {
-            0
-        } else {
-            1 + encoded_len_varint(sequence)
-        };
-        let batch_len = sequence_field + self.len - HEADER_ROOM;
-        let frame_len = 1 + encoded_len_varint(batch_len as u64) + batch_len;
-        let mut header = [0; HEADER_ROOM];
-        let mut out = Cursor::new(&mut header);
+/// Finishes the batch frame: appends the drop count and writes the header
+/// in the room before the entries.
+pub(crate) fn finish(frame: &mut FrameBuffer, sequence: u64, dropped: u64) {
+    let (field, len) = written(|out| uint(out, 3, dropped));
+    frame.extend(&field[..len]);
+    let sequence_field = if sequence == 0 {
+        0
+    } else {
+        1 + encoded_len_varint(sequence)
+    };
+    let batch_len = sequence_field + frame.entries_len();
+    let frame_len = 1 + encoded_len_varint(batch_len as u64) + batch_len;
+    let (header, len) = written(|out| {
         out.varint(frame_len as u64);
-        key(&mut out, 2, LEN);
+        key(out, 2, LEN);
         out.varint(batch_len as u64);
-        uint(&mut out, 1, sequence);
-        let written = out.pos;
-        self.start = HEADER_ROOM - written;
-        self.bytes[self.start..HEADER_ROOM].copy_from_slice(&header[..written]);
-    }
-
-    /// The finished frame's bytes, ready for the socket.
-    pub(crate) fn frame(&self) -> &[u8] {
-        &self.bytes[self.start..self.len]
-    }
+        uint(out, 1, sequence);
+    });
+    frame.prepend(&header[..len]);
 }
 
 #[cfg(test)]
@@ -492,18 +283,18 @@ mod tests {
         let spans = sink.trace(sink.named("encode.root")[0].trace_id());
         assert_eq!(spans.len(), 2);
         let clock = crate::clock::converter();
-        let mut frame = FrameBuffer::new();
+        let mut frame = new_frame();
         for record in &spans {
             let start = frame.len();
-            let written = frame.push_span(record, &clock);
+            let written = push_span(&mut frame, record, &clock);
             let expected = owned(record, &clock);
             let mut want = Vec::new();
             prost::encoding::message::encode(2, &expected, &mut want);
             assert_eq!(frame.entries_from(start), &want[..], "{}", record.name());
             assert_eq!(written, want.len());
         }
-        frame.finish(300, 5);
-        let decoded = Frame::decode_length_delimited(frame.frame()).unwrap();
+        finish(&mut frame, 300, 5);
+        let decoded = Frame::decode_length_delimited(frame.message()).unwrap();
         let Some(frame::Kind::Batch(batch)) = decoded.kind else {
             panic!("not a batch");
         };
@@ -549,16 +340,16 @@ mod tests {
         let spans = sink.named("encode.large");
         assert_eq!(spans.len(), sizes.len());
         let clock = crate::clock::converter();
-        let mut frame = FrameBuffer::new();
+        let mut frame = new_frame();
         for record in &spans {
             let start = frame.len();
-            frame.push_span(record, &clock);
+            push_span(&mut frame, record, &clock);
             let mut want = Vec::new();
             prost::encoding::message::encode(2, &owned(record, &clock), &mut want);
             assert_eq!(frame.entries_from(start), &want[..]);
         }
-        frame.finish(7, 0);
-        let decoded = Frame::decode_length_delimited(frame.frame()).unwrap();
+        finish(&mut frame, 7, 0);
+        let decoded = Frame::decode_length_delimited(frame.message()).unwrap();
         let Some(frame::Kind::Batch(batch)) = decoded.kind else {
             panic!("not a batch");
         };
@@ -575,9 +366,9 @@ mod tests {
 
     #[test]
     fn an_empty_batch_frame_carries_only_its_drop_count() {
-        let mut frame = FrameBuffer::new();
-        frame.finish(1, 42);
-        let decoded = Frame::decode_length_delimited(frame.frame()).unwrap();
+        let mut frame = new_frame();
+        finish(&mut frame, 1, 42);
+        let decoded = Frame::decode_length_delimited(frame.message()).unwrap();
         let Some(frame::Kind::Batch(batch)) = decoded.kind else {
             panic!("not a batch");
         };

@@ -16,7 +16,12 @@ use dapple_proto as proto;
 /// | `DAPPLE_SERVICE`, else `OTEL_SERVICE_NAME` | the executable's name | `service.name` of this process |
 /// | `OTEL_RESOURCE_ATTRIBUTES` | none | `key=value,...`: `service.name` and `service.version` (when not set otherwise), the rest kept as resource attributes |
 /// | `DAPPLE_SAMPLE` | `1.0` | probability that a new trace is recorded |
+/// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | none | `always_on`, `always_off`, `traceidratio` with its ratio, or their `parentbased_` forms, read as a sample rate (`DAPPLE_SAMPLE` wins); new spans always follow their parent's decision |
 /// | `DAPPLE_BUFFER_BYTES` | `67108864` (64 MiB) | memory for spans waiting for the collector |
+/// | `OTEL_EXPORTER_OTLP_PROTOCOL` (or `..._TRACES_PROTOCOL`) | none | `http/protobuf`: export over OTLP/HTTP instead of the native protocol |
+/// | `OTEL_EXPORTER_OTLP_ENDPOINT` | none | the OTLP base URL (`/v1/traces` is appended); setting it chooses OTLP/HTTP |
+/// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | none | the full OTLP traces URL; setting it chooses OTLP/HTTP |
+/// | `OTEL_EXPORTER_OTLP_HEADERS` (then `..._TRACES_HEADERS`) | none | `key=value,...` headers on every OTLP request |
 ///
 /// ```
 /// use std::time::Duration;
@@ -29,7 +34,10 @@ use dapple_proto as proto;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
+    protocol: Protocol,
     endpoint: String,
+    otlp_endpoint: String,
+    otlp_headers: Headers,
     service: String,
     version: String,
     resource_attributes: Vec<(String, String)>,
@@ -38,6 +46,36 @@ pub struct Config {
     flush_timeout: Duration,
     max_frame_bytes: usize,
 }
+
+/// How spans leave the process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Dapple's own protocol over TCP to a Dapple collector: cheapest,
+    /// acknowledged batch by batch.
+    #[default]
+    Native,
+    /// OTLP over HTTP, binary protobuf, to any OpenTelemetry endpoint (an
+    /// OpenTelemetry Collector, Jaeger, Tempo, Dapple's collector with
+    /// `--otlp-http`). Needs the `otlp` feature (on by default).
+    OtlpHttp,
+}
+
+/// Headers for OTLP requests; their values stay out of `Debug` output, as
+/// they often carry credentials.
+#[derive(Clone, Default, PartialEq)]
+struct Headers(Vec<(String, String)>);
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| format!("{name}: <redacted>")))
+            .finish()
+    }
+}
+
+/// The default OTLP/HTTP traces URL.
+const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
 
 /// An environment variable that could not be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -59,7 +97,10 @@ impl Default for Config {
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "unknown_service".to_owned());
         Config {
+            protocol: Protocol::Native,
             endpoint: "127.0.0.1:7701".to_owned(),
+            otlp_endpoint: DEFAULT_OTLP_ENDPOINT.to_owned(),
+            otlp_headers: Headers::default(),
             service,
             version: String::new(),
             resource_attributes: Vec::new(),
@@ -139,7 +180,134 @@ impl Config {
                 }
             };
         }
+        self.otlp_from_vars(&var)?;
         Ok(self)
+    }
+
+    /// The OpenTelemetry exporter and sampler variables.
+    fn otlp_from_vars(&mut self, var: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let error = |variable, value, reason| ConfigError {
+            variable,
+            value,
+            reason,
+        };
+        let set = |name| var(name).filter(|v: &String| !v.trim().is_empty());
+        if let Some(base) = set("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            self.otlp_endpoint = format!("{}/v1/traces", base.trim().trim_end_matches('/'));
+            self.protocol = Protocol::OtlpHttp;
+        }
+        if let Some(url) = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            self.otlp_endpoint = url.trim().to_owned();
+            self.protocol = Protocol::OtlpHttp;
+        }
+        for variable in [
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        ] {
+            if let Some(protocol) = set(variable) {
+                self.protocol = match protocol.trim() {
+                    "http/protobuf" => Protocol::OtlpHttp,
+                    "grpc" => {
+                        return Err(error(
+                            variable,
+                            protocol,
+                            "OTLP/gRPC is not built into dapple: use http/protobuf",
+                        ));
+                    }
+                    _ => {
+                        return Err(error(
+                            variable,
+                            protocol,
+                            "expected http/protobuf (http/json and grpc are not supported)",
+                        ));
+                    }
+                };
+            }
+        }
+        for variable in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            let Some(headers) = set(variable) else {
+                continue;
+            };
+            for pair in headers.split(',').filter(|p| !p.trim().is_empty()) {
+                let Some((name, value)) = pair.split_once('=') else {
+                    return Err(error(
+                        variable,
+                        headers.clone(),
+                        "expected key=value pairs separated by commas",
+                    ));
+                };
+                let name = name.trim().to_owned();
+                self.otlp_headers
+                    .0
+                    .retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+                self.otlp_headers
+                    .0
+                    .push((name, percent_decode(value.trim())));
+            }
+        }
+        if var("DAPPLE_SAMPLE").is_none()
+            && let Some(sampler) = set("OTEL_TRACES_SAMPLER")
+        {
+            let ratio = || -> Result<f64, ConfigError> {
+                match set("OTEL_TRACES_SAMPLER_ARG") {
+                    None => Ok(1.0),
+                    Some(arg) => match arg.trim().parse::<f64>() {
+                        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+                        _ => Err(error(
+                            "OTEL_TRACES_SAMPLER_ARG",
+                            arg,
+                            "expected a probability from 0.0 to 1.0",
+                        )),
+                    },
+                }
+            };
+            self.sample_rate = match sampler.trim() {
+                "always_on" | "parentbased_always_on" => 1.0,
+                "always_off" | "parentbased_always_off" => 0.0,
+                "traceidratio" | "parentbased_traceidratio" => ratio()?,
+                _ => {
+                    return Err(error(
+                        "OTEL_TRACES_SAMPLER",
+                        sampler,
+                        "expected always_on, always_off, traceidratio or their parentbased_ forms",
+                    ));
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Chooses the protocol spans leave in (native by default).
+    pub fn with_protocol(mut self, protocol: Protocol) -> Config {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Sets the OTLP/HTTP traces URL (default
+    /// `http://localhost:4318/v1/traces`) and chooses [`Protocol::OtlpHttp`].
+    pub fn with_otlp_endpoint(mut self, url: impl Into<String>) -> Config {
+        self.otlp_endpoint = url.into();
+        self.protocol = Protocol::OtlpHttp;
+        self
+    }
+
+    /// Adds a header to every OTLP request (an API key, a tenant).
+    pub fn with_otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Config {
+        self.otlp_headers.0.push((name.into(), value.into()));
+        self
+    }
+
+    /// The protocol spans leave in.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The OTLP/HTTP traces URL.
+    pub fn otlp_endpoint(&self) -> &str {
+        &self.otlp_endpoint
     }
 
     /// Sets the collector's native TCP address, `host:port`.
@@ -275,20 +443,33 @@ fn reporter() -> Option<Arc<Reporter>> {
 /// ```
 pub fn init(config: Config) -> Guard {
     crate::set_sample_rate(config.sample_rate);
-    let resource = resource(&config);
-    let exporter = TcpExporter::new(
-        config.endpoint.clone(),
-        resource,
-        config.max_frame_bytes,
-        config.buffer_bytes,
-    );
-    let exporter_dropped = exporter.dropped_counter();
-    let reporter = Reporter::install(
-        exporter,
-        ReporterConfig {
-            max_queued_bytes: config.buffer_bytes,
-        },
-    );
+    let reporter_config = ReporterConfig {
+        max_queued_bytes: config.buffer_bytes,
+    };
+    let (reporter, exporter_dropped, endpoint) = match config.protocol {
+        #[cfg(feature = "otlp")]
+        Protocol::OtlpHttp => {
+            let exporter = crate::export::OtlpHttpExporter::new(
+                config.otlp_endpoint.clone(),
+                config.otlp_headers.0.clone(),
+                &otlp_resource(&config),
+                config.max_frame_bytes,
+                config.buffer_bytes,
+            );
+            let dropped = exporter.dropped_counter();
+            let reporter = Reporter::install(exporter, reporter_config);
+            (reporter, dropped, config.otlp_endpoint.clone())
+        }
+        #[cfg(not(feature = "otlp"))]
+        Protocol::OtlpHttp => {
+            eprintln!(
+                "dapple: OTLP export needs the `otlp` feature; sending to {} natively",
+                config.endpoint
+            );
+            native(&config, reporter_config)
+        }
+        Protocol::Native => native(&config, reporter_config),
+    };
     let previous = installed().replace(Installed {
         reporter: Arc::new(reporter),
         exporter_dropped,
@@ -298,8 +479,39 @@ pub fn init(config: Config) -> Guard {
     install_panic_flush();
     Guard {
         timeout: config.flush_timeout,
-        endpoint: config.endpoint,
+        endpoint,
     }
+}
+
+/// The reporter with the native exporter, its drop count and its address.
+fn native(config: &Config, reporter_config: ReporterConfig) -> (Reporter, Arc<AtomicU64>, String) {
+    let exporter = TcpExporter::new(
+        config.endpoint.clone(),
+        resource(config),
+        config.max_frame_bytes,
+        config.buffer_bytes,
+    );
+    let dropped = exporter.dropped_counter();
+    (
+        Reporter::install(exporter, reporter_config),
+        dropped,
+        config.endpoint.clone(),
+    )
+}
+
+/// The process's OTLP resource attributes, as text.
+#[cfg(feature = "otlp")]
+fn otlp_resource(config: &Config) -> Vec<(String, String)> {
+    let mut attributes = vec![("service.name".to_owned(), config.service.clone())];
+    if !config.version.is_empty() {
+        attributes.push(("service.version".to_owned(), config.version.clone()));
+    }
+    let host = hostname();
+    if !host.is_empty() {
+        attributes.push(("host.name".to_owned(), host));
+    }
+    attributes.extend(config.resource_attributes.iter().cloned());
+    attributes
 }
 
 /// Delivers what this process has recorded, waiting up to `timeout` for the
@@ -506,11 +718,93 @@ mod tests {
             ("DAPPLE_SAMPLE", "1.5"),
             ("DAPPLE_ENDPOINT", ""),
             ("OTEL_RESOURCE_ATTRIBUTES", "service.name"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
+            ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
         ] {
             let error = Config::default()
                 .with_vars(vars(&[(variable, value)]))
                 .unwrap_err();
             assert_eq!(error.variable, variable);
         }
+    }
+
+    #[test]
+    fn the_otlp_variables_choose_otlp_and_its_endpoint_and_headers() {
+        let defaults = Config::default().with_vars(vars(&[])).unwrap();
+        assert_eq!(defaults.protocol(), Protocol::Native);
+        let config = Config::default()
+            .with_vars(vars(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4318/"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%3Dcret, tenant=a"),
+                ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "Tenant=b"),
+            ]))
+            .unwrap();
+        assert_eq!(config.protocol(), Protocol::OtlpHttp);
+        assert_eq!(config.otlp_endpoint(), "http://otel:4318/v1/traces");
+        assert_eq!(
+            config.otlp_headers.0,
+            [
+                ("api-key".to_owned(), "s=cret".to_owned()),
+                ("Tenant".to_owned(), "b".to_owned())
+            ]
+        );
+        assert!(
+            !format!("{config:?}").contains("s=cret"),
+            "header values stay out of Debug"
+        );
+        let config = Config::default()
+            .with_vars(vars(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4318"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://tempo:4318/custom",
+                ),
+            ]))
+            .unwrap();
+        assert_eq!(config.otlp_endpoint(), "http://tempo:4318/custom");
+        let config = Config::default()
+            .with_vars(vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]))
+            .unwrap();
+        assert_eq!(config.protocol(), Protocol::OtlpHttp);
+        assert_eq!(config.otlp_endpoint(), DEFAULT_OTLP_ENDPOINT);
+    }
+
+    #[test]
+    fn the_opentelemetry_sampler_variables_set_the_sample_rate() {
+        let rate = |pairs: &[(&str, &str)]| {
+            Config::default()
+                .with_vars(vars(pairs))
+                .unwrap()
+                .sample_rate()
+        };
+        assert_eq!(rate(&[("OTEL_TRACES_SAMPLER", "always_off")]), 0.0);
+        assert_eq!(
+            rate(&[("OTEL_TRACES_SAMPLER", "parentbased_always_on")]),
+            1.0
+        );
+        assert_eq!(
+            rate(&[
+                ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.25")
+            ]),
+            0.25
+        );
+        assert_eq!(
+            rate(&[
+                ("OTEL_TRACES_SAMPLER", "always_off"),
+                ("DAPPLE_SAMPLE", "0.5")
+            ]),
+            0.5,
+            "DAPPLE_SAMPLE wins"
+        );
+        let error = Config::default()
+            .with_vars(vars(&[
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "2"),
+            ]))
+            .unwrap_err();
+        assert_eq!(error.variable, "OTEL_TRACES_SAMPLER_ARG");
     }
 }

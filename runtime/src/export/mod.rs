@@ -4,9 +4,16 @@
 
 mod encode;
 mod init;
+#[cfg(feature = "otlp")]
+mod otlp;
+#[cfg(feature = "otlp")]
+mod otlp_encode;
 mod reporter;
 mod tcp;
+mod wire;
 
-pub use init::{Config, ConfigError, Guard, dropped_spans, flush, init};
+pub use init::{Config, ConfigError, Guard, Protocol, dropped_spans, flush, init};
+#[cfg(feature = "otlp")]
+pub use otlp::OtlpHttpExporter;
 pub use reporter::{Exporter, Reporter, ReporterConfig, ReporterStats};
 pub use tcp::TcpExporter;

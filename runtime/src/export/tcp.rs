@@ -15,7 +15,8 @@ use dapple_proto::{self as proto, Frame, FrameError, FrameReader, frame};
 
 use crate::clock::Converter;
 use crate::export::Exporter;
-use crate::export::encode::{self, FrameBuffer};
+use crate::export::encode;
+use crate::export::wire::FrameBuffer;
 use crate::local::buffer::SpanBatch;
 use crate::record::SpanRecord;
 
@@ -107,7 +108,7 @@ impl TcpExporter {
             unacked_bytes: 0,
             dropped_since_last_batch: 0,
             dropped_total: Arc::new(AtomicU64::new(0)),
-            gathered: FrameBuffer::new(),
+            gathered: encode::new_frame(),
             gathered_spans: 0,
             scratch: Vec::new(),
             spare: Vec::new(),
@@ -145,9 +146,13 @@ impl TcpExporter {
     fn enqueue(&mut self) {
         // The roomiest spare: buffers grow only past every size seen before.
         let roomiest = (0..self.spare.len()).max_by_key(|&at| self.spare[at].capacity());
-        let next = roomiest.map_or_else(FrameBuffer::new, |at| self.spare.swap_remove(at));
+        let next = roomiest.map_or_else(encode::new_frame, |at| self.spare.swap_remove(at));
         let mut frame = std::mem::replace(&mut self.gathered, next);
-        frame.finish(self.next_sequence, self.dropped_since_last_batch);
+        encode::finish(
+            &mut frame,
+            self.next_sequence,
+            self.dropped_since_last_batch,
+        );
         let count = std::mem::take(&mut self.gathered_spans);
         let carried_dropped = std::mem::take(&mut self.dropped_since_last_batch);
         self.unacked_bytes += frame.len();
@@ -184,7 +189,7 @@ impl TcpExporter {
     fn gather(&mut self, record: &SpanRecord, clock: &Converter) {
         let limit = self.max_frame_bytes.saturating_sub(encode::FRAME_OVERHEAD);
         let start = self.gathered.len();
-        let written = self.gathered.push_span(record, clock);
+        let written = encode::push_span(&mut self.gathered, record, clock);
         if written > limit {
             // No frame can carry it.
             self.gathered.truncate(start);
@@ -249,7 +254,7 @@ impl TcpExporter {
         // timeout) rather than fail on a full socket buffer.
         let mut failed = stream.set_nonblocking(false).is_err();
         for pending in self.unacked.iter_mut().filter(|p| !p.sent) {
-            if stream.write_all(pending.frame.frame()).is_err() {
+            if stream.write_all(pending.frame.message()).is_err() {
                 failed = true;
                 break;
             }
@@ -419,7 +424,7 @@ mod tests {
         );
         let mut spans = 0;
         for (n, pending) in exporter.unacked.iter().enumerate() {
-            let bytes = pending.frame.frame();
+            let bytes = pending.frame.message();
             assert!(bytes.len() <= 600, "frame of {} bytes", bytes.len());
             let frame = Frame::decode_length_delimited(bytes).unwrap();
             let Some(frame::Kind::Batch(batch)) = frame.kind else {

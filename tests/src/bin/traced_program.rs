@@ -1,6 +1,8 @@
 //! A small instrumented program for the end-to-end tests: records one trace
 //! of a few levels, across a thread and a task, reports it to the collector
-//! named by `DAPPLE_ENDPOINT`, and prints its trace id.
+//! named by `DAPPLE_ENDPOINT` (or over OTLP, as the `OTEL_EXPORTER_OTLP_*`
+//! variables say), and prints its trace id, then the spans it could not
+//! deliver and those it dropped.
 //!
 //! `traced_program [panic | many N]`: with `panic`, a traced function
 //! panics; with `many N`, it records N such traces, 20 ms apart.
@@ -97,4 +99,5 @@ fn main() {
     }
     let undelivered = guard.flush(flush);
     println!("undelivered {undelivered}");
+    println!("dropped {}", dapple::dropped_spans());
 }

@@ -17,6 +17,10 @@ pub struct CollectorProcess {
     pub native: SocketAddr,
     /// Its HTTP API.
     pub http: SocketAddr,
+    /// Its OTLP/HTTP ingest, when started with `--otlp-http`.
+    pub otlp_http: Option<SocketAddr>,
+    /// Its OTLP/gRPC ingest, when started with `--otlp-grpc`.
+    pub otlp_grpc: Option<SocketAddr>,
 }
 
 impl CollectorProcess {
@@ -42,18 +46,18 @@ impl CollectorProcess {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("the collector prints its addresses");
-        let address = |key: &str| -> SocketAddr {
+        let optional = |key: &str| -> Option<SocketAddr> {
             line.split_whitespace()
                 .find_map(|part| part.strip_prefix(key))
                 .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("no {key} in {line:?}"))
         };
-        let native = address("native=");
-        let http = address("http=");
+        let address = |key: &str| optional(key).unwrap_or_else(|| panic!("no {key} in {line:?}"));
         CollectorProcess {
+            native: address("native="),
+            http: address("http="),
+            otlp_http: optional("otlp_http="),
+            otlp_grpc: optional("otlp_grpc="),
             child,
-            native,
-            http,
         }
     }
 

@@ -1,0 +1,361 @@
+//! Sends batches to an OTLP/HTTP endpoint (`POST .../v1/traces`, binary
+//! protobuf), from the reporter thread: the same bounded memory and counted
+//! drops as the native exporter; retries with exponential backoff that
+//! honour `Retry-After` on 429, 502, 503 and 504 and on lost connections,
+//! and never retry other answers (a 400 will not get better).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::clock::Converter;
+use crate::export::Exporter;
+use crate::export::otlp_encode::{self, Preamble};
+use crate::export::wire::FrameBuffer;
+use crate::local::buffer::SpanBatch;
+use crate::record::SpanRecord;
+
+/// Spans gathered into one request at most.
+const GATHER_LIMIT: u64 = 8192;
+/// Request buffers kept for reuse.
+const SPARE_REQUESTS: usize = 16;
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most response body read (an `ExportTraceServiceResponse`).
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
+
+/// A request waiting to be sent, or to be sent again.
+struct Pending {
+    body: FrameBuffer,
+    spans: u64,
+}
+
+/// What one attempt came to.
+enum Outcome {
+    /// Delivered; the endpoint refused this many spans in it (partial
+    /// success).
+    Delivered { rejected: u64 },
+    /// Worth trying again, not before the given delay (`Retry-After`).
+    Retry(Option<Duration>),
+    /// Will not get better (400, 401, 404, 413, 500, ...): dropped.
+    Refused,
+}
+
+/// The reporter's connection to an OTLP/HTTP endpoint.
+pub struct OtlpHttpExporter {
+    url: String,
+    headers: Vec<(String, String)>,
+    agent: ureq::Agent,
+    preamble: Preamble,
+    max_request_bytes: usize,
+    max_pending_bytes: usize,
+    gathered: FrameBuffer,
+    gathered_spans: u64,
+    /// A span moved to the next request when the current one is full.
+    scratch: Vec<u8>,
+    pending: VecDeque<Pending>,
+    pending_bytes: usize,
+    spare: Vec<FrameBuffer>,
+    backoff: Duration,
+    next_attempt: Instant,
+    dropped_total: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for OtlpHttpExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpHttpExporter")
+            .field("url", &self.url)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpHttpExporter {
+    /// An exporter posting to `url` (the full traces URL, e.g.
+    /// `http://localhost:4318/v1/traces`) with `headers`, for the process
+    /// described by `resource` (keys and values; `process.pid` and the SDK's
+    /// name are added). Requests carry at most `max_request_bytes`; at most
+    /// `max_pending_bytes` of requests wait, the oldest dropped past it.
+    pub fn new(
+        url: impl Into<String>,
+        headers: Vec<(String, String)>,
+        resource: &[(String, String)],
+        max_request_bytes: usize,
+        max_pending_bytes: usize,
+    ) -> OtlpHttpExporter {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+            .into();
+        let preamble = Preamble::new(resource, std::process::id());
+        OtlpHttpExporter {
+            url: url.into(),
+            headers,
+            agent,
+            gathered: otlp_encode::new_request(&preamble),
+            preamble,
+            max_request_bytes,
+            max_pending_bytes,
+            gathered_spans: 0,
+            scratch: Vec::new(),
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            spare: Vec::new(),
+            backoff: MIN_BACKOFF,
+            next_attempt: Instant::now(),
+            dropped_total: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Spans dropped so far: past the memory bound, refused by the endpoint,
+    /// or alone larger than a request may be.
+    pub fn dropped_spans(&self) -> u64 {
+        self.dropped_total.load(Ordering::Relaxed)
+    }
+
+    /// The count behind [`dropped_spans`](Self::dropped_spans), readable
+    /// after the exporter moved to the reporter thread.
+    pub(crate) fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.dropped_total.clone()
+    }
+
+    /// Spans not yet delivered.
+    pub fn pending_spans(&self) -> u64 {
+        self.pending.iter().map(|p| p.spans).sum::<u64>() + self.gathered_spans
+    }
+
+    fn drop_spans(&mut self, spans: u64) {
+        self.dropped_total.fetch_add(spans, Ordering::Relaxed);
+    }
+
+    /// Encodes one span after those gathered, queueing the gathered ones
+    /// first when the request would grow past its limit.
+    fn gather(&mut self, record: &SpanRecord, clock: &Converter) {
+        let limit = self.max_request_bytes.saturating_sub(self.preamble.room());
+        let start = self.gathered.len();
+        let written = otlp_encode::push_span(&mut self.gathered, record, clock);
+        if written > limit {
+            // No request can carry it.
+            self.gathered.truncate(start);
+            self.drop_spans(1);
+            return;
+        }
+        if self.gathered.entries_len() > limit && self.gathered_spans > 0 {
+            self.scratch.clear();
+            self.scratch
+                .extend_from_slice(self.gathered.entries_from(start));
+            self.gathered.truncate(start);
+            self.enqueue();
+            self.gathered.extend(&self.scratch);
+        }
+        self.gathered_spans += 1;
+    }
+
+    /// Queues what was gathered as one request.
+    fn enqueue(&mut self) {
+        if self.gathered_spans == 0 {
+            return;
+        }
+        let roomiest = (0..self.spare.len()).max_by_key(|&at| self.spare[at].capacity());
+        let next = match roomiest {
+            Some(at) => self.spare.swap_remove(at),
+            None => otlp_encode::new_request(&self.preamble),
+        };
+        let mut body = std::mem::replace(&mut self.gathered, next);
+        otlp_encode::finish(&mut body, &self.preamble);
+        self.pending_bytes += body.len();
+        self.pending.push_back(Pending {
+            body,
+            spans: std::mem::take(&mut self.gathered_spans),
+        });
+        while self.pending_bytes > self.max_pending_bytes {
+            let Some(oldest) = self.pending.pop_front() else {
+                break;
+            };
+            self.drop_spans(oldest.spans);
+            self.done(oldest.body);
+        }
+    }
+
+    /// Forgets a request's buffer, keeping it for a later one.
+    fn done(&mut self, mut body: FrameBuffer) {
+        self.pending_bytes -= body.len();
+        if self.spare.len() < SPARE_REQUESTS && body.capacity() <= 2 * self.max_request_bytes {
+            body.reset();
+            self.spare.push(body);
+        }
+    }
+
+    /// Sends waiting requests, oldest first, until one must wait.
+    fn send(&mut self) {
+        while let Some(front) = self.pending.front() {
+            if Instant::now() < self.next_attempt {
+                return;
+            }
+            let outcome = self.post(front.body.message());
+            if let Outcome::Retry(retry_after) = outcome {
+                self.wait(retry_after);
+                return;
+            }
+            let Some(sent) = self.pending.pop_front() else {
+                return;
+            };
+            self.backoff = MIN_BACKOFF;
+            match outcome {
+                Outcome::Delivered { rejected } => self.drop_spans(rejected.min(sent.spans)),
+                Outcome::Refused => self.drop_spans(sent.spans),
+                Outcome::Retry(_) => {}
+            }
+            self.done(sent.body);
+        }
+    }
+
+    /// Backs off before the next attempt: exponentially with up to 25%
+    /// jitter, or as long as the endpoint asked when that is longer.
+    fn wait(&mut self, retry_after: Option<Duration>) {
+        let jitter = crate::rand::next_u64() % (self.backoff.as_millis() as u64 / 4 + 1);
+        let backoff = self.backoff + Duration::from_millis(jitter);
+        let delay = retry_after.map_or(backoff, |asked| asked.min(MAX_RETRY_AFTER).max(backoff));
+        self.next_attempt = Instant::now() + delay;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// One attempt at delivering `body`.
+    fn post(&self, body: &[u8]) -> Outcome {
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", "application/x-protobuf");
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let mut response = match request.send(body) {
+            Ok(response) => response,
+            // Connection refused, reset, timed out: the endpoint may come back.
+            Err(_) => return Outcome::Retry(None),
+        };
+        let status = response.status().as_u16();
+        match status {
+            200..=299 => {
+                let answer = response
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_RESPONSE_BYTES)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                Outcome::Delivered {
+                    rejected: rejected_spans(&answer),
+                }
+            }
+            429 | 502 | 503 | 504 => {
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                Outcome::Retry(retry_after)
+            }
+            _ => Outcome::Refused,
+        }
+    }
+}
+
+/// `ExportTraceServiceResponse.partial_success.rejected_spans`, 0 when the
+/// answer is empty or not such a message.
+fn rejected_spans(mut answer: &[u8]) -> u64 {
+    use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+    let mut rejected = 0;
+    while !answer.is_empty() {
+        let Ok((tag, wire_type)) = decode_key(&mut answer) else {
+            return rejected;
+        };
+        if tag == 1 && wire_type == WireType::LengthDelimited {
+            let Ok(len) = decode_varint(&mut answer) else {
+                return rejected;
+            };
+            let Some((mut partial, rest)) = answer.split_at_checked(len as usize) else {
+                return rejected;
+            };
+            answer = rest;
+            while !partial.is_empty() {
+                let Ok((tag, wire_type)) = decode_key(&mut partial) else {
+                    break;
+                };
+                if tag == 1 && wire_type == WireType::Varint {
+                    rejected = decode_varint(&mut partial)
+                        .unwrap_or(0)
+                        .min(i64::MAX as u64);
+                } else if skip_field(wire_type, tag, &mut partial, DecodeContext::default())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        } else if skip_field(wire_type, tag, &mut answer, DecodeContext::default()).is_err() {
+            return rejected;
+        }
+    }
+    rejected
+}
+
+impl Exporter for OtlpHttpExporter {
+    fn export(&mut self, batch: SpanBatch) {
+        let clock = crate::clock::converter();
+        for record in batch.spans() {
+            self.gather(record, &clock);
+        }
+        drop(batch);
+        if self.gathered_spans >= GATHER_LIMIT {
+            self.enqueue();
+        }
+    }
+
+    fn drained(&mut self) {
+        self.enqueue();
+        self.send();
+    }
+
+    fn tick(&mut self) {
+        self.send();
+    }
+
+    fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.gathered_spans == 0
+    }
+
+    fn flush(&mut self, deadline: Instant) -> u64 {
+        self.enqueue();
+        loop {
+            self.send();
+            let now = Instant::now();
+            if self.pending.is_empty() || now >= deadline {
+                return self.pending_spans();
+            }
+            let pause = self.next_attempt.saturating_duration_since(now);
+            std::thread::sleep(pause.clamp(Duration::from_millis(1), deadline - now));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rejected_count_is_read_from_a_partial_success() {
+        // partial_success { rejected_spans: 3, error_message: "x" }
+        let answer = [0x0a, 0x05, 0x08, 0x03, 0x12, 0x01, b'x'];
+        assert_eq!(rejected_spans(&answer), 3);
+        assert_eq!(rejected_spans(&[]), 0);
+        assert_eq!(rejected_spans(&[0xff, 0xff]), 0);
+        assert_eq!(rejected_spans(b"{\"partialSuccess\":{}}"), 0);
+    }
+}
