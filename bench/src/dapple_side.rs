@@ -17,6 +17,16 @@ pub fn install(sink: &SinkAddrs) -> dapple::Guard {
     )
 }
 
+/// Starts reporting with `dapple::init` at its defaults but for its
+/// OTLP/HTTP exporter, to the sink's OTLP port.
+pub fn install_otlp(sink: &SinkAddrs) -> dapple::Guard {
+    dapple::init(
+        dapple::Config::default()
+            .with_otlp_endpoint(format!("{}/v1/traces", sink.otlp))
+            .with_service("dapple-bench"),
+    )
+}
+
 #[traced(name = "leaf")]
 fn leaf() {
     black_box(());

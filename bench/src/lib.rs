@@ -144,6 +144,8 @@ pub enum Setup {
     Dapple,
     /// Dapple linked in, `dapple::init` never called: no sink.
     DappleNoInit,
+    /// `dapple::init` with its OTLP/HTTP exporter to the sink's OTLP port.
+    DappleOtlp,
     /// fastrace with `fastrace-opentelemetry` and OTLP/HTTP; for (d), roots
     /// with `sampled(false)`.
     Fastrace,
@@ -157,9 +159,10 @@ pub enum Setup {
 
 impl Setup {
     /// Every setup, Dapple first (the base of the ratios).
-    pub const ALL: [Setup; 6] = [
+    pub const ALL: [Setup; 7] = [
         Setup::Dapple,
         Setup::DappleNoInit,
+        Setup::DappleOtlp,
         Setup::Fastrace,
         Setup::TracingOtel,
         Setup::TracingOtelUnsampled,
@@ -169,17 +172,22 @@ impl Setup {
     /// The library.
     pub fn library(self) -> Library {
         match self {
-            Setup::Dapple | Setup::DappleNoInit => Library::Dapple,
+            Setup::Dapple | Setup::DappleNoInit | Setup::DappleOtlp => Library::Dapple,
             Setup::Fastrace => Library::Fastrace,
             _ => Library::Tracing,
         }
+    }
+
+    /// Whether it sends Dapple's native protocol (else OTLP).
+    fn sends_native(self) -> bool {
+        matches!(self, Setup::Dapple | Setup::DappleNoInit)
     }
 
     /// The workloads this setup runs.
     pub fn workloads(self) -> &'static [Workload] {
         match self {
             Setup::Dapple | Setup::Fastrace => &Workload::ALL,
-            Setup::TracingOtel => &[
+            Setup::TracingOtel | Setup::DappleOtlp => &[
                 Workload::Sync,
                 Workload::Async,
                 Workload::TwoThreads,
@@ -198,6 +206,7 @@ impl Setup {
             (Setup::Dapple, Workload::Unsampled) => "dapple, rate 0",
             (Setup::Dapple, _) => "dapple",
             (Setup::DappleNoInit, _) => "dapple, no init",
+            (Setup::DappleOtlp, _) => "dapple+otlp",
             (Setup::Fastrace, Workload::Unsampled) => "fastrace, unsampled",
             (Setup::Fastrace, _) => "fastrace+otlp",
             (Setup::TracingOtel, _) => "tracing+otel+otlp",
@@ -210,6 +219,7 @@ impl Setup {
         match self {
             Setup::Dapple => "dapple",
             Setup::DappleNoInit => "dapple-no-init",
+            Setup::DappleOtlp => "dapple-otlp",
             Setup::Fastrace => "fastrace",
             Setup::TracingOtel => "tracing-otel",
             Setup::TracingOtelUnsampled => "tracing-otel-unsampled",
@@ -253,6 +263,7 @@ impl Installed {
         match setup {
             Setup::Dapple => dapple = Some(dapple_side::install(&sink)),
             Setup::DappleNoInit => {}
+            Setup::DappleOtlp => dapple = Some(dapple_side::install_otlp(&sink)),
             Setup::Fastrace => fastrace_side::install(&sink),
             Setup::TracingOtel => {
                 tracing = Some(tracing_side::Subscriber::new(
@@ -335,7 +346,7 @@ impl Installed {
     /// Before running `workload`: Dapple's unsampled run sets the sample
     /// rate to 0, every other run to 1.
     pub fn prepare(&self, workload: Workload) {
-        if self.setup == Setup::Dapple {
+        if matches!(self.setup, Setup::Dapple | Setup::DappleOtlp) {
             dapple::set_sample_rate(if workload == Workload::Unsampled {
                 0.0
             } else {
@@ -401,17 +412,19 @@ impl Installed {
     /// Waits until the sink received `target` spans from this library, or
     /// `timeout` passed; the count then.
     fn wait_received(&self, target: u64, timeout: Duration) -> std::io::Result<u64> {
-        let wanted = match self.setup.library() {
-            Library::Dapple => (target, 0),
-            _ => (0, target),
+        let wanted = if self.setup.sends_native() {
+            (target, 0)
+        } else {
+            (0, target)
         };
         Ok(self.pick(self.sink.wait_for(wanted, timeout)?))
     }
 
     fn pick(&self, (native, otlp): sink::Counts) -> u64 {
-        match self.setup.library() {
-            Library::Dapple => native,
-            _ => otlp,
+        if self.setup.sends_native() {
+            native
+        } else {
+            otlp
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -178,7 +179,24 @@ fn decode(
     }
 }
 
-async fn export(State(state): State<OtlpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn export(
+    State(state): State<OtlpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let encoding = encoding(&headers).unwrap_or(Encoding::Json);
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("the request is larger than {} bytes", state.max_bytes)
+            } else {
+                rejection.body_text()
+            };
+            return Failure::new(status, encoding, message).into_response();
+        }
+    };
     match handle(state, headers, body).await {
         Ok((encoding, accepted)) => answer(encoding, accepted),
         Err(failure) => failure.into_response(),

@@ -15,7 +15,10 @@ use tonic::codec::CompressionEncoding;
 
 use super::otlp::{OtlpIngest, Refused};
 
-struct Service(Arc<OtlpIngest>);
+struct Service {
+    ingest: Arc<OtlpIngest>,
+    max_bytes: usize,
+}
 
 #[tonic::async_trait]
 impl TraceService for Service {
@@ -24,8 +27,17 @@ impl TraceService for Service {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let request = request.into_inner();
+        // Larger messages than the limit are refused here, not by tonic,
+        // whose OUT_OF_RANGE clients would retry.
+        let size = prost::Message::encoded_len(&request);
+        if size > self.max_bytes {
+            return Err(tonic::Status::resource_exhausted(format!(
+                "the request is {size} bytes, more than the {} accepted",
+                self.max_bytes
+            )));
+        }
         let accepted = self
-            .0
+            .ingest
             .export(move || Ok::<_, Infallible>(request))
             .await
             .map_err(|refused| match refused {
@@ -46,16 +58,18 @@ impl TraceService for Service {
 }
 
 /// Serves OTLP/gRPC on `listener` until the task is dropped; messages of
-/// at most `max_bytes` (decompressed).
+/// at most `max_bytes` (decompressed; tonic itself reads up to four times
+/// that, so that a larger one gets RESOURCE_EXHAUSTED, which clients do not
+/// retry).
 pub async fn serve(
     listener: TcpListener,
     ingest: Arc<OtlpIngest>,
     max_bytes: usize,
 ) -> Result<(), tonic::transport::Error> {
-    let service = TraceServiceServer::new(Service(ingest))
+    let service = TraceServiceServer::new(Service { ingest, max_bytes })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max_bytes);
+        .max_decoding_message_size(max_bytes.saturating_mul(4));
     tonic::transport::Server::builder()
         .add_service(service)
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))

@@ -205,11 +205,22 @@ fn span_from_otlp(
             message: status.message,
         })
         .unwrap_or_default();
+    // A link to an invalid context (SDKs record them when they carry
+    // attributes) leads nowhere: it is left out and counted as dropped,
+    // as the native ingest does, rather than costing its span.
     let mut links = Vec::with_capacity(span.links.len());
+    let mut invalid_links = 0;
     for link in span.links {
+        let (Ok(trace_id), Ok(span_id)) = (
+            trace_id(&link.trace_id, "a link's trace_id"),
+            span_id(&link.span_id, "a link's span_id"),
+        ) else {
+            invalid_links += 1;
+            continue;
+        };
         links.push(Link {
-            trace_id: trace_id(&link.trace_id, "a link's trace_id")?,
-            span_id: span_id(&link.span_id, "a link's span_id")?,
+            trace_id,
+            span_id,
             trace_state: link.trace_state,
             flags: link.flags,
             attributes: attributes(link.attributes),
@@ -245,7 +256,7 @@ fn span_from_otlp(
         dropped: Dropped {
             attributes: span.dropped_attributes_count,
             events: span.dropped_events_count,
-            links: span.dropped_links_count,
+            links: span.dropped_links_count.saturating_add(invalid_links),
         },
     })
 }
