@@ -8,7 +8,11 @@
 //!   encoding, TCP and store together, sharing the machine's cores;
 //! - `1 conn` and `N conns`: batch frames of the same spans, encoded before
 //!   the clock starts, are written over 1 and over N connections; each
-//!   client checks that its acknowledgements come back in sequence order.
+//!   client checks that its acknowledgements come back in sequence order;
+//! - `otlp/http` and `otlp/grpc, N conns` (memory store): the same spans as
+//!   OTLP `ExportTraceServiceRequest`s of the same size, encoded before the
+//!   clock starts, posted over N keep-alive connections (OTLP/HTTP,
+//!   protobuf) or N gRPC channels, each request answered before the next.
 //!
 //! Each run reports spans stored per second (first byte to last ack) and
 //! the collector process's CPU time per stored span. The memory store
@@ -31,6 +35,12 @@ use dapple::traced;
 use dapple_collector::server::{self, ServerConfig};
 use dapple_collector::store::{Limits, MemoryStore, SqliteStore, Store};
 use dapple_proto::{self as proto, Frame, FrameReader, any_value, frame};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1 as otlp_common;
+use opentelemetry_proto::tonic::resource::v1 as otlp_resource;
+use opentelemetry_proto::tonic::trace::v1 as otlp;
+use prost::Message;
 
 const LEAVES: u64 = 99;
 /// Spans per batch frame written by the pre-encoded clients.
@@ -73,13 +83,20 @@ fn serve(store: &str, data_dir: &Path, max_spans: usize) {
         http: "127.0.0.1:0".parse().expect("an address"),
         native: "127.0.0.1:0".parse().expect("an address"),
         max_frame_bytes: proto::DEFAULT_MAX_FRAME_BYTES,
-        otlp_http: None,
-        otlp_grpc: None,
+        otlp_http: Some("127.0.0.1:0".parse().expect("an address")),
+        otlp_grpc: Some("127.0.0.1:0".parse().expect("an address")),
         forward_otlp: Vec::new(),
         forward_headers: Vec::new(),
     };
     let served = runtime.block_on(server::run(config, store, |bound| {
-        println!("{} {}", bound.native, bound.http);
+        let otlp = |a: Option<SocketAddr>| a.expect("an OTLP address").to_string();
+        println!(
+            "{} {} {} {}",
+            bound.native,
+            bound.http,
+            otlp(bound.otlp_http),
+            otlp(bound.otlp_grpc)
+        );
     }));
     served.expect("the collector serves");
 }
@@ -91,6 +108,8 @@ struct Collector {
     stdout: BufReader<ChildStdout>,
     native: SocketAddr,
     http: SocketAddr,
+    otlp_http: SocketAddr,
+    otlp_grpc: SocketAddr,
 }
 
 impl Collector {
@@ -112,13 +131,16 @@ impl Collector {
         let mut addresses = line
             .split_whitespace()
             .map(|a| a.parse().expect("an address"));
-        let (native, http) = (addresses.next().unwrap(), addresses.next().unwrap());
+        let mut next = || addresses.next().expect("four addresses");
+        let (native, http, otlp_http, otlp_grpc) = (next(), next(), next(), next());
         Collector {
             child,
             stdin,
             stdout,
             native,
             http,
+            otlp_http,
+            otlp_grpc,
         }
     }
 
@@ -351,6 +373,158 @@ fn pre_encoded(collector: &Collector, roots: u64, connections: u64) -> Ingest {
     }
 }
 
+/// A native wire span as OTLP.
+fn to_otlp(span: proto::Span) -> otlp::Span {
+    let id = |id: u64| id.to_be_bytes().to_vec();
+    otlp::Span {
+        trace_id: span.trace_id,
+        span_id: id(span.span_id),
+        parent_span_id: if span.parent_span_id == 0 {
+            Vec::new()
+        } else {
+            id(span.parent_span_id)
+        },
+        name: span.name,
+        kind: otlp::span::SpanKind::Internal as i32,
+        start_time_unix_nano: span.start_unix_nanos,
+        end_time_unix_nano: span.end_unix_nanos,
+        attributes: span
+            .attributes
+            .into_iter()
+            .map(|kv| otlp_common::KeyValue {
+                key: kv.key,
+                value: kv
+                    .value
+                    .and_then(|v| v.value)
+                    .map(|v| otlp_common::AnyValue {
+                        value: Some(match v {
+                            any_value::Value::IntValue(i) => {
+                                otlp_common::any_value::Value::IntValue(i)
+                            }
+                            any_value::Value::StringValue(s) => {
+                                otlp_common::any_value::Value::StringValue(s)
+                            }
+                            other => unreachable!("the bench's spans hold no {other:?}"),
+                        }),
+                    }),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The OTLP requests of connection `connection` of `connections`, each of
+/// [`SPANS_PER_FRAME`] spans, carrying its share of `roots` traces.
+fn otlp_requests(
+    connection: u64,
+    connections: u64,
+    roots: u64,
+    now: u64,
+) -> Vec<ExportTraceServiceRequest> {
+    let traces: Vec<u64> = (0..roots)
+        .filter(|t| t % connections == connection)
+        .collect();
+    let per_request = (SPANS_PER_FRAME / (LEAVES + 1)).max(1) as usize;
+    traces
+        .chunks(per_request)
+        .map(|chunk| ExportTraceServiceRequest {
+            resource_spans: vec![otlp::ResourceSpans {
+                resource: Some(otlp_resource::Resource {
+                    attributes: vec![otlp_common::KeyValue {
+                        key: "service.name".into(),
+                        value: Some(otlp_common::AnyValue {
+                            value: Some(otlp_common::any_value::Value::StringValue("bench".into())),
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                scope_spans: vec![otlp::ScopeSpans {
+                    spans: chunk
+                        .iter()
+                        .flat_map(|&t| trace_spans(t, now))
+                        .map(to_otlp)
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        })
+        .collect()
+}
+
+/// Which OTLP transport a run uses.
+#[derive(Clone, Copy, PartialEq)]
+enum Otlp {
+    Http,
+    Grpc,
+}
+
+/// Pre-encoded OTLP requests sent over `connections` connections at once,
+/// each waiting for its answer before the next.
+fn otlp_ingest(collector: &Collector, roots: u64, connections: u64, transport: Otlp) -> Ingest {
+    let now = dapple::now_unix_nanos();
+    let shares: Vec<Vec<ExportTraceServiceRequest>> = (0..connections)
+        .map(|c| otlp_requests(c, connections, roots, now))
+        .collect();
+    let barrier = Arc::new(Barrier::new(connections as usize + 1));
+    let clients: Vec<_> = shares
+        .into_iter()
+        .map(|requests| {
+            let barrier = barrier.clone();
+            let (http, grpc) = (collector.otlp_http, collector.otlp_grpc);
+            std::thread::spawn(move || match transport {
+                Otlp::Http => {
+                    let bodies: Vec<Vec<u8>> =
+                        requests.iter().map(Message::encode_to_vec).collect();
+                    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+                    let url = format!("http://{http}/v1/traces");
+                    barrier.wait();
+                    for body in bodies {
+                        let response = agent
+                            .post(&url)
+                            .header("Content-Type", "application/x-protobuf")
+                            .send(&body[..])
+                            .expect("the collector answers");
+                        assert_eq!(response.status().as_u16(), 200);
+                    }
+                }
+                Otlp::Grpc => {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime");
+                    runtime.block_on(async move {
+                        let mut client = TraceServiceClient::connect(format!("http://{grpc}"))
+                            .await
+                            .expect("the collector accepts");
+                        barrier.wait();
+                        for request in requests {
+                            let answer =
+                                client.export(request).await.expect("the export is stored");
+                            assert!(answer.into_inner().partial_success.is_none());
+                        }
+                    });
+                }
+            })
+        })
+        .collect();
+    let cpu = collector.cpu();
+    let start = Instant::now();
+    barrier.wait();
+    for client in clients {
+        client.join().expect("a client");
+    }
+    let elapsed = start.elapsed();
+    let cpu = collector.cpu() - cpu;
+    Ingest {
+        spans: roots * (LEAVES + 1),
+        elapsed,
+        cpu,
+    }
+}
+
 /// p50 and p99 of `runs` timings of `f`, in milliseconds.
 fn percentiles(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
     let mut times: Vec<Duration> = (0..runs)
@@ -403,6 +577,17 @@ fn search(http: SocketAddr) {
     println!("sqlite  fetch one trace of 100 spans by id: p50 {p50:.1} ms, p99 {p99:.1} ms");
 }
 
+/// How spans reach the collector in a run.
+#[derive(Clone, Copy, PartialEq)]
+enum Run {
+    /// `dapple::init`'s reporter, one connection.
+    Reporter,
+    /// Pre-encoded native frames over this many connections.
+    Native(u64),
+    /// Pre-encoded OTLP requests over this many connections.
+    Otlp(Otlp, u64),
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") {
@@ -428,25 +613,40 @@ fn main() {
     );
     let stored = roots * (LEAVES + 1);
     for store in ["memory", "sqlite"] {
-        let mut runs: Vec<(String, Option<u64>, u64)> = vec![
-            ("reporter, 1 conn".into(), None, stored),
-            ("1 conn".into(), Some(1), stored),
-            (format!("{connections} conns"), Some(connections), stored),
+        let mut runs: Vec<(String, Run, u64)> = vec![
+            ("reporter, 1 conn".into(), Run::Reporter, stored),
+            ("1 conn".into(), Run::Native(1), stored),
+            (
+                format!("{connections} conns"),
+                Run::Native(connections),
+                stored,
+            ),
         ];
         if store == "memory" {
             // A long-running collector sits at its bound: each batch
             // evicts as much as it adds, and memory is reused, not grown.
             runs.push((
                 format!("{connections} conns, full"),
-                Some(connections),
+                Run::Native(connections),
                 stored / 5,
             ));
+            runs.push((
+                format!("otlp/http, {connections} conns"),
+                Run::Otlp(Otlp::Http, connections),
+                stored,
+            ));
+            runs.push((
+                format!("otlp/grpc, {connections} conns"),
+                Run::Otlp(Otlp::Grpc, connections),
+                stored,
+            ));
         }
-        for (how, connections, max_spans) in runs {
+        for (how, run, max_spans) in runs {
             let mut collector = Collector::start(store, &data_dir, max_spans);
-            let ingest = match connections {
-                None => through_the_reporter(&mut collector, roots),
-                Some(n) => pre_encoded(&collector, roots, n),
+            let ingest = match run {
+                Run::Reporter => through_the_reporter(&mut collector, roots),
+                Run::Native(n) => pre_encoded(&collector, roots, n),
+                Run::Otlp(transport, n) => otlp_ingest(&collector, roots, n, transport),
             };
             let kept = collector.span_count();
             if max_spans == stored {
@@ -459,7 +659,7 @@ fn main() {
                 );
             }
             ingest.print(store, &how);
-            if store == "sqlite" && connections.is_none() {
+            if store == "sqlite" && run == Run::Reporter {
                 search(collector.http);
             }
             collector.stop();
