@@ -6,6 +6,7 @@ mod dependencies;
 mod error;
 mod ingest;
 mod otlp;
+mod otlp_json;
 mod params;
 mod search;
 mod services;

@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
+use super::otlp_json;
 use crate::ingest::otlp::{Accepted, OtlpIngest, Refused};
 
 /// What the OTLP/HTTP handler needs.
@@ -173,7 +174,7 @@ fn decode(
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes)
             .map_err(|e| BodyError::Malformed(format!("not an ExportTraceServiceRequest: {e}"))),
-        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| {
+        Encoding::Json => otlp_json::request(bytes).map_err(|e| {
             BodyError::Malformed(format!("not an OTLP JSON ExportTraceServiceRequest: {e}"))
         }),
     }
