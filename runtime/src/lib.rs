@@ -82,7 +82,7 @@ pub use memory::{MemorySink, SpanTree};
 pub use record::{Event, Link, SpanRecord};
 pub use sampling::{sample_rate, set_sample_rate};
 pub use sink::{Sink, clear_sink, flush_thread, set_sink};
-pub use span::{Entered, Span, SpanKind, Status};
+pub use span::{DetachedEntry, Entered, Span, SpanKind, Status};
 pub use spawn::bind;
 #[cfg(feature = "tokio")]
 pub use spawn::{spawn, spawn_blocking};

@@ -499,11 +499,43 @@ impl Span {
     #[inline(never)]
     fn pop_entry(&mut self, entry: EntryRef) {
         if let Some(rec) = self.recording.as_mut() {
-            rec.entered -= 1;
+            rec.entered = rec.entered.saturating_sub(1);
         }
         if let Some(amendments) = entry.remove(false) {
             self.apply(amendments);
         }
+    }
+
+    /// Makes this span current on this thread until [`Span::exit_detached`]
+    /// is called with the entry returned: for bridges from instrumentation
+    /// whose enter and exit are separate calls (a `tracing` subscriber's
+    /// `on_enter` and `on_exit`), where a borrowing guard cannot be kept.
+    /// `None` for a span without a context.
+    ///
+    /// Entries may end in any order. An entry never ended stays until the
+    /// span ends on this thread, as a leaked guard does.
+    ///
+    /// ```
+    /// let mut span = dapple::Span::root("bridged");
+    /// let entry = span.enter_detached();
+    /// assert_eq!(dapple::current_context(), span.context());
+    /// if let Some(entry) = entry {
+    ///     span.exit_detached(entry);
+    /// }
+    /// assert_eq!(dapple::current_context(), None);
+    /// ```
+    pub fn enter_detached(&mut self) -> Option<DetachedEntry> {
+        let context = self.context?;
+        Some(DetachedEntry {
+            entry: self.push_entry(context),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Ends an entry [`Span::enter_detached`] made on this thread; applies
+    /// what `with_current_span` set meanwhile.
+    pub fn exit_detached(&mut self, entry: DetachedEntry) {
+        self.pop_entry(entry.entry);
     }
 
     /// Enters this span for one poll of a future; returns the guard to end
@@ -590,6 +622,16 @@ impl Entered<'_> {
     pub fn is_active(&self) -> bool {
         self.entry.is_some()
     }
+}
+
+/// A span's entry on this thread's stack, made by
+/// [`Span::enter_detached`] and ended by [`Span::exit_detached`]. It stays
+/// on the thread that made it.
+#[must_use = "the entry ends only through Span::exit_detached"]
+#[derive(Debug)]
+pub struct DetachedEntry {
+    entry: EntryRef,
+    _not_send: PhantomData<*mut ()>,
 }
 
 /// A span's entry on this thread's stack, removed when dropped.
