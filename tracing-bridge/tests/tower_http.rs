@@ -16,7 +16,7 @@ mod inventory {
     #[tracing::instrument(name = "inventory.reserve", fields(warehouse = "north"))]
     pub fn reserve(order: u32) -> bool {
         tracing::debug!(order, "reserved");
-        order % 2 == 0
+        order.is_multiple_of(2)
     }
 }
 

@@ -134,6 +134,8 @@ impl Body for SpanBody<'_> {
         for link in record.links() {
             nested(out, 11, &LinkBody(link));
         }
+        // W3C trace flags: recorded spans are sampled.
+        uint(out, 13, 1);
     }
 }
 
@@ -250,6 +252,7 @@ mod tests {
                     ..Default::default()
                 })
                 .collect(),
+            flags: 1,
             ..Default::default()
         }
     }
