@@ -24,6 +24,8 @@ fn workloads(c: &mut Criterion) {
         .expect("the null sink starts");
     let installed: Vec<Installed> = Setup::ALL
         .into_iter()
+        // One `dapple::init` per process: the native Dapple set-up only.
+        .filter(|&s| s == Setup::Dapple || !s.inits_dapple())
         .filter(|&s| s != Setup::DappleNoInit)
         .map(|s| Installed::scoped(s, sink.addrs().clone()))
         .collect();

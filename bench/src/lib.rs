@@ -146,6 +146,10 @@ pub enum Setup {
     DappleNoInit,
     /// `dapple::init` with its OTLP/HTTP exporter to the sink's OTLP port.
     DappleOtlp,
+    /// `tracing`'s `#[instrument]` bridged by `dapple_tracing::layer()` (the
+    /// global default), reported by `dapple::init` to the native port; for
+    /// (d), `dapple::set_sample_rate(0.0)`.
+    TracingDapple,
     /// fastrace with `fastrace-opentelemetry` and OTLP/HTTP; for (d), roots
     /// with `sampled(false)`.
     Fastrace,
@@ -159,10 +163,11 @@ pub enum Setup {
 
 impl Setup {
     /// Every setup, Dapple first (the base of the ratios).
-    pub const ALL: [Setup; 7] = [
+    pub const ALL: [Setup; 8] = [
         Setup::Dapple,
         Setup::DappleNoInit,
         Setup::DappleOtlp,
+        Setup::TracingDapple,
         Setup::Fastrace,
         Setup::TracingOtel,
         Setup::TracingOtelUnsampled,
@@ -180,13 +185,24 @@ impl Setup {
 
     /// Whether it sends Dapple's native protocol (else OTLP).
     fn sends_native(self) -> bool {
-        matches!(self, Setup::Dapple | Setup::DappleNoInit)
+        matches!(
+            self,
+            Setup::Dapple | Setup::DappleNoInit | Setup::TracingDapple
+        )
+    }
+
+    /// Whether it calls `dapple::init` (once per process).
+    pub fn inits_dapple(self) -> bool {
+        matches!(
+            self,
+            Setup::Dapple | Setup::DappleOtlp | Setup::TracingDapple
+        )
     }
 
     /// The workloads this setup runs.
     pub fn workloads(self) -> &'static [Workload] {
         match self {
-            Setup::Dapple | Setup::Fastrace => &Workload::ALL,
+            Setup::Dapple | Setup::Fastrace | Setup::TracingDapple => &Workload::ALL,
             Setup::TracingOtel | Setup::DappleOtlp => &[
                 Workload::Sync,
                 Workload::Async,
@@ -207,6 +223,8 @@ impl Setup {
             (Setup::Dapple, _) => "dapple",
             (Setup::DappleNoInit, _) => "dapple, no init",
             (Setup::DappleOtlp, _) => "dapple+otlp",
+            (Setup::TracingDapple, Workload::Unsampled) => "tracing+dapple, rate 0",
+            (Setup::TracingDapple, _) => "tracing+dapple",
             (Setup::Fastrace, Workload::Unsampled) => "fastrace, unsampled",
             (Setup::Fastrace, _) => "fastrace+otlp",
             (Setup::TracingOtel, _) => "tracing+otel+otlp",
@@ -220,6 +238,7 @@ impl Setup {
             Setup::Dapple => "dapple",
             Setup::DappleNoInit => "dapple-no-init",
             Setup::DappleOtlp => "dapple-otlp",
+            Setup::TracingDapple => "tracing-dapple",
             Setup::Fastrace => "fastrace",
             Setup::TracingOtel => "tracing-otel",
             Setup::TracingOtelUnsampled => "tracing-otel-unsampled",
@@ -264,6 +283,10 @@ impl Installed {
             Setup::Dapple => dapple = Some(dapple_side::install(&sink)),
             Setup::DappleNoInit => {}
             Setup::DappleOtlp => dapple = Some(dapple_side::install_otlp(&sink)),
+            Setup::TracingDapple => {
+                dapple = Some(dapple_side::install(&sink));
+                tracing = Some(tracing_side::Subscriber::bridged());
+            }
             Setup::Fastrace => fastrace_side::install(&sink),
             Setup::TracingOtel => {
                 tracing = Some(tracing_side::Subscriber::new(
@@ -346,7 +369,7 @@ impl Installed {
     /// Before running `workload`: Dapple's unsampled run sets the sample
     /// rate to 0, every other run to 1.
     pub fn prepare(&self, workload: Workload) {
-        if matches!(self.setup, Setup::Dapple | Setup::DappleOtlp) {
+        if self.setup.inits_dapple() {
             dapple::set_sample_rate(if workload == Workload::Unsampled {
                 0.0
             } else {
@@ -367,6 +390,11 @@ impl Installed {
             Library::Tracing => {
                 if let Some(s) = &self.tracing {
                     s.flush();
+                }
+                if self.setup.inits_dapple() {
+                    // Bridged spans end on this thread's buffer.
+                    self.with_default(dapple::flush_thread);
+                    dapple::flush(FLUSH_TIMEOUT);
                 }
             }
         }

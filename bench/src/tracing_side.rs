@@ -72,11 +72,12 @@ pub enum Filter {
     LevelOff,
 }
 
-/// A subscriber with its provider, which flushes.
+/// A subscriber with its provider, which flushes (none for the bridge,
+/// whose spans go through `dapple::init`'s reporter).
 #[derive(Clone, Debug)]
 pub struct Subscriber {
     pub dispatch: Dispatch,
-    provider: SdkTracerProvider,
+    provider: Option<SdkTracerProvider>,
 }
 
 impl Subscriber {
@@ -102,7 +103,18 @@ impl Subscriber {
             }
             _ => Dispatch::new(Registry::default().with(otel)),
         };
-        Subscriber { dispatch, provider }
+        Subscriber {
+            dispatch,
+            provider: Some(provider),
+        }
+    }
+
+    /// The registry with Dapple's bridge, `dapple_tracing::layer()`.
+    pub fn bridged() -> Subscriber {
+        Subscriber {
+            dispatch: Dispatch::new(Registry::default().with(dapple_tracing::layer())),
+            provider: None,
+        }
     }
 
     /// Makes it the process's global default subscriber; once per process.
@@ -113,6 +125,8 @@ impl Subscriber {
 
     /// Exports what the batch processor holds, and waits for it.
     pub fn flush(&self) {
-        let _ = self.provider.force_flush();
+        if let Some(provider) = &self.provider {
+            let _ = provider.force_flush();
+        }
     }
 }
