@@ -128,7 +128,7 @@ where
                 code_attributes(&mut span, metadata);
             }
             let mut fields = Fields::new(&mut span);
-            attrs.record(&mut fields);
+            attrs.record(&mut Typed(|field: &Field, value| fields.set(field, value)));
             fields.finish();
         }
         created.extensions_mut().insert(Bridged(Mutex::new(span)));
@@ -143,7 +143,7 @@ where
             let span = bridged.span();
             if span.is_recording() {
                 let mut fields = Fields::new(span);
-                values.record(&mut fields);
+                values.record(&mut Typed(|field: &Field, value| fields.set(field, value)));
                 fields.finish();
             }
         }
@@ -203,7 +203,7 @@ where
             if !span.is_recording() {
                 return;
             }
-            event.record(fields);
+            event.record(&mut Typed(|field: &Field, value| fields.set(field, value)));
             let message = fields.message.take();
             let error = fields.error.take();
             let failed = self.error_events && *metadata.level() == Level::ERROR;
@@ -324,36 +324,6 @@ fn text(value: Value) -> String {
     }
 }
 
-impl Visit for Fields<'_> {
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field, Value::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.set(field, Value::from(value));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.set(field, Value::F64(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.set(field, Value::Bool(value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field, Value::from(value.to_owned()));
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.set(field, Value::from(value.to_string()));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field, Value::from(format!("{value:?}")));
-    }
-}
-
 /// An event's message, its `error` field, and its other fields as
 /// attributes.
 #[derive(Default)]
@@ -377,32 +347,37 @@ impl EventFields {
     }
 }
 
-impl Visit for EventFields {
+/// Hands each field of a `tracing` value set to a function, typed:
+/// integers, floats, booleans and strings as such, errors and anything else
+/// as text.
+struct Typed<F>(F);
+
+impl<F: FnMut(&Field, Value)> Visit for Typed<F> {
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field, Value::I64(value));
+        (self.0)(field, Value::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.set(field, Value::from(value));
+        (self.0)(field, Value::from(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.set(field, Value::F64(value));
+        (self.0)(field, Value::F64(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.set(field, Value::Bool(value));
+        (self.0)(field, Value::Bool(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field, Value::from(value.to_owned()));
+        (self.0)(field, Value::from(value.to_owned()));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.set(field, Value::from(value.to_string()));
+        (self.0)(field, Value::from(value.to_string()));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field, Value::from(format!("{value:?}")));
+        (self.0)(field, Value::from(format!("{value:?}")));
     }
 }

@@ -154,8 +154,14 @@ pub(crate) fn new_frame() -> FrameBuffer {
 
 /// Appends one span as an entry of `Batch.spans` (field 2); returns the
 /// bytes appended.
+#[cfg(test)]
 pub(crate) fn push_span(frame: &mut FrameBuffer, record: &SpanRecord, clock: &Converter) -> usize {
-    frame.push(|out| nested(out, 2, &SpanBody { record, clock }))
+    frame.push(|out| write_span(out, record, clock))
+}
+
+/// Writes one span as an entry of `Batch.spans` (field 2).
+pub(crate) fn write_span(out: &mut Cursor<'_>, record: &SpanRecord, clock: &Converter) {
+    nested(out, 2, &SpanBody { record, clock });
 }
 
 /// Finishes the batch frame: appends the drop count and writes the header

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::clock::Converter;
 use crate::export::Exporter;
 use crate::export::otlp_encode::{self, Preamble};
-use crate::export::wire::FrameBuffer;
+use crate::export::wire::{Fit, FrameBuffer};
 use crate::local::buffer::SpanBatch;
 use crate::record::SpanRecord;
 
@@ -139,21 +139,16 @@ impl OtlpHttpExporter {
     /// first when the request would grow past its limit.
     fn gather(&mut self, record: &SpanRecord, clock: &Converter) {
         let limit = self.max_request_bytes.saturating_sub(self.preamble.room());
-        let start = self.gathered.len();
-        let written = otlp_encode::push_span(&mut self.gathered, record, clock);
-        if written > limit {
-            // No request can carry it.
-            self.gathered.truncate(start);
-            self.drop_spans(1);
-            return;
-        }
-        if self.gathered.entries_len() > limit && self.gathered_spans > 0 {
-            self.scratch.clear();
-            self.scratch
-                .extend_from_slice(self.gathered.entries_from(start));
-            self.gathered.truncate(start);
-            self.enqueue();
-            self.gathered.extend(&self.scratch);
+        let fit = self.gathered.push_within(limit, &mut self.scratch, |out| {
+            otlp_encode::write_span(out, record, clock);
+        });
+        match fit {
+            Fit::Fits => {}
+            Fit::TooLarge => return self.drop_spans(1),
+            Fit::Spilled => {
+                self.enqueue();
+                self.gathered.extend(&self.scratch);
+            }
         }
         self.gathered_spans += 1;
     }

@@ -223,12 +223,18 @@ pub(crate) fn new_request(preamble: &Preamble) -> FrameBuffer {
 
 /// Appends one span as an entry of `ScopeSpans.spans` (field 2); returns
 /// the bytes appended.
+#[cfg(test)]
 pub(crate) fn push_span(
     request: &mut FrameBuffer,
     record: &SpanRecord,
     clock: &Converter,
 ) -> usize {
-    request.push(|out| nested(out, 2, &SpanBody { record, clock }))
+    request.push(|out| write_span(out, record, clock))
+}
+
+/// Writes one span as an entry of `ScopeSpans.spans` (field 2).
+pub(crate) fn write_span(out: &mut Cursor<'_>, record: &SpanRecord, clock: &Converter) {
+    nested(out, 2, &SpanBody { record, clock });
 }
 
 /// Finishes the request: writes `resource_spans` (field 1) around the

@@ -16,7 +16,7 @@ use dapple_proto::{self as proto, Frame, FrameError, FrameReader, frame};
 use crate::clock::Converter;
 use crate::export::Exporter;
 use crate::export::encode;
-use crate::export::wire::FrameBuffer;
+use crate::export::wire::{Fit, FrameBuffer};
 use crate::local::buffer::SpanBatch;
 use crate::record::SpanRecord;
 
@@ -188,22 +188,18 @@ impl TcpExporter {
     /// first when the frame would grow past its limit.
     fn gather(&mut self, record: &SpanRecord, clock: &Converter) {
         let limit = self.max_frame_bytes.saturating_sub(encode::FRAME_OVERHEAD);
-        let start = self.gathered.len();
-        let written = encode::push_span(&mut self.gathered, record, clock);
-        if written > limit {
+        let fit = self.gathered.push_within(limit, &mut self.scratch, |out| {
+            encode::write_span(out, record, clock);
+        });
+        match fit {
+            Fit::Fits => {}
             // No frame can carry it.
-            self.gathered.truncate(start);
-            self.drop_spans(1);
-            return;
-        }
-        if self.gathered.len() > limit && self.gathered_spans > 0 {
-            // Send those before it, then keep it as the first of the next.
-            self.scratch.clear();
-            self.scratch
-                .extend_from_slice(self.gathered.entries_from(start));
-            self.gathered.truncate(start);
-            self.enqueue();
-            self.gathered.extend(&self.scratch);
+            Fit::TooLarge => return self.drop_spans(1),
+            Fit::Spilled => {
+                // Send those before it, then keep it as the first of the next.
+                self.enqueue();
+                self.gathered.extend(&self.scratch);
+            }
         }
         self.gathered_spans += 1;
     }

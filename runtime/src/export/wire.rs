@@ -148,6 +148,17 @@ pub(super) fn written(write: impl FnOnce(&mut Cursor<'_>)) -> ([u8; 32], usize) 
     (bytes, len)
 }
 
+/// Where [`FrameBuffer::push_within`] put an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fit {
+    /// In the message.
+    Fits,
+    /// Nowhere: alone it is larger than a message may be.
+    TooLarge,
+    /// In the spill buffer: the message is full without it.
+    Spilled,
+}
+
 /// Room a buffer grows by at least.
 const MIN_GROWTH: usize = 4096;
 
@@ -211,7 +222,34 @@ impl FrameBuffer {
         }
     }
 
+    /// Appends what `write` writes as one entry, keeping the entries within
+    /// `limit` bytes: an entry larger than the limit alone is dropped
+    /// ([`Fit::TooLarge`]); one that takes the message past it, after
+    /// others, is moved to `spill`, to start the next message
+    /// ([`Fit::Spilled`]).
+    pub(super) fn push_within(
+        &mut self,
+        limit: usize,
+        spill: &mut Vec<u8>,
+        write: impl Fn(&mut Cursor<'_>),
+    ) -> Fit {
+        let start = self.len;
+        let written = self.push(write);
+        if written > limit {
+            self.truncate(start);
+            return Fit::TooLarge;
+        }
+        if self.entries_len() > limit && start > self.room {
+            spill.clear();
+            spill.extend_from_slice(&self.bytes[start..self.len]);
+            self.truncate(start);
+            return Fit::Spilled;
+        }
+        Fit::Fits
+    }
+
     /// The entries from byte `at` on (an offset [`len`](Self::len) gave).
+    #[cfg(test)]
     pub(crate) fn entries_from(&self, at: usize) -> &[u8] {
         &self.bytes[at..self.len]
     }
