@@ -84,6 +84,30 @@ type Answer = (u16, Option<&'static str>);
 /// A digest of a request's body, and its `api-key` header.
 type Received = (u64, Option<String>);
 
+#[test]
+fn the_same_program_reports_over_otlp_grpc_when_the_protocol_says_so() {
+    let collector = CollectorProcess::start(&["--otlp-grpc", "127.0.0.1:0"]);
+    let otlp = collector.otlp_grpc.expect("the OTLP/gRPC address");
+    let output = run_over_otlp(
+        &format!("http://{otlp}"),
+        &[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(printed(&output, "undelivered "), 0);
+    assert_eq!(printed(&output, "dropped "), 0);
+    let trace_id = printed_trace_id(&output);
+    let (status, trace) = collector.get(&format!("/api/traces/{trace_id}"));
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(render_trace(&trace), TREE);
+    let spans = trace["spans"].as_array().unwrap();
+    let store = spans.iter().find(|s| s["name"] == "program.store").unwrap();
+    assert_eq!(store["status"]["message"], "disk full after 24 bytes");
+    assert_eq!(
+        store["resource"]["attributes"]["service.name"],
+        "otlp-program"
+    );
+}
+
 /// An OTLP endpoint that answers with the statuses it is given, in order
 /// (then 200), and records what it received.
 #[derive(Clone, Default)]

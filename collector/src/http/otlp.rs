@@ -268,3 +268,39 @@ fn answer(encoding: Encoding, accepted: Accepted) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::store::{Limits, MemoryStore, Store};
+
+    #[tokio::test]
+    async fn a_busy_collector_answers_503_with_retry_after_and_stores_nothing() {
+        let store = Arc::new(MemoryStore::new(Limits::spans(100)));
+        let ingest = Arc::new(OtlpIngest::new(store.clone()));
+        // Every place taken, as by requests still being stored.
+        let _busy = ingest.occupy_all();
+        let request = Request::post("/v1/traces")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"resourceSpans":[]}"#))
+            .unwrap();
+        let response = otlp_router(ingest.clone(), 1 << 20)
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status["code"], 14, "UNAVAILABLE");
+        assert_eq!(store.span_count().unwrap(), 0);
+    }
+}

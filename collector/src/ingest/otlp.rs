@@ -71,6 +71,16 @@ impl OtlpIngest {
         }
     }
 
+    /// Takes every place, as requests being stored would (for tests of the
+    /// answer a busy collector gives).
+    #[cfg(test)]
+    pub(crate) fn occupy_all(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.in_flight
+            .clone()
+            .try_acquire_many_owned(MAX_IN_FLIGHT as u32)
+            .expect("every place is free")
+    }
+
     /// Decodes a request with `decode` and stores its spans, both on the
     /// blocking pool (off the async workers); refuses at once when too many
     /// requests are in flight.

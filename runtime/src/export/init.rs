@@ -18,7 +18,7 @@ use dapple_proto as proto;
 /// | `DAPPLE_SAMPLE` | `1.0` | probability that a new trace is recorded |
 /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | none | `always_on`, `always_off`, `traceidratio` with its ratio, or their `parentbased_` forms, read as a sample rate (`DAPPLE_SAMPLE` wins); new spans always follow their parent's decision |
 /// | `DAPPLE_BUFFER_BYTES` | `67108864` (64 MiB) | memory for spans waiting for the collector |
-/// | `OTEL_EXPORTER_OTLP_PROTOCOL` (or `..._TRACES_PROTOCOL`) | none | `http/protobuf`: export over OTLP/HTTP instead of the native protocol |
+/// | `OTEL_EXPORTER_OTLP_PROTOCOL` (or `..._TRACES_PROTOCOL`) | none | `http/protobuf`: export over OTLP/HTTP instead of the native protocol; `grpc` with the `otlp-grpc` feature |
 /// | `OTEL_EXPORTER_OTLP_ENDPOINT` | none | the OTLP base URL (`/v1/traces` is appended); setting it chooses OTLP/HTTP |
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | none | the full OTLP traces URL; setting it chooses OTLP/HTTP |
 /// | `OTEL_EXPORTER_OTLP_HEADERS` (then `..._TRACES_HEADERS`) | none | `key=value,...` headers on every OTLP request |
@@ -36,7 +36,10 @@ use dapple_proto as proto;
 pub struct Config {
     protocol: Protocol,
     endpoint: String,
-    otlp_endpoint: String,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the base URL of every signal.
+    otlp_base: Option<String>,
+    /// The traces endpoint itself, as given.
+    otlp_traces: Option<String>,
     otlp_headers: Headers,
     service: String,
     version: String,
@@ -59,6 +62,9 @@ pub enum Protocol {
     /// OpenTelemetry Collector, Jaeger, Tempo, Dapple's collector with
     /// `--otlp-http`). Needs the `otlp` feature (on by default).
     OtlpHttp,
+    /// OTLP over gRPC. Needs the `otlp-grpc` feature.
+    #[cfg(feature = "otlp-grpc")]
+    OtlpGrpc,
 }
 
 /// Headers for OTLP requests; their values stay out of `Debug` output, as
@@ -76,6 +82,10 @@ impl std::fmt::Debug for Headers {
 
 /// The default OTLP/HTTP traces URL.
 const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+
+/// The default OTLP/gRPC endpoint.
+#[cfg(feature = "otlp-grpc")]
+const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://localhost:4317";
 
 /// An environment variable that could not be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -99,7 +109,8 @@ impl Default for Config {
         Config {
             protocol: Protocol::Native,
             endpoint: "127.0.0.1:7701".to_owned(),
-            otlp_endpoint: DEFAULT_OTLP_ENDPOINT.to_owned(),
+            otlp_base: None,
+            otlp_traces: None,
             otlp_headers: Headers::default(),
             service,
             version: String::new(),
@@ -193,12 +204,12 @@ impl Config {
         };
         let set = |name| var(name).filter(|v: &String| !v.trim().is_empty());
         if let Some(base) = set("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            self.otlp_endpoint = format!("{}/v1/traces", base.trim().trim_end_matches('/'));
-            self.protocol = Protocol::OtlpHttp;
+            self.otlp_base = Some(base.trim().trim_end_matches('/').to_owned());
+            self.choose_otlp();
         }
         if let Some(url) = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            self.otlp_endpoint = url.trim().to_owned();
-            self.protocol = Protocol::OtlpHttp;
+            self.otlp_traces = Some(url.trim().to_owned());
+            self.choose_otlp();
         }
         for variable in [
             "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -207,11 +218,14 @@ impl Config {
             if let Some(protocol) = set(variable) {
                 self.protocol = match protocol.trim() {
                     "http/protobuf" => Protocol::OtlpHttp,
+                    #[cfg(feature = "otlp-grpc")]
+                    "grpc" => Protocol::OtlpGrpc,
+                    #[cfg(not(feature = "otlp-grpc"))]
                     "grpc" => {
                         return Err(error(
                             variable,
                             protocol,
-                            "OTLP/gRPC is not built into dapple: use http/protobuf",
+                            "OTLP/gRPC needs dapple's otlp-grpc feature: use http/protobuf",
                         ));
                     }
                     _ => {
@@ -286,12 +300,21 @@ impl Config {
         self
     }
 
-    /// Sets the OTLP/HTTP traces URL (default
-    /// `http://localhost:4318/v1/traces`) and chooses [`Protocol::OtlpHttp`].
+    /// Sets the OTLP traces endpoint: the full URL for OTLP/HTTP (default
+    /// `http://localhost:4318/v1/traces`), `http://host:port` for OTLP/gRPC
+    /// (default `http://localhost:4317`); chooses [`Protocol::OtlpHttp`]
+    /// unless an OTLP protocol was chosen.
     pub fn with_otlp_endpoint(mut self, url: impl Into<String>) -> Config {
-        self.otlp_endpoint = url.into();
-        self.protocol = Protocol::OtlpHttp;
+        self.otlp_traces = Some(url.into());
+        self.choose_otlp();
         self
+    }
+
+    /// OTLP/HTTP, unless an OTLP protocol was chosen already.
+    fn choose_otlp(&mut self) {
+        if self.protocol == Protocol::Native {
+            self.protocol = Protocol::OtlpHttp;
+        }
     }
 
     /// Adds a header to every OTLP request (an API key, a tenant).
@@ -305,9 +328,24 @@ impl Config {
         self.protocol
     }
 
-    /// The OTLP/HTTP traces URL.
-    pub fn otlp_endpoint(&self) -> &str {
-        &self.otlp_endpoint
+    /// The OTLP traces endpoint for the chosen protocol (OTLP/HTTP's when
+    /// the protocol is native): the endpoint given, else the base URL (with
+    /// `/v1/traces` for OTLP/HTTP), else the default.
+    pub fn otlp_endpoint(&self) -> String {
+        if let Some(traces) = &self.otlp_traces {
+            return traces.clone();
+        }
+        #[cfg(feature = "otlp-grpc")]
+        if self.protocol == Protocol::OtlpGrpc {
+            return self
+                .otlp_base
+                .clone()
+                .unwrap_or_else(|| DEFAULT_OTLP_GRPC_ENDPOINT.to_owned());
+        }
+        match &self.otlp_base {
+            Some(base) => format!("{base}/v1/traces"),
+            None => DEFAULT_OTLP_ENDPOINT.to_owned(),
+        }
     }
 
     /// Sets the collector's native TCP address, `host:port`.
@@ -449,8 +487,8 @@ pub fn init(config: Config) -> Guard {
     let (reporter, exporter_dropped, endpoint) = match config.protocol {
         #[cfg(feature = "otlp")]
         Protocol::OtlpHttp => {
-            let exporter = crate::export::OtlpHttpExporter::new(
-                config.otlp_endpoint.clone(),
+            let exporter = crate::export::OtlpExporter::http(
+                config.otlp_endpoint(),
                 config.otlp_headers.0.clone(),
                 &otlp_resource(&config),
                 config.max_frame_bytes,
@@ -458,8 +496,30 @@ pub fn init(config: Config) -> Guard {
             );
             let dropped = exporter.dropped_counter();
             let reporter = Reporter::install(exporter, reporter_config);
-            (reporter, dropped, config.otlp_endpoint.clone())
+            (reporter, dropped, config.otlp_endpoint())
         }
+        #[cfg(feature = "otlp-grpc")]
+        Protocol::OtlpGrpc => match crate::export::OtlpExporter::grpc(
+            config.otlp_endpoint(),
+            config.otlp_headers.0.clone(),
+            &otlp_resource(&config),
+            config.max_frame_bytes,
+            config.buffer_bytes,
+        ) {
+            Ok(exporter) => {
+                let dropped = exporter.dropped_counter();
+                let reporter = Reporter::install(exporter, reporter_config);
+                (reporter, dropped, config.otlp_endpoint())
+            }
+            Err(e) => {
+                eprintln!(
+                    "dapple: OTLP/gRPC to {}: {e}; sending to {} natively",
+                    config.otlp_endpoint(),
+                    config.endpoint
+                );
+                native(&config, reporter_config)
+            }
+        },
         #[cfg(not(feature = "otlp"))]
         Protocol::OtlpHttp => {
             eprintln!(
@@ -718,7 +778,6 @@ mod tests {
             ("DAPPLE_SAMPLE", "1.5"),
             ("DAPPLE_ENDPOINT", ""),
             ("OTEL_RESOURCE_ATTRIBUTES", "service.name"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
             ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
@@ -769,6 +828,18 @@ mod tests {
             .unwrap();
         assert_eq!(config.protocol(), Protocol::OtlpHttp);
         assert_eq!(config.otlp_endpoint(), DEFAULT_OTLP_ENDPOINT);
+        let grpc = Config::default().with_vars(vars(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317/"),
+        ]));
+        #[cfg(feature = "otlp-grpc")]
+        {
+            let grpc = grpc.unwrap();
+            assert_eq!(grpc.protocol(), Protocol::OtlpGrpc);
+            assert_eq!(grpc.otlp_endpoint(), "http://otel:4317", "no path for gRPC");
+        }
+        #[cfg(not(feature = "otlp-grpc"))]
+        assert_eq!(grpc.unwrap_err().variable, "OTEL_EXPORTER_OTLP_PROTOCOL");
     }
 
     #[test]

@@ -8,12 +8,14 @@ mod init;
 mod otlp;
 #[cfg(feature = "otlp")]
 mod otlp_encode;
+#[cfg(feature = "otlp-grpc")]
+mod otlp_grpc;
 mod reporter;
 mod tcp;
 mod wire;
 
 pub use init::{Config, ConfigError, Guard, Protocol, dropped_spans, flush, init};
 #[cfg(feature = "otlp")]
-pub use otlp::OtlpHttpExporter;
+pub use otlp::OtlpExporter;
 pub use reporter::{Exporter, Reporter, ReporterConfig, ReporterStats};
 pub use tcp::TcpExporter;

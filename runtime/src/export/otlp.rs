@@ -1,8 +1,10 @@
-//! Sends batches to an OTLP/HTTP endpoint (`POST .../v1/traces`, binary
-//! protobuf), from the reporter thread: the same bounded memory and counted
-//! drops as the native exporter; retries with exponential backoff that
-//! honour `Retry-After` on 429, 502, 503 and 504 and on lost connections,
-//! and never retry other answers (a 400 will not get better).
+//! Sends batches to an OTLP endpoint from the reporter thread, over
+//! OTLP/HTTP (`POST .../v1/traces`, binary protobuf) or, with the
+//! `otlp-grpc` feature, OTLP/gRPC: the same bounded memory and counted drops
+//! as the native exporter; retries with exponential backoff on answers
+//! worth retrying (HTTP 429, 502, 503, 504, honouring `Retry-After`; gRPC
+//! UNAVAILABLE and the like) and on lost connections, and never on others
+//! (a 400 will not get better).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -36,7 +38,7 @@ struct Pending {
 }
 
 /// What one attempt came to.
-enum Outcome {
+pub(super) enum Outcome {
     /// Delivered; the endpoint refused this many spans in it (partial
     /// success).
     Delivered { rejected: u64 },
@@ -46,11 +48,17 @@ enum Outcome {
     Refused,
 }
 
-/// The reporter's connection to an OTLP/HTTP endpoint.
-pub struct OtlpHttpExporter {
-    url: String,
-    headers: Vec<(String, String)>,
-    agent: ureq::Agent,
+/// How requests reach an endpoint: one attempt at a time, blocking.
+pub(super) trait Transport: Send {
+    /// One attempt at delivering an encoded `ExportTraceServiceRequest`.
+    fn send(&mut self, body: &[u8]) -> Outcome;
+    /// Where to, for messages.
+    fn endpoint(&self) -> &str;
+}
+
+/// The reporter's connection to an OTLP endpoint.
+pub struct OtlpExporter {
+    transport: Box<dyn Transport>,
     preamble: Preamble,
     max_request_bytes: usize,
     max_pending_bytes: usize,
@@ -66,39 +74,81 @@ pub struct OtlpHttpExporter {
     dropped_total: Arc<AtomicU64>,
 }
 
-impl std::fmt::Debug for OtlpHttpExporter {
+impl std::fmt::Debug for OtlpExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtlpHttpExporter")
-            .field("url", &self.url)
+        f.debug_struct("OtlpExporter")
+            .field("endpoint", &self.transport.endpoint())
             .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
 }
 
-impl OtlpHttpExporter {
-    /// An exporter posting to `url` (the full traces URL, e.g.
-    /// `http://localhost:4318/v1/traces`) with `headers`, for the process
-    /// described by `resource` (keys and values; `process.pid` and the SDK's
-    /// name are added). Requests carry at most `max_request_bytes`; at most
-    /// `max_pending_bytes` of requests wait, the oldest dropped past it.
-    pub fn new(
+impl OtlpExporter {
+    /// An exporter posting over OTLP/HTTP to `url` (the full traces URL,
+    /// e.g. `http://localhost:4318/v1/traces`) with `headers`, for the
+    /// process described by `resource` (keys and values; `process.pid` and
+    /// the SDK's name are added). Requests carry at most
+    /// `max_request_bytes`; at most `max_pending_bytes` of requests wait,
+    /// the oldest dropped past it.
+    pub fn http(
         url: impl Into<String>,
         headers: Vec<(String, String)>,
         resource: &[(String, String)],
         max_request_bytes: usize,
         max_pending_bytes: usize,
-    ) -> OtlpHttpExporter {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .build()
-            .into();
-        let preamble = Preamble::new(resource, std::process::id());
-        OtlpHttpExporter {
+    ) -> OtlpExporter {
+        let transport = Http {
             url: url.into(),
             headers,
-            agent,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_connect(Some(CONNECT_TIMEOUT))
+                .timeout_global(Some(REQUEST_TIMEOUT))
+                .build()
+                .into(),
+        };
+        OtlpExporter::with_transport(
+            Box::new(transport),
+            resource,
+            max_request_bytes,
+            max_pending_bytes,
+        )
+    }
+
+    /// An exporter calling OTLP/gRPC's `TraceService/Export` at `endpoint`
+    /// (`http://host:4317`) with `headers` as metadata; otherwise as
+    /// [`OtlpExporter::http`].
+    #[cfg(feature = "otlp-grpc")]
+    pub fn grpc(
+        endpoint: impl Into<String>,
+        headers: Vec<(String, String)>,
+        resource: &[(String, String)],
+        max_request_bytes: usize,
+        max_pending_bytes: usize,
+    ) -> std::io::Result<OtlpExporter> {
+        let transport = super::otlp_grpc::Grpc::new(
+            endpoint.into(),
+            &headers,
+            CONNECT_TIMEOUT,
+            REQUEST_TIMEOUT,
+        )?;
+        Ok(OtlpExporter::with_transport(
+            Box::new(transport),
+            resource,
+            max_request_bytes,
+            max_pending_bytes,
+        ))
+    }
+
+    fn with_transport(
+        transport: Box<dyn Transport>,
+        resource: &[(String, String)],
+        max_request_bytes: usize,
+        max_pending_bytes: usize,
+    ) -> OtlpExporter {
+        let preamble = Preamble::new(resource, std::process::id());
+        OtlpExporter {
+            transport,
             gathered: otlp_encode::new_request(&preamble),
             preamble,
             max_request_bytes,
@@ -194,7 +244,7 @@ impl OtlpHttpExporter {
             if Instant::now() < self.next_attempt {
                 return;
             }
-            let outcome = self.post(front.body.message());
+            let outcome = self.transport.send(front.body.message());
             if let Outcome::Retry(retry_after) = outcome {
                 self.wait(retry_after);
                 return;
@@ -221,9 +271,21 @@ impl OtlpHttpExporter {
         self.next_attempt = Instant::now() + delay;
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
+}
 
-    /// One attempt at delivering `body`.
-    fn post(&self, body: &[u8]) -> Outcome {
+/// OTLP/HTTP over ureq.
+struct Http {
+    url: String,
+    headers: Vec<(String, String)>,
+    agent: ureq::Agent,
+}
+
+impl Transport for Http {
+    fn endpoint(&self) -> &str {
+        &self.url
+    }
+
+    fn send(&mut self, body: &[u8]) -> Outcome {
         let mut request = self
             .agent
             .post(&self.url)
@@ -265,7 +327,7 @@ impl OtlpHttpExporter {
 
 /// `ExportTraceServiceResponse.partial_success.rejected_spans`, 0 when the
 /// answer is empty or not such a message.
-fn rejected_spans(mut answer: &[u8]) -> u64 {
+pub(super) fn rejected_spans(mut answer: &[u8]) -> u64 {
     use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
     let mut rejected = 0;
     while !answer.is_empty() {
@@ -301,7 +363,7 @@ fn rejected_spans(mut answer: &[u8]) -> u64 {
     rejected
 }
 
-impl Exporter for OtlpHttpExporter {
+impl Exporter for OtlpExporter {
     fn export(&mut self, batch: SpanBatch) {
         let clock = crate::clock::converter();
         for record in batch.spans() {
