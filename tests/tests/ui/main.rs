@@ -644,3 +644,64 @@ async fn an_import_shows_odd_trees_and_refuses_what_is_not_a_trace() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn otlp_arrays_maps_and_the_process_show_as_such() {
+    if driver().is_none() {
+        return;
+    }
+    let collector = CollectorProcess::start(&["--otlp-http", "127.0.0.1:0"]);
+    let otlp = collector.otlp_http.expect("the OTLP/HTTP address");
+    let request = json!({"resourceSpans": [{
+        "resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "py-inventory"}},
+            {"key": "host.arch", "value": {"stringValue": "arm64"}}
+        ]},
+        "scopeSpans": [{
+            "scope": {"name": "opentelemetry.instrumentation.flask", "version": "0.50b0"},
+            "spans": [{
+                "traceId": "7b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+                "name": "GET /stock", "kind": 2,
+                "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000002000000",
+                "attributes": [
+                    {"key": "sizes", "value": {"arrayValue": {"values": [
+                        {"intValue": "1"}, {}, {"stringValue": "XL"}]}}},
+                    {"key": "filters", "value": {"kvlistValue": {"values": [
+                        {"key": "in_stock", "value": {"boolValue": true}}]}}}
+                ]
+            }]
+        }]
+    }]});
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    agent
+        .post(&format!("http://{otlp}/v1/traces"))
+        .content_type("application/json")
+        .send(request.to_string().as_bytes())
+        .expect("the collector takes the request");
+    in_browser(collector.http, async |page| {
+        page.goto("/trace/7b8efff798038103d269b633813fc60c").await;
+        assert_eq!(names(&waterfall(page).await), ["GET /stock"]);
+        page.click(".wf-row[data-name='GET /stock']").await;
+        let shown = page
+            .wait_for(
+                "the span's array and map",
+                "const list = document.querySelector('#detail-attributes ol.value-array');
+                 const map = document.querySelector('#detail-attributes table.value-map');
+                 if (!list || !map) return null;
+                 return {
+                   list: [...list.children].map(li => li.textContent),
+                   map: [...map.querySelectorAll('tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent]),
+                   process: document.querySelector('#detail-resource').textContent,
+                   scope: document.querySelector('#detail-scope').textContent,
+                 };",
+            )
+            .await;
+        assert_eq!(shown["list"], json!(["1", "", "XL"]), "the empty value stays in its place");
+        assert_eq!(shown["map"], json!([["in_stock", "true"]]));
+        let process = shown["process"].as_str().unwrap();
+        assert!(process.contains("py-inventory") && process.contains("arm64"), "{process}");
+        assert_eq!(shown["scope"], "opentelemetry.instrumentation.flask 0.50b0");
+        page.screenshot("otlp-values").await;
+    })
+    .await;
+}
