@@ -176,7 +176,7 @@ fn record_attributes(checked: &Checked) -> TokenStream {
         // pointer to it, whatever the number of arguments.
         sets.push(quote! {
             static __DAPPLE_ARG_KEYS: #krate::__private::ArgKeys =
-                #krate::__private::ArgKeys(&[#(#keys),*]);
+                #krate::__private::ArgKeys(&[#(#keys),*], &[]);
         });
     }
     for (index, ident) in checked.record.iter().enumerate() {

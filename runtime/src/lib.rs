@@ -70,6 +70,7 @@ pub use integrations::sql;
 #[cfg(feature = "tower")]
 pub use integrations::{client, server};
 
+pub use args::StaticAttributes;
 pub use clock::now_unix_nanos;
 pub use context::{ContextGuard, SpanContext, current_context, with_current_span};
 pub use dapple_macros::traced;

@@ -33,7 +33,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::Mutex;
 
-use dapple::{DetachedEntry, KeyValue, Span, SpanContext, SpanKind, Status, Value};
+use std::collections::HashMap;
+
+use dapple::{
+    DetachedEntry, KeyValue, Span, SpanContext, SpanKind, StaticAttributes, Status, Value,
+};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -125,7 +129,7 @@ where
         };
         if span.is_recording() {
             if self.code_attributes {
-                code_attributes(&mut span, metadata);
+                span.set_static_attributes(code_attributes(metadata));
             }
             let mut fields = Fields::new(&mut span);
             attrs.record(&mut Typed(|field: &Field, value| fields.set(field, value)));
@@ -248,19 +252,51 @@ where
     }
 }
 
-/// The metadata's places, all `'static`: stored without copying.
-fn code_attributes(span: &mut Span, metadata: &'static tracing_core::Metadata<'static>) {
-    span.set_attribute("target", metadata.target());
-    span.set_attribute("level", metadata.level().as_str());
-    if let Some(module) = metadata.module_path() {
-        span.set_attribute("code.namespace", module);
+/// A call site's `target`, `level` and `code.*` attributes, made once per
+/// call site and shared by reference by all its spans. Keys that the call
+/// site also has as fields are left out: the field wins.
+fn code_attributes(
+    metadata: &'static tracing_core::Metadata<'static>,
+) -> &'static StaticAttributes {
+    thread_local! {
+        static SEEN: RefCell<HashMap<usize, &'static StaticAttributes>> = RefCell::new(HashMap::new());
     }
-    if let Some(file) = metadata.file() {
-        span.set_attribute("code.filepath", file);
+    static SITES: Mutex<Option<HashMap<usize, &'static StaticAttributes>>> = Mutex::new(None);
+    let site = std::ptr::from_ref(metadata) as usize;
+    let local = SEEN
+        .try_with(|seen| seen.borrow().get(&site).copied())
+        .ok()
+        .flatten();
+    if let Some(found) = local {
+        return found;
     }
-    if let Some(line) = metadata.line() {
-        span.set_attribute("code.lineno", i64::from(line));
-    }
+    let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    let found = *sites
+        .get_or_insert_with(HashMap::new)
+        .entry(site)
+        .or_insert_with(|| {
+            let mut attributes = vec![
+                KeyValue::new("target", metadata.target()),
+                KeyValue::new("level", metadata.level().as_str()),
+            ];
+            if let Some(module) = metadata.module_path() {
+                attributes.push(KeyValue::new("code.namespace", module));
+            }
+            if let Some(file) = metadata.file() {
+                attributes.push(KeyValue::new("code.filepath", file));
+            }
+            if let Some(line) = metadata.line() {
+                attributes.push(KeyValue::new("code.lineno", i64::from(line)));
+            }
+            attributes.retain(|kv| metadata.fields().field(&kv.key).is_none());
+            // One per call site, for the program's life, as the metadata is.
+            Box::leak(Box::new(StaticAttributes::new(Box::leak(
+                attributes.into_boxed_slice(),
+            ))))
+        });
+    drop(sites);
+    let _ = SEEN.try_with(|seen| seen.borrow_mut().insert(site, found));
+    found
 }
 
 /// Writes a span's fields as attributes, and reads the `otel.*` ones;

@@ -246,3 +246,14 @@ fn under_an_unsampled_context_bridged_spans_record_nothing() {
 
 #[traced(name = "unsampled.traced")]
 fn inner_unsampled() {}
+
+#[test]
+fn a_field_named_like_a_metadata_attribute_wins() {
+    let sink = sink();
+    tracing::warn_span!("clash.span", level = "gold").in_scope(|| {});
+    let record = &sink.named("clash.span")[0];
+    let levels: Vec<_> = record.attributes().filter(|kv| kv.key == "level").collect();
+    assert_eq!(levels.len(), 1, "one value per key");
+    assert_eq!(record.attribute("level"), Some(Value::from("gold")));
+    assert_eq!(record.attribute("target"), Some(Value::from("bridge")));
+}

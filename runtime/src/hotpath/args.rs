@@ -22,9 +22,48 @@ const BOOL: u8 = 3;
 const STR: u8 = 4;
 
 /// The argument names of one traced function: a static the macro writes,
-/// so a span keeps one pointer for all its argument names.
+/// so a span keeps one pointer for all its argument names. The second list
+/// holds attributes every span of the call site carries as they are
+/// ([`StaticAttributes`]); the macro leaves it empty.
 #[derive(Debug)]
-pub struct ArgKeys(pub &'static [&'static str]);
+pub struct ArgKeys(pub &'static [&'static str], pub &'static [KeyValue]);
+
+/// Attributes shared by every span of one call site (where it is in the
+/// code, which library made it), kept by reference: a span that carries
+/// them copies nothing and takes no attribute list. Made once per call site
+/// and kept for the program's life; set with
+/// [`Span::set_static_attributes`](crate::Span::set_static_attributes).
+///
+/// ```
+/// use std::sync::OnceLock;
+/// use dapple::{KeyValue, StaticAttributes};
+///
+/// static SITE: OnceLock<StaticAttributes> = OnceLock::new();
+/// let site = SITE.get_or_init(|| {
+///     let attributes = vec![KeyValue::new("code.lineno", 42_i64)];
+///     StaticAttributes::new(Box::leak(attributes.into_boxed_slice()))
+/// });
+/// let mut span = dapple::Span::root("work");
+/// span.set_static_attributes(site);
+/// ```
+#[derive(Debug)]
+pub struct StaticAttributes(ArgKeys);
+
+impl StaticAttributes {
+    /// Attributes for the spans of one call site.
+    pub const fn new(attributes: &'static [KeyValue]) -> StaticAttributes {
+        StaticAttributes(ArgKeys(&[], attributes))
+    }
+
+    /// The attributes.
+    pub fn attributes(&self) -> &'static [KeyValue] {
+        self.0.1
+    }
+
+    pub(crate) fn keys(&'static self) -> &'static ArgKeys {
+        &self.0
+    }
+}
 
 /// An argument's value, as [`ToValue::to_arg`](crate::ToValue::to_arg)
 /// gives it: the common types by value, borrowed text, anything else as a
@@ -152,16 +191,31 @@ impl Slots {
         self.iter().find(|kv| kv.key == key).map(|kv| kv.value)
     }
 
-    /// The arguments held, in argument order.
+    /// The arguments held, in argument order, then the call site's static
+    /// attributes.
     pub(crate) fn iter(&self) -> impl Iterator<Item = KeyValue> + '_ {
         let keys = self.keys.map_or(&[][..], |k| k.0);
-        (0..SLOTS).filter_map(move |index| {
-            let value = self.value(index)?;
-            Some(KeyValue {
-                key: Cow::Borrowed(keys.get(index)?),
-                value,
+        let fixed = self.keys.map_or(&[][..], |k| k.1);
+        (0..SLOTS)
+            .filter_map(move |index| {
+                let value = self.value(index)?;
+                Some(KeyValue {
+                    key: Cow::Borrowed(keys.get(index)?),
+                    value,
+                })
             })
-        })
+            .chain(fixed.iter().cloned())
+    }
+
+    /// Whether a call site's static attributes may be kept here: no
+    /// argument was stored.
+    pub(crate) fn is_unused(&self) -> bool {
+        self.keys.is_none()
+    }
+
+    /// Keeps a call site's static attributes (see [`Slots::is_unused`]).
+    pub(crate) fn set_static(&mut self, attributes: &'static StaticAttributes) {
+        self.keys = Some(attributes.keys());
     }
 
     /// Each argument held, borrowed: for encoding without copies.
@@ -174,6 +228,9 @@ impl Slots {
             if let Some(value) = self.value_ref(index) {
                 f(key, value);
             }
+        }
+        for kv in keys.1 {
+            f(&kv.key, ValueRef::of(&kv.value));
         }
     }
 
@@ -213,7 +270,7 @@ fn widen(word: [u8; 8]) -> [u8; SLOT_BYTES] {
 mod tests {
     use super::*;
 
-    static KEYS: ArgKeys = ArgKeys(&["n", "route", "third"]);
+    static KEYS: ArgKeys = ArgKeys(&["n", "route", "third"], &[]);
 
     #[test]
     fn typed_values_and_short_strings_round_trip_in_place() {

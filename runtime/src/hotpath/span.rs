@@ -327,6 +327,24 @@ impl Span {
         self.context
     }
 
+    /// Gives the span the attributes of its call site, by reference (see
+    /// [`StaticAttributes`](crate::StaticAttributes)). A span that already
+    /// recorded `#[traced]` arguments copies them into its attribute list
+    /// instead. An attribute set later with the same key is written as well:
+    /// callers keep the keys apart.
+    pub fn set_static_attributes(&mut self, attributes: &'static crate::args::StaticAttributes) {
+        let Some(rec) = self.recording.as_mut() else {
+            return;
+        };
+        if rec.args.is_unused() {
+            rec.args.set_static(attributes);
+        } else {
+            for kv in attributes.attributes() {
+                rec.extras().attributes.push(kv.clone());
+            }
+        }
+    }
+
     /// Sets an attribute, replacing an earlier value of the same key.
     pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         if let Some(rec) = self.recording.as_mut() {
