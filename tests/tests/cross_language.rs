@@ -20,15 +20,13 @@ mod python;
 mod browser;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::panic::AssertUnwindSafe;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use serde_json::{Value, json};
-use support::CollectorProcess;
+use support::{CollectorProcess, ServiceProcess};
 
 /// The Python client's `service.name`.
 const PYTHON: &str = "py-shopper";
@@ -50,51 +48,6 @@ const SPANS: usize = 9;
 
 /// Clock skew allowed between two processes of one machine.
 const SKEW_NANOS: i128 = 2_000_000;
-
-/// A demo service process, killed when dropped.
-struct ServiceProcess {
-    child: Child,
-    url: String,
-}
-
-impl ServiceProcess {
-    /// Starts `example_service role` as `name`, reporting natively to
-    /// `collector`, and waits until it listens.
-    fn start(collector: &CollectorProcess, role: &str, name: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_example_service"))
-            .args([role, "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("DAPPLE_ENDPOINT", collector.native.to_string())
-            .env("DAPPLE_SERVICE", name)
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the service starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("its stdout"))
-            .read_line(&mut line)
-            .expect("the service prints its address");
-        // Built first, so that a bad line still stops the process.
-        let mut service = ServiceProcess {
-            child,
-            url: String::new(),
-        };
-        service.url = match line.trim().strip_prefix("listening ") {
-            Some(url) => url.to_owned(),
-            None => panic!("{name} printed {line:?}"),
-        };
-        service
-    }
-}
-
-impl Drop for ServiceProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The collector and the three Rust services, after the Python client's
 /// one call, with the trace that call made.

@@ -8,8 +8,8 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::Command;
+#[path = "support/python.rs"]
+mod python;
 
 use serde_json::{Value, json};
 use support::CollectorProcess;
@@ -17,59 +17,24 @@ use support::CollectorProcess;
 /// What `emit_tree.py` imports; `.ci/run` installs the packages.
 const IMPORTS: &str = "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, \
                        opentelemetry.exporter.otlp.proto.grpc";
-const PACKAGES: &str = "opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
-                        opentelemetry-exporter-otlp-proto-grpc";
 
 /// The script's fixed times are after this, in Unix nanoseconds.
 const T0: u64 = 1_700_000_000_000_000_000;
 const MS: u64 = 1_000_000;
 
-/// Whether `python3` has the SDK and both exporters. Without them: under
-/// `CI=true` a failure, since `.ci/run` installs them; elsewhere a skip
-/// notice and `false`.
+/// Whether `python3` has the SDK and both exporters (see
+/// [`python::python_has`]).
 fn python_sdk() -> bool {
-    let present = Command::new("python3")
-        .args(["-c", IMPORTS])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if present {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "CI=true but python3 lacks the OpenTelemetry SDK or its OTLP exporters: \
-             `python3 -m pip install {PACKAGES}` (as .ci/run does)"
-        );
-    }
-    // Straight to stderr, past the test harness's capture.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED OTLP tests with the Python SDK: python3 cannot `{IMPORTS}` \
-         (python3 -m pip install {PACKAGES}); set CI=true to make this a failure"
-    );
-    false
+    python::python_has(IMPORTS, "OTLP tests with the Python SDK")
 }
 
 /// Runs `emit_tree.py` with `args` (killed after a minute, should an export
 /// hang) and returns the trace id it printed.
 fn emit_tree(args: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/emit_tree.py");
-    let output = Command::new("timeout")
-        .args(["--kill-after=5", "60", "python3", script])
-        .args(args)
-        .output()
-        .expect("timeout and python3 run");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_ne!(
-        output.status.code(),
-        Some(124),
-        "emit_tree.py hung: {stderr}"
-    );
-    assert!(output.status.success(), "emit_tree.py failed: {stderr}");
-    let trace = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let trace = python::run_script("emit_tree.py", args).trim().to_owned();
     assert!(
         trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit()),
-        "not a trace id: {trace:?} ({stderr})"
+        "not a trace id: {trace:?}"
     );
     trace
 }

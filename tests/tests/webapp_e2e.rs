@@ -6,52 +6,13 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::CollectorProcess;
+use support::{CollectorProcess, ServiceProcess};
 
 /// Clock skew allowed between two processes of one machine.
 const SKEW_NANOS: i128 = 2_000_000;
-
-/// A demo service process, killed when dropped.
-struct ServiceProcess {
-    child: Child,
-    url: String,
-}
-
-impl ServiceProcess {
-    fn start(collector: &CollectorProcess, role: &str, name: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_example_service"))
-            .args([role, "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("DAPPLE_ENDPOINT", collector.native.to_string())
-            .env("DAPPLE_SERVICE", name)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the service starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("its stdout"))
-            .read_line(&mut line)
-            .expect("the service prints its address");
-        let url = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("{name} printed {line:?}"))
-            .to_owned();
-        ServiceProcess { child, url }
-    }
-}
-
-impl Drop for ServiceProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The collector and the three services, wired together.
 struct Demo {

@@ -183,3 +183,49 @@ pub fn render_trace(trace: &Value) -> String {
     walk(spans, &Value::Null, 0, &mut out);
     out
 }
+
+/// A demo service process, killed when dropped.
+pub struct ServiceProcess {
+    child: Child,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl ServiceProcess {
+    /// Starts `example_service role` as `name`, reporting natively to
+    /// `collector`, and waits until it listens.
+    pub fn start(collector: &CollectorProcess, role: &str, name: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_example_service"))
+            .args([role, "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("DAPPLE_ENDPOINT", collector.native.to_string())
+            .env("DAPPLE_SERVICE", name)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the service starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("its stdout"))
+            .read_line(&mut line)
+            .expect("the service prints its address");
+        // Built first, so that a bad line still stops the process.
+        let mut service = ServiceProcess {
+            child,
+            url: String::new(),
+        };
+        service.url = match line.trim().strip_prefix("listening ") {
+            Some(url) => url.to_owned(),
+            None => panic!("{name} printed {line:?}"),
+        };
+        service
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
