@@ -22,7 +22,6 @@ mod browser;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use serde_json::{Value, json};
@@ -100,7 +99,8 @@ impl CrossTrace {
             .and_then(|l| serde_json::from_str(l).ok())
             .unwrap_or_else(|| panic!("call_front.py printed {printed:?}"));
         let trace_id = python["trace_id"].as_str().expect("a trace id");
-        let spans = wait_for_spans(&collector, trace_id);
+        // The Rust services report natively on their own schedule.
+        let spans = collector.trace_with(trace_id, SPANS);
         CrossTrace {
             front: front.url.clone(),
             _services: [a, b, front],
@@ -116,26 +116,6 @@ impl CrossTrace {
             .iter()
             .find(|s| &s["span_id"] == id)
             .unwrap_or_else(|| panic!("no span {id} in {:#?}", self.spans))
-    }
-}
-
-/// The trace's spans from the query API, once it holds [`SPANS`] of them:
-/// the Rust services report natively on their own schedule.
-fn wait_for_spans(collector: &CollectorProcess, trace_id: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = collector.get(&format!("/api/traces/{trace_id}"));
-        let spans = body["spans"].as_array().cloned().unwrap_or_default();
-        if status == 200 && spans.len() >= SPANS {
-            assert_eq!(body["trace_id"], trace_id, "{body}");
-            return spans;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "trace {trace_id} has {} of {SPANS} spans: {body:#}",
-            spans.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use serde_json::{Value, json};
-use support::CollectorProcess;
+use support::{CollectorProcess, assert_same_span};
 
 /// The `--max-frame-bytes` the collector runs with: small enough to reach.
 const MAX_BYTES: usize = 64 * 1024;
@@ -320,22 +320,6 @@ fn assert_tree_stored(collector: &CollectorProcess, trace: [u8; 16]) {
     assert_eq!(spans.len(), expected.len(), "{spans:#?}");
     for (span, expected) in spans.iter().zip(&expected) {
         assert_same_span(span, expected);
-    }
-}
-
-/// Asserts `span` is `expected`, key by key so a failure names the field.
-fn assert_same_span(span: &Value, expected: &Value) {
-    let (span, expected) = (
-        span.as_object().expect("a span"),
-        expected.as_object().expect("a span"),
-    );
-    for key in expected.keys().chain(span.keys()) {
-        assert_eq!(
-            span.get(key),
-            expected.get(key),
-            "span {:?}, field {key:?}",
-            expected["name"]
-        );
     }
 }
 

@@ -12,7 +12,7 @@ mod support;
 mod python;
 
 use serde_json::{Value, json};
-use support::CollectorProcess;
+use support::{CollectorProcess, assert_same_span};
 
 /// What `emit_tree.py` imports; `.ci/run` installs the packages.
 const IMPORTS: &str = "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, \
@@ -192,22 +192,6 @@ fn assert_known_tree(collector: &CollectorProcess, trace: &str) {
     assert_eq!(spans.len(), expected.len(), "{spans:#?}");
     for (span, expected) in spans.iter().zip(&expected) {
         assert_same_span(span, expected);
-    }
-}
-
-/// Asserts `span` is `expected`, key by key so a failure names the field.
-fn assert_same_span(span: &Value, expected: &Value) {
-    let (span, expected) = (
-        span.as_object().expect("a span"),
-        expected.as_object().expect("a span"),
-    );
-    for key in expected.keys().chain(span.keys()) {
-        assert_eq!(
-            span.get(key),
-            expected.get(key),
-            "span {:?}, field {key:?}",
-            expected["name"]
-        );
     }
 }
 

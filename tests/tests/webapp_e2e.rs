@@ -6,7 +6,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{CollectorProcess, ServiceProcess};
@@ -67,25 +66,6 @@ impl Demo {
             .to_owned();
         let body = response.body_mut().read_to_string().expect("a page");
         (response.status().as_u16(), trace_id, body)
-    }
-
-    /// The trace's spans from the query API once it holds `spans` of them.
-    fn trace(&self, trace_id: &str, spans: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, body) = self.collector.get(&format!("/api/traces/{trace_id}"));
-            let got = body["spans"].as_array().cloned().unwrap_or_default();
-            if status == 200 && got.len() >= spans {
-                assert_eq!(body["trace_id"], trace_id, "{body}");
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "trace {trace_id} has {} of {spans} spans: {body}",
-                got.len()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 
@@ -170,7 +150,7 @@ fn one_page_view_is_one_trace_across_four_servers_and_three_processes() {
         "the page links to its trace: {page}"
     );
 
-    let spans = demo.trace(&trace_id, 7);
+    let spans = demo.collector.trace_with(&trace_id, 7);
     assert_eq!(spans.len(), 7, "{spans:?}");
     let mut by_parent: HashMap<String, Vec<&Value>> = HashMap::new();
     let mut roots = Vec::new();
@@ -242,7 +222,7 @@ fn malformed_incoming_headers_start_a_fresh_trace_and_still_get_200() {
         let (status, trace_id, page) = demo.view(&[header]);
         assert_eq!(status, 200, "{header:?}: {page}");
         assert_ne!(trace_id, claimed, "{header:?}");
-        let spans = demo.trace(&trace_id, 7);
+        let spans = demo.collector.trace_with(&trace_id, 7);
         let root = spans
             .iter()
             .find(|s| s["name"] == "GET /" && s["service"] == "frontservice")

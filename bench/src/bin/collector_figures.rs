@@ -358,19 +358,7 @@ fn pre_encoded(collector: &Collector, roots: u64, connections: u64) -> Ingest {
             })
         })
         .collect();
-    let cpu = collector.cpu();
-    let start = Instant::now();
-    barrier.wait();
-    for client in clients {
-        client.join().expect("a client");
-    }
-    let elapsed = start.elapsed();
-    let cpu = collector.cpu() - cpu;
-    Ingest {
-        spans: roots * (LEAVES + 1),
-        elapsed,
-        cpu,
-    }
+    timed(collector, &barrier, clients, roots * (LEAVES + 1))
 }
 
 /// A native wire span as OTLP.
@@ -510,18 +498,27 @@ fn otlp_ingest(collector: &Collector, roots: u64, connections: u64, transport: O
             })
         })
         .collect();
+    timed(collector, &barrier, clients, roots * (LEAVES + 1))
+}
+
+/// Releases the `clients` waiting at `barrier` and times them until all
+/// are done: wall time and the collector's CPU for `spans` stored spans.
+fn timed(
+    collector: &Collector,
+    barrier: &Barrier,
+    clients: Vec<std::thread::JoinHandle<()>>,
+    spans: u64,
+) -> Ingest {
     let cpu = collector.cpu();
     let start = Instant::now();
     barrier.wait();
     for client in clients {
         client.join().expect("a client");
     }
-    let elapsed = start.elapsed();
-    let cpu = collector.cpu() - cpu;
     Ingest {
-        spans: roots * (LEAVES + 1),
-        elapsed,
-        cpu,
+        spans,
+        elapsed: start.elapsed(),
+        cpu: collector.cpu() - cpu,
     }
 }
 

@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -77,6 +78,27 @@ impl CollectorProcess {
             status,
             serde_json::from_str(&body).unwrap_or(Value::String(body)),
         )
+    }
+
+    /// The spans of `trace_id` from the query API, once it holds at least
+    /// `spans` of them (services report on their own schedule); fails after
+    /// 30 seconds.
+    pub fn trace_with(&self, trace_id: &str, spans: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get(&format!("/api/traces/{trace_id}"));
+            let got = body["spans"].as_array().cloned().unwrap_or_default();
+            if status == 200 && got.len() >= spans {
+                assert_eq!(body["trace_id"], trace_id, "{body}");
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "trace {trace_id} has {} of {spans} spans: {body:#}",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// `POST path` with a binary body: the status and the JSON body.
@@ -227,5 +249,21 @@ impl Drop for ServiceProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Asserts `span` is `expected`, key by key so a failure names the field.
+pub fn assert_same_span(span: &Value, expected: &Value) {
+    let (span, expected) = (
+        span.as_object().expect("a span"),
+        expected.as_object().expect("a span"),
+    );
+    for key in expected.keys().chain(span.keys()) {
+        assert_eq!(
+            span.get(key),
+            expected.get(key),
+            "span {:?}, field {key:?}",
+            expected["name"]
+        );
     }
 }
