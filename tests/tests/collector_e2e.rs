@@ -204,7 +204,7 @@ fn garbage_on_the_native_port_gets_errors_while_a_good_client_is_served() {
     let hello = Frame {
         kind: Some(frame::Kind::Hello(proto::Hello {
             protocol_version: proto::PROTOCOL_VERSION,
-            resource: None,
+            ..Default::default()
         })),
     }
     .encode_length_delimited_to_vec();
@@ -214,7 +214,7 @@ fn garbage_on_the_native_port_gets_errors_while_a_good_client_is_served() {
     let future = Frame {
         kind: Some(frame::Kind::Hello(proto::Hello {
             protocol_version: 99,
-            resource: None,
+            ..Default::default()
         })),
     }
     .encode_length_delimited_to_vec();

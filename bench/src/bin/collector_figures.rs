@@ -294,6 +294,7 @@ fn encoded_frames(connection: u64, connections: u64, roots: u64, now: u64) -> (V
                     service_name: "bench".into(),
                     ..Default::default()
                 }),
+                ..Default::default()
             })),
         },
         &mut wire,

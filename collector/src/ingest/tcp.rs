@@ -227,7 +227,7 @@ mod tests {
         Frame {
             kind: Some(frame::Kind::Hello(proto::Hello {
                 protocol_version: proto::PROTOCOL_VERSION,
-                resource: None,
+                ..Default::default()
             })),
         }
     }
@@ -244,7 +244,7 @@ mod tests {
                     ..Default::default()
                 }],
                 dropped_spans: 0,
-                resource: None,
+                ..Default::default()
             })),
         }
     }

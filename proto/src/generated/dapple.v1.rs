@@ -34,6 +34,10 @@ pub struct Hello {
     /// The process that records.
     #[prost(message, optional, tag = "2")]
     pub resource: ::core::option::Option<Resource>,
+    /// The ingest token, when the collector asks for one
+    /// (`--ingest-token-file`); a wrong or missing one gets an Error frame.
+    #[prost(string, tag = "3")]
+    pub token: ::prost::alloc::string::String,
 }
 /// The process that recorded the spans, sent once per connection.
 #[derive(Clone, PartialEq, ::prost::Message)]

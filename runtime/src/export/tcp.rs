@@ -93,6 +93,7 @@ impl TcpExporter {
                 kind: Some(frame::Kind::Hello(proto::Hello {
                     protocol_version: proto::PROTOCOL_VERSION,
                     resource: Some(resource),
+                    token: String::new(),
                 })),
             },
             &mut hello,
