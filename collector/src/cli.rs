@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access::Tokens;
 use crate::duration::parse_duration;
 use crate::log::{self, Level};
+use crate::net::{PortConfig, Timeouts};
 use crate::server::{self, ServerConfig};
 use crate::store::{Limits, MemoryStore, SqliteStore, Store};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -25,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Receive spans and serve the query API.
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Run a collector (memory store) with the webapp demo's services
     /// reporting to it and a request to them every second: traces in the UI
     /// within seconds.
@@ -79,7 +81,8 @@ struct Serve {
     #[arg(long, default_value_t = 1_000_000)]
     max_spans: usize,
     /// The most bytes kept (the spans' size in memory, used database pages in
-    /// SQLite); past it the oldest spans are deleted. Unbounded by default.
+    /// SQLite); past it the oldest spans are deleted. 1 GiB in memory by
+    /// default; unbounded in SQLite.
     #[arg(long)]
     max_bytes: Option<u64>,
     /// How much the collector writes to stderr.
@@ -105,7 +108,44 @@ struct Serve {
     /// A header (`name=value`) on every forwarded request; repeatable.
     #[arg(long, value_parser = parse_header)]
     forward_header: Vec<(String, String)>,
+    /// The most spans one batch or OTLP request may hold; larger ones are
+    /// refused.
+    #[arg(long, default_value_t = server::DEFAULT_MAX_BATCH_SPANS)]
+    max_batch_spans: usize,
+    /// Connections held open at once on each port; past it new ones wait.
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// How long a native frame may take to arrive once begun, a TLS
+    /// handshake to finish, and an HTTP request's headers to arrive.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    read_timeout: Duration,
+    /// A native connection with no frame on the way for this long is closed
+    /// (clients reconnect when they have spans to send).
+    #[arg(long, value_parser = parse_duration, default_value = "10m")]
+    native_idle_timeout: Duration,
+    /// An HTTP connection with no request for this long is closed.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    http_idle_timeout: Duration,
+    /// TLS on every port: the server's certificate chain (PEM), with
+    /// `--tls-key`.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Ingest requires a bearer token from this file (one per line,
+    /// optionally `label token`; `#` comments): in the native hello, or as
+    /// `Authorization: Bearer` over HTTP, OTLP/HTTP and gRPC.
+    #[arg(long)]
+    ingest_token_file: Option<PathBuf>,
+    /// The query API requires a bearer token from this file (same format);
+    /// the UI asks for it.
+    #[arg(long)]
+    read_token_file: Option<PathBuf>,
 }
+
+/// The memory store's byte bound when none is given.
+const DEFAULT_MEMORY_BYTES: u64 = 1 << 30;
 
 fn parse_forward_url(url: &str) -> Result<String, String> {
     if url.starts_with("http://") && url.len() > "http://".len() {
@@ -151,10 +191,33 @@ pub fn main() -> std::process::ExitCode {
         }
     };
     log::set_level(serve.log_level);
+    let max_bytes = match serve.store {
+        StoreKind::Memory => Some(serve.max_bytes.unwrap_or(DEFAULT_MEMORY_BYTES)),
+        StoreKind::Sqlite => serve.max_bytes,
+    };
     let limits = Limits {
         max_spans: serve.max_spans.max(1),
-        max_bytes: serve.max_bytes,
+        max_bytes,
         retention: serve.retention,
+    };
+    let fail = |what: &dyn std::error::Error| {
+        log::error(format_args!("{}", log::Chain(what)));
+        std::process::ExitCode::FAILURE
+    };
+    let tls = match (&serve.tls_cert, &serve.tls_key) {
+        (Some(cert), Some(key)) => match crate::net::load_tls(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(e) => return fail(&e),
+        },
+        _ => None,
+    };
+    let tokens = |file: &Option<PathBuf>| file.as_deref().map(Tokens::load).transpose();
+    let (ingest_tokens, read_tokens) = match (
+        tokens(&serve.ingest_token_file),
+        tokens(&serve.read_token_file),
+    ) {
+        (Ok(ingest), Ok(read)) => (ingest.map(Arc::new), read.map(Arc::new)),
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
     };
     let store: Arc<dyn Store> = match serve.store {
         StoreKind::Memory => Arc::new(MemoryStore::new(limits)),
@@ -178,13 +241,24 @@ pub fn main() -> std::process::ExitCode {
         }
     };
     let config = ServerConfig {
-        http: serve.http,
-        native: serve.native,
         max_frame_bytes: serve.max_frame_bytes,
         otlp_http: serve.otlp_http,
         otlp_grpc: serve.otlp_grpc,
         forward_otlp: serve.forward_otlp,
         forward_headers: serve.forward_header,
+        ports: PortConfig {
+            max_connections: serve.max_connections.max(1),
+            timeouts: Timeouts {
+                read: serve.read_timeout,
+                native_idle: serve.native_idle_timeout,
+                http_idle: serve.http_idle_timeout,
+            },
+            tls,
+        },
+        ingest_tokens,
+        read_tokens,
+        max_batch_spans: serve.max_batch_spans.max(1),
+        ..ServerConfig::new(serve.http, serve.native)
     };
     let result = runtime.block_on(server::run(config, store, |bound| {
         let mut line = format!("listening native={} http={}", bound.native, bound.http);

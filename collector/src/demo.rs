@@ -100,15 +100,7 @@ async fn demo(config: DemoConfig) -> Result<(), DemoError> {
         retention: None,
     }));
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel::<Bound>();
-    let server_config = ServerConfig {
-        http: config.http,
-        native: config.native,
-        max_frame_bytes: dapple_proto::DEFAULT_MAX_FRAME_BYTES,
-        otlp_http: None,
-        otlp_grpc: None,
-        forward_otlp: Vec::new(),
-        forward_headers: Vec::new(),
-    };
+    let server_config = ServerConfig::new(config.http, config.native);
     let server = tokio::spawn(server::run(server_config, store, move |bound| {
         let _ = bound_tx.send(bound);
     }));

@@ -7,6 +7,7 @@
 //! that trait; [`http`] only reads parameters and writes serde types, for
 //! the query API and HTTP ingest; [`server`] starts them together.
 
+pub mod access;
 pub mod cli;
 pub mod demo;
 pub mod dropped;
@@ -15,6 +16,7 @@ pub mod forward;
 pub mod http;
 pub mod ingest;
 pub mod log;
+pub mod net;
 pub mod query;
 pub mod server;
 pub mod span;

@@ -1,7 +1,9 @@
 //! The collector's own messages, on stderr, filtered by `--log-level`.
 
 use std::fmt::Arguments;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 /// How much the collector says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -43,6 +45,46 @@ pub fn warn(message: Arguments<'_>) {
 /// Progress.
 pub fn info(message: Arguments<'_>) {
     say(Level::Info, message);
+}
+
+/// Warnings of one kind, at most one line per period: a peer hammering the
+/// collector with refused connections costs a line a second, not a line
+/// per attempt. The line after a quiet spell says how many were left out.
+#[derive(Debug)]
+pub struct Throttled {
+    period: Duration,
+    state: Mutex<Option<(Instant, u64)>>,
+}
+
+impl Throttled {
+    /// At most one line per `period`.
+    pub const fn new(period: Duration) -> Throttled {
+        Throttled {
+            period,
+            state: Mutex::new(None),
+        }
+    }
+
+    /// A warning, said unless one was said less than a period ago.
+    pub fn warn(&self, message: Arguments<'_>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        match &mut *state {
+            Some((last, left_out)) if now.duration_since(*last) < self.period => {
+                *left_out = left_out.saturating_add(1);
+            }
+            _ => {
+                let left_out = state.map_or(0, |(_, n)| n);
+                *state = Some((now, 0));
+                drop(state);
+                if left_out > 0 {
+                    warn(format_args!("{message} (and {left_out} more like it)"));
+                } else {
+                    warn(message);
+                }
+            }
+        }
+    }
 }
 
 /// An error with its causes, `outer: inner: innermost`, for the log.

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::access::Tokens;
 use crate::dropped::DroppedSpans;
 use crate::forward::{DEFAULT_QUEUE_SPANS, Forwarder, ForwardingStore};
-use crate::http::{AppState, otlp_router, router};
-use crate::ingest;
+use crate::http::{Access, AppState, grpc_router, otlp_router, router};
+use crate::ingest::limits::{LimitedStore, Trimmed};
 use crate::ingest::otlp::OtlpIngest;
-use crate::log;
+use crate::ingest::{self, DecodeBudget, NativeIngest};
+use crate::net::{PortConfig, serve_http};
 use crate::store::Store;
 
 /// Where to listen and what to serve.
@@ -31,7 +33,57 @@ pub struct ServerConfig {
     pub forward_otlp: Vec<String>,
     /// Headers on every forwarded request.
     pub forward_headers: Vec<(String, String)>,
+    /// Connection limits, timeouts and TLS, for every port.
+    pub ports: PortConfig,
+    /// Tokens asked of ingest clients, when set.
+    pub ingest_tokens: Option<Arc<Tokens>>,
+    /// Tokens asked of query API clients, when set.
+    pub read_tokens: Option<Arc<Tokens>>,
+    /// The most spans one batch or export request may hold.
+    pub max_batch_spans: usize,
+    /// Memory for requests and frames being decoded, all ingest together.
+    pub decode_budget_bytes: u64,
 }
+
+impl ServerConfig {
+    /// The defaults, on the given addresses: no OTLP, no forwarding, no TLS,
+    /// no tokens.
+    pub fn new(http: SocketAddr, native: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            http,
+            native,
+            max_frame_bytes: dapple_proto::DEFAULT_MAX_FRAME_BYTES,
+            otlp_http: None,
+            otlp_grpc: None,
+            forward_otlp: Vec::new(),
+            forward_headers: Vec::new(),
+            ports: PortConfig {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                timeouts: Default::default(),
+                tls: None,
+            },
+            ingest_tokens: None,
+            read_tokens: None,
+            max_batch_spans: DEFAULT_MAX_BATCH_SPANS,
+            decode_budget_bytes: DecodeBudget::DEFAULT_BYTES,
+        }
+    }
+
+    /// Who may use the port bound to `address`.
+    fn access(&self, address: SocketAddr) -> Access {
+        Access {
+            read_tokens: self.read_tokens.clone(),
+            ingest_tokens: self.ingest_tokens.clone(),
+            loopback: address.ip().is_loopback(),
+        }
+    }
+}
+
+/// Connections held at once per port, by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// Spans one batch or export request may hold, by default.
+pub const DEFAULT_MAX_BATCH_SPANS: usize = 100_000;
 
 /// The bound addresses of a started server (port 0 becomes a real port).
 #[derive(Debug, Clone, Copy)]
@@ -89,37 +141,50 @@ pub async fn run(
     } else {
         Arc::new(ForwardingStore::new(store, forwarders.clone()))
     };
+    let trimmed = Arc::new(Trimmed::default());
+    let store: Arc<dyn Store> = Arc::new(LimitedStore::new(store, trimmed.clone()));
     let dropped = Arc::new(DroppedSpans::default());
-    let otlp = Arc::new(OtlpIngest::new(store.clone()));
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(ingest::serve(
-        native,
-        store.clone(),
-        dropped.clone(),
-        config.max_frame_bytes,
+    let budget = Arc::new(DecodeBudget::new(
+        config
+            .decode_budget_bytes
+            .max(DecodeBudget::native(config.max_frame_bytes)),
     ));
+    let otlp = Arc::new(OtlpIngest::new(
+        store.clone(),
+        budget.clone(),
+        config.max_batch_spans,
+    ));
+    let native_ingest = Arc::new(NativeIngest {
+        store: store.clone(),
+        dropped: dropped.clone(),
+        tokens: config.ingest_tokens.clone(),
+        max_frame_bytes: config.max_frame_bytes,
+        max_batch_spans: config.max_batch_spans,
+        budget,
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(ingest::serve(native, config.ports.clone(), native_ingest));
     if let Some(listener) = otlp_http {
-        let app = otlp_router(otlp.clone(), config.max_frame_bytes);
-        tasks.spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                log::error(format_args!("OTLP/HTTP ingest stopped: {e}"));
-            }
-        });
+        let access = config.access(listener.local_addr()?);
+        let app = otlp_router(otlp.clone(), config.max_frame_bytes, &access);
+        tasks.spawn(serve_http(listener, "OTLP/HTTP", config.ports.clone(), app));
     }
     if let Some(listener) = otlp_grpc {
-        let otlp = otlp.clone();
-        tasks.spawn(async move {
-            if let Err(e) = ingest::grpc::serve(listener, otlp, config.max_frame_bytes).await {
-                log::error(format_args!("OTLP/gRPC ingest stopped: {e}"));
-            }
-        });
+        let access = config.access(listener.local_addr()?);
+        let app = grpc_router(otlp.clone(), config.max_frame_bytes, &access);
+        tasks.spawn(serve_http(listener, "OTLP/gRPC", config.ports.clone(), app));
     }
-    let app = router(AppState {
-        store,
-        dropped,
-        forwarders: forwarders.into(),
-    });
-    let served = axum::serve(http, app).await;
+    let access = config.access(http.local_addr()?);
+    let app = router(
+        AppState {
+            store,
+            dropped,
+            forwarders: forwarders.into(),
+            trimmed,
+        },
+        &access,
+    );
+    serve_http(http, "HTTP", config.ports.clone(), app).await;
     tasks.abort_all();
-    served
+    Ok(())
 }

@@ -82,6 +82,7 @@ mod tests {
             kind: Some(frame::Kind::Hello(Hello {
                 protocol_version: crate::PROTOCOL_VERSION,
                 resource: None,
+                token: "t0ken".into(),
             })),
         };
         let mut wire = Vec::new();

@@ -48,7 +48,8 @@ impl Decoder for FrameCodec {
 /// Splits an async stream into frame bodies without decoding them: each
 /// item is one [`Frame`]'s encoding, for `Frame::decode` wherever the
 /// decoding should run. Frames over the size limit are refused from their
-/// length prefix, as by [`FrameCodec`].
+/// length prefix, as by [`FrameCodec`]; the buffer grows with the bytes
+/// that arrive, not with the length a prefix announces.
 #[derive(Clone, Copy, Debug)]
 pub struct RawFrameCodec {
     limit: usize,
@@ -73,8 +74,10 @@ impl Decoder for RawFrameCodec {
         };
         let end = prefix + body;
         if src.len() < end {
-            // Room for the rest of the frame in one allocation.
-            src.reserve(end - src.len());
+            // Room for more of the frame, in proportion to what arrived:
+            // the buffer doubles at most, so a peer that announces a large
+            // frame and sends little of it holds little memory.
+            src.reserve((end - src.len()).min(src.len().max(64 * 1024)));
             return Ok(None);
         }
         src.advance(prefix);

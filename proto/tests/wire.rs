@@ -88,6 +88,7 @@ fn every_frame_kind_encodes_as_before() {
             frame::Kind::Hello(Hello {
                 protocol_version: 1,
                 resource: Some(resource),
+                token: String::new(),
             }),
             "160a14080112100a0373766312016818d2092203312e32".to_owned(),
         ),

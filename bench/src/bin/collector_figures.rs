@@ -79,14 +79,11 @@ fn serve(store: &str, data_dir: &Path, max_spans: usize) {
         std::process::exit(0);
     });
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
     let config = ServerConfig {
-        http: "127.0.0.1:0".parse().expect("an address"),
-        native: "127.0.0.1:0".parse().expect("an address"),
-        max_frame_bytes: proto::DEFAULT_MAX_FRAME_BYTES,
-        otlp_http: Some("127.0.0.1:0".parse().expect("an address")),
-        otlp_grpc: Some("127.0.0.1:0".parse().expect("an address")),
-        forward_otlp: Vec::new(),
-        forward_headers: Vec::new(),
+        otlp_http: Some(any),
+        otlp_grpc: Some(any),
+        ..ServerConfig::new(any, any)
     };
     let served = runtime.block_on(server::run(config, store, |bound| {
         let otlp = |a: Option<SocketAddr>| a.expect("an OTLP address").to_string();

@@ -26,6 +26,15 @@ pub enum ApiError {
     /// Nothing there.
     #[error("{0}")]
     NotFound(String),
+    /// No token, or not one the collector was given.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Not served to this request, whoever sent it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A body in a media type the endpoint does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The store failed.
     #[error("storage failed")]
     Store(#[from] StoreError),
@@ -62,6 +71,20 @@ impl IntoResponse for ApiError {
             ApiError::BadParameter { parameter, .. } => (StatusCode::BAD_REQUEST, Some(*parameter)),
             ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            ApiError::Unauthorized(_) => {
+                let body = ErrorBody {
+                    error: self.to_string(),
+                    parameter: None,
+                };
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                    Json(body),
+                )
+                    .into_response();
+            }
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, None),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, None),
             ApiError::Store(_) | ApiError::Task(_) => {
                 crate::log::error(format_args!("{}", crate::log::Chain(&self)));
                 (StatusCode::INTERNAL_SERVER_ERROR, None)

@@ -4,6 +4,7 @@
 mod aggregates;
 mod dependencies;
 mod error;
+mod guard;
 mod ingest;
 mod otlp;
 mod otlp_json;
@@ -16,12 +17,38 @@ mod ui;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 
 pub use error::ApiError;
-pub use otlp::otlp_router;
+pub use otlp::{grpc_router, otlp_router};
 
+use crate::access::Tokens;
 use crate::store::{Store, StoreError};
+
+/// Who may use a port: the tokens asked of readers and writers (none asked
+/// when `None`), and whether the port listens on loopback only, in which
+/// case requests must name a loopback host.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// Tokens for the query API.
+    pub read_tokens: Option<Arc<Tokens>>,
+    /// Tokens for ingest.
+    pub ingest_tokens: Option<Arc<Tokens>>,
+    /// The port is bound to a loopback address.
+    pub loopback: bool,
+}
+
+impl Access {
+    /// `router` behind the Host check, when on loopback.
+    fn guard_host(&self, router: Router) -> Router {
+        if self.loopback {
+            router.layer(from_fn(guard::loopback_host_only))
+        } else {
+            router
+        }
+    }
+}
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -32,6 +59,8 @@ pub struct AppState {
     pub dropped: Arc<crate::dropped::DroppedSpans>,
     /// Where accepted spans are forwarded.
     pub forwarders: Arc<[Arc<crate::forward::Forwarder>]>,
+    /// What ingest's bounds changed.
+    pub trimmed: Arc<crate::ingest::limits::Trimmed>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -61,14 +90,35 @@ async fn forwarding(
     axum::Json(serde_json::json!({ "forwarders": forwarders }))
 }
 
-/// The collector's HTTP routes.
-pub fn router(state: AppState) -> Router {
+/// `GET /api/ingest`: what ingest's bounds on spans changed so far.
+async fn ingest_stats(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    use std::sync::atomic::Ordering::Relaxed;
+    axum::Json(serde_json::json!({
+        "truncated_values": state.trimmed.truncated.load(Relaxed),
+        "clamped_times": state.trimmed.clamped_times.load(Relaxed),
+    }))
+}
+
+/// The collector's HTTP routes: the UI and `/healthz` for anyone, the
+/// query API for holders of a read token, HTTP ingest for holders of an
+/// ingest token (when tokens are asked for).
+pub fn router(state: AppState, access: &Access) -> Router {
     let pages = ui::PAGES.iter().fold(Router::new(), |router, page| {
         router.route(page, get(ui::index))
     });
-    pages
+    let open = pages
         .route("/ui/{name}", get(ui::asset))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(|| async { "ok" }));
+    let ingest = Router::new()
+        .route("/api/v1/spans", post(ingest::post_spans))
+        .layer(from_fn_with_state(
+            access.ingest_tokens.clone(),
+            guard::identify_writer,
+        ))
+        .with_state(state.clone());
+    let read = Router::new()
         .route("/api/traces", get(search::search))
         .route("/api/traces/{trace_id}", get(traces::get_trace))
         .route("/api/services", get(services::services))
@@ -76,7 +126,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/aggregates", get(aggregates::aggregates))
         .route("/api/aggregates/series", get(aggregates::series))
         .route("/api/dependencies", get(dependencies::dependencies))
-        .route("/api/v1/spans", post(ingest::post_spans))
         .route("/api/forwarding", get(forwarding))
-        .with_state(state)
+        .route("/api/ingest", get(ingest_stats))
+        .layer(from_fn_with_state(
+            access.read_tokens.clone(),
+            guard::require_read_token,
+        ))
+        .with_state(state);
+    access.guard_host(open.merge(ingest).merge(read))
 }

@@ -28,12 +28,30 @@ struct OtlpState {
 }
 
 /// The OTLP/HTTP routes: `POST /v1/traces`, bodies of at most `max_bytes`
-/// (compressed and decompressed).
-pub fn otlp_router(ingest: Arc<OtlpIngest>, max_bytes: usize) -> Router {
-    Router::new()
+/// (compressed and decompressed), from holders of an ingest token when
+/// `access` asks for one.
+pub fn otlp_router(ingest: Arc<OtlpIngest>, max_bytes: usize, access: &super::Access) -> Router {
+    let router = Router::new()
         .route("/v1/traces", post(export))
         .layer(DefaultBodyLimit::max(max_bytes))
-        .with_state(OtlpState { ingest, max_bytes })
+        .layer(axum::middleware::from_fn_with_state(
+            access.ingest_tokens.clone(),
+            super::guard::identify_writer,
+        ))
+        .with_state(OtlpState { ingest, max_bytes });
+    access.guard_host(router)
+}
+
+/// OTLP/gRPC (`TraceService/Export`) as routes, from holders of an ingest
+/// token when `access` asks for one (others get `UNAUTHENTICATED`).
+pub fn grpc_router(ingest: Arc<OtlpIngest>, max_bytes: usize, access: &super::Access) -> Router {
+    let router = tonic::service::Routes::new(crate::ingest::grpc::service(ingest, max_bytes))
+        .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(
+            access.ingest_tokens.clone(),
+            super::guard::identify_grpc_writer,
+        ));
+    access.guard_host(router)
 }
 
 /// The encoding of a request, and so of its answer.
@@ -147,30 +165,23 @@ enum BodyError {
     Malformed(String),
 }
 
-/// Decompresses (when gzipped, up to `max_bytes`) and decodes a request.
-fn decode(
-    body: Bytes,
-    gzip: bool,
-    encoding: Encoding,
-    max_bytes: usize,
-) -> Result<ExportTraceServiceRequest, BodyError> {
-    let inflated;
-    let bytes: &[u8] = if gzip {
-        let mut out = Vec::new();
-        // One byte past the limit tells a body that is too large from one
-        // exactly at it, without inflating the rest of a hostile body.
-        flate2::read::GzDecoder::new(&body[..])
-            .take(max_bytes as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| BodyError::Malformed(format!("not valid gzip: {e}")))?;
-        if out.len() > max_bytes {
-            return Err(BodyError::TooLarge(max_bytes));
-        }
-        inflated = out;
-        &inflated
-    } else {
-        &body
-    };
+/// Decompresses a gzipped body, up to `max_bytes`.
+fn inflate(body: &[u8], max_bytes: usize) -> Result<Bytes, BodyError> {
+    let mut out = Vec::new();
+    // One byte past the limit tells a body that is too large from one
+    // exactly at it, without inflating the rest of a hostile body.
+    flate2::read::GzDecoder::new(body)
+        .take(max_bytes as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| BodyError::Malformed(format!("not valid gzip: {e}")))?;
+    if out.len() > max_bytes {
+        return Err(BodyError::TooLarge(max_bytes));
+    }
+    Ok(out.into())
+}
+
+/// Decodes a request.
+fn decode(bytes: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, BodyError> {
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes)
             .map_err(|e| BodyError::Malformed(format!("not an ExportTraceServiceRequest: {e}"))),
@@ -214,20 +225,30 @@ async fn handle(
     let gzip = gzipped(&headers)
         .map_err(|m| Failure::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, encoding, m))?;
     let max_bytes = state.max_bytes;
-    let decode = move || decode(body, gzip, encoding, max_bytes);
+    let body = if gzip {
+        tokio::task::spawn_blocking(move || inflate(&body, max_bytes))
+            .await
+            .unwrap_or_else(|_| Err(BodyError::Malformed("the body could not be read".into())))
+            .map_err(|e| body_failure(e, encoding))?
+    } else {
+        body
+    };
     let accepted = state
         .ingest
-        .export(decode)
+        .export(body.len(), move || decode(&body, encoding))
         .await
         .map_err(|refused| match refused {
-            Refused::Body(BodyError::TooLarge(max)) => Failure::new(
+            Refused::Body(e) => body_failure(e, encoding),
+            Refused::TooLarge => Failure::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 encoding,
-                format!("the request inflates past {max} bytes"),
+                "the request is too large to decode: send smaller requests",
             ),
-            Refused::Body(BodyError::Malformed(message)) => {
-                Failure::new(StatusCode::BAD_REQUEST, encoding, message)
-            }
+            Refused::TooManySpans(max) => Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                encoding,
+                format!("a request may hold at most {max} spans"),
+            ),
             Refused::Overloaded { retry_after } => Failure {
                 retry_after: Some(retry_after),
                 ..Failure::new(
@@ -246,6 +267,17 @@ async fn handle(
             },
         })?;
     Ok((encoding, accepted))
+}
+
+fn body_failure(error: BodyError, encoding: Encoding) -> Failure {
+    match error {
+        BodyError::TooLarge(max) => Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            encoding,
+            format!("the request inflates past {max} bytes"),
+        ),
+        BodyError::Malformed(message) => Failure::new(StatusCode::BAD_REQUEST, encoding, message),
+    }
 }
 
 /// 200 with an `ExportTraceServiceResponse`, whose partial success counts
@@ -283,14 +315,15 @@ mod tests {
     #[tokio::test]
     async fn a_busy_collector_answers_503_with_retry_after_and_stores_nothing() {
         let store = Arc::new(MemoryStore::new(Limits::spans(100)));
-        let ingest = Arc::new(OtlpIngest::new(store.clone()));
-        // Every place taken, as by requests still being stored.
-        let _busy = ingest.occupy_all();
+        let budget = Arc::new(crate::ingest::DecodeBudget::new(1 << 20));
+        let ingest = Arc::new(OtlpIngest::new(store.clone(), budget.clone(), 1000));
+        // The whole budget taken, as by requests still being stored.
+        let _busy = budget.try_reserve(1 << 20).unwrap();
         let request = Request::post("/v1/traces")
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(r#"{"resourceSpans":[]}"#))
             .unwrap();
-        let response = otlp_router(ingest.clone(), 1 << 20)
+        let response = otlp_router(ingest.clone(), 1 << 20, &crate::http::Access::default())
             .oneshot(request)
             .await
             .unwrap();

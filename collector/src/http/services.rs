@@ -34,10 +34,11 @@ pub(super) async fn span_names(
 
 // Fields in alphabetical order: the order the API has always written.
 
-/// Every service, and the spans each client said it dropped.
+/// Every service, and the spans each client said it dropped: per service,
+/// per client (its token's label, or its IP address).
 #[derive(Debug, Serialize)]
 pub(super) struct ServicesResponse {
-    dropped_spans: BTreeMap<String, u64>,
+    dropped_spans: BTreeMap<String, BTreeMap<String, u64>>,
     services: Vec<String>,
 }
 

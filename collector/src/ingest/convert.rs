@@ -151,20 +151,35 @@ pub struct Batch {
     pub spans: Vec<Span>,
 }
 
+/// Why a batch frame was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Not a `dapple.v1.Frame`.
+    #[error("not a dapple.v1.Frame")]
+    Decode(#[from] prost::DecodeError),
+    /// More spans than a batch may hold.
+    #[error("a batch may hold at most {0} spans")]
+    TooManySpans(usize),
+}
+
 /// The batch a frame's encoding carries, its spans from `service` (those
 /// without valid ids left out, as by [`spans`]), or `None` when the frame
-/// is not a batch. Each span goes from the bytes to the collector's form
-/// without a `Vec` of wire spans in between; a frame holding more than a
-/// batch is left to prost, so the outcome is the same as decoding a
-/// `dapple.v1.Frame`.
+/// is not a batch; refused when it holds more than `max_spans` spans (the
+/// check comes before each span is decoded, so such a frame costs no more
+/// than `max_spans` decoded spans). Each span goes from the bytes to the
+/// collector's form without a `Vec` of wire spans in between; a frame
+/// holding more than a batch is left to prost, so the outcome is the same
+/// as decoding a `dapple.v1.Frame`.
 pub fn batch_frame(
     resource: &Arc<Resource>,
     frame: &[u8],
-) -> Result<Option<Batch>, prost::DecodeError> {
+    max_spans: usize,
+) -> Result<Option<Batch>, BatchError> {
     use prost::encoding::{WireType, check_wire_type, decode_key, skip_field};
     let ctx = prost::encoding::DecodeContext::default();
     let mut batch: Option<Batch> = None;
     let mut rest = frame;
+    let mut seen = 0;
     while !rest.is_empty() {
         let (tag, wire_type) = decode_key(&mut rest)?;
         match tag {
@@ -177,16 +192,21 @@ pub fn batch_frame(
                     dropped_spans: 0,
                     spans: Vec::new(),
                 });
-                merge_batch(resource, batch, message)?;
+                merge_batch(resource, batch, message, &mut seen, max_spans)?;
             }
             // Another kind: rare, and prost knows what wins.
             1 | 3 | 4 => {
                 return Ok(match proto::Frame::decode(frame)?.kind {
-                    Some(proto::frame::Kind::Batch(batch)) => Some(Batch {
-                        sequence: batch.sequence,
-                        dropped_spans: batch.dropped_spans,
-                        spans: spans(resource, batch.spans),
-                    }),
+                    Some(proto::frame::Kind::Batch(batch)) => {
+                        if batch.spans.len() > max_spans {
+                            return Err(BatchError::TooManySpans(max_spans));
+                        }
+                        Some(Batch {
+                            sequence: batch.sequence,
+                            dropped_spans: batch.dropped_spans,
+                            spans: spans(resource, batch.spans),
+                        })
+                    }
                     _ => None,
                 });
             }
@@ -207,12 +227,15 @@ fn length_delimited<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], prost::DecodeEr
     Ok(message)
 }
 
-/// `dapple.v1.Batch` fields into `batch`.
+/// `dapple.v1.Batch` fields into `batch`; `seen` counts the span fields
+/// met so far, at most `max_spans`.
 fn merge_batch(
     resource: &Arc<Resource>,
     batch: &mut Batch,
     mut rest: &[u8],
-) -> Result<(), prost::DecodeError> {
+    seen: &mut usize,
+    max_spans: usize,
+) -> Result<(), BatchError> {
     use prost::encoding::{WireType, check_wire_type, decode_key, message, skip_field, uint64};
     let ctx = prost::encoding::DecodeContext::default();
     while !rest.is_empty() {
@@ -222,10 +245,15 @@ fn merge_batch(
             2 => {
                 check_wire_type(WireType::LengthDelimited, wire_type)?;
                 let span = length_delimited(&mut rest)?;
+                *seen += 1;
+                if *seen > max_spans {
+                    return Err(BatchError::TooManySpans(max_spans));
+                }
                 if batch.spans.is_empty() {
                     // Spans are most of a batch: guess their number from
                     // the first one's size instead of doubling up to it.
-                    batch.spans.reserve(rest.len() / (span.len() + 2) + 1);
+                    let guess = rest.len() / (span.len() + 2) + 1;
+                    batch.spans.reserve(guess.min(max_spans));
                 }
                 batch.spans.extend(span_from_bytes(resource, span)?);
             }
@@ -828,9 +856,13 @@ mod tests {
             resource: Some(proto::Resource::default()),
         };
         let frame = |kind| proto::Frame { kind: Some(kind) }.encode_to_vec();
-        let decoded = batch_frame(&service, &frame(proto::frame::Kind::Batch(batch.clone())))
-            .unwrap()
-            .unwrap();
+        let decoded = batch_frame(
+            &service,
+            &frame(proto::frame::Kind::Batch(batch.clone())),
+            1000,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(decoded.sequence, 9);
         assert_eq!(decoded.dropped_spans, 4);
         assert_eq!(decoded.spans, spans(&service, batch.spans.clone()));
@@ -841,19 +873,35 @@ mod tests {
             sequence: 10,
             ..Default::default()
         })));
-        let decoded = batch_frame(&service, &twice).unwrap().unwrap();
+        let decoded = batch_frame(&service, &twice, 1000).unwrap().unwrap();
         assert_eq!((decoded.sequence, decoded.spans.len()), (10, 2));
         // Not a batch, or a batch then something else.
         let ack = frame(proto::frame::Kind::Ack(proto::Ack { sequence: 1 }));
-        assert!(batch_frame(&service, &ack).unwrap().is_none());
+        assert!(batch_frame(&service, &ack, 1000).unwrap().is_none());
         let mut batch_then_ack = frame(proto::frame::Kind::Batch(batch));
         batch_then_ack.extend(&ack);
-        assert!(batch_frame(&service, &batch_then_ack).unwrap().is_none());
+        assert!(
+            batch_frame(&service, &batch_then_ack, 1000)
+                .unwrap()
+                .is_none()
+        );
         // Garbage is an error, not a panic.
-        assert!(batch_frame(&service, &[0x12, 0x05, 0x12, 0x10]).is_err());
+        assert!(batch_frame(&service, &[0x12, 0x05, 0x12, 0x10], 1000).is_err());
         for cut in 0..twice.len() {
-            let _ = batch_frame(&service, &twice[..cut]);
+            let _ = batch_frame(&service, &twice[..cut], 1000);
         }
+        // More spans than allowed, valid or not, in one batch or spread
+        // over repeated batch fields.
+        assert!(matches!(
+            batch_frame(&service, &twice, 1),
+            Err(BatchError::TooManySpans(1))
+        ));
+        let empty_spans = frame(proto::frame::Kind::Batch(proto::Batch {
+            spans: vec![proto::Span::default(); 3],
+            ..Default::default()
+        }));
+        assert!(batch_frame(&service, &empty_spans, 3).is_ok());
+        assert!(batch_frame(&service, &empty_spans, 2).is_err());
     }
 
     #[test]

@@ -10,7 +10,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 
 use super::otlp::{OtlpIngest, Refused};
@@ -38,9 +37,15 @@ impl TraceService for Service {
         }
         let accepted = self
             .ingest
-            .export(move || Ok::<_, Infallible>(request))
+            .export(size, move || Ok::<_, Infallible>(request))
             .await
             .map_err(|refused| match refused {
+                Refused::TooLarge => tonic::Status::resource_exhausted(
+                    "the request is too large to decode: send smaller requests",
+                ),
+                Refused::TooManySpans(max) => tonic::Status::resource_exhausted(format!(
+                    "a request may hold at most {max} spans"
+                )),
                 Refused::Overloaded { .. } => tonic::Status::unavailable(
                     "the collector is busy storing other requests: retry later",
                 ),
@@ -57,21 +62,12 @@ impl TraceService for Service {
     }
 }
 
-/// Serves OTLP/gRPC on `listener` until the task is dropped; messages of
-/// at most `max_bytes` (decompressed; tonic itself reads up to four times
-/// that, so that a larger one gets RESOURCE_EXHAUSTED, which clients do not
-/// retry).
-pub async fn serve(
-    listener: TcpListener,
-    ingest: Arc<OtlpIngest>,
-    max_bytes: usize,
-) -> Result<(), tonic::transport::Error> {
-    let service = TraceServiceServer::new(Service { ingest, max_bytes })
+/// The gRPC service: messages of at most `max_bytes` (decompressed; tonic
+/// itself reads up to four times that, so that a larger one gets
+/// RESOURCE_EXHAUSTED, which clients do not retry).
+pub fn service(ingest: Arc<OtlpIngest>, max_bytes: usize) -> TraceServiceServer<impl TraceService> {
+    TraceServiceServer::new(Service { ingest, max_bytes })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max_bytes.saturating_mul(4));
-    tonic::transport::Server::builder()
-        .add_service(service)
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-        .await
+        .max_decoding_message_size(max_bytes.saturating_mul(4))
 }

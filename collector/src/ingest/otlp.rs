@@ -9,32 +9,21 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1 as otlp;
 
-use tokio::sync::Semaphore;
-
+use super::DecodeBudget;
 use crate::span::{
     Attribute, Dropped, Event, Link, Resource, Scope, Span, SpanKind, Status, StatusCode, Value,
 };
 use crate::store::Store;
 
-/// Export requests decoded and stored at once, at most; past it a request
-/// is refused with a hint to retry, rather than queued without bound.
-const MAX_IN_FLIGHT: usize = 16;
-
 /// Seconds a refused client is told to wait before it retries.
 const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// Stores the spans of OTLP export requests, from either OTLP ingest.
+#[derive(Debug)]
 pub struct OtlpIngest {
     store: Arc<dyn Store>,
-    in_flight: Arc<Semaphore>,
-}
-
-impl std::fmt::Debug for OtlpIngest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtlpIngest")
-            .field("free", &self.in_flight.available_permits())
-            .finish_non_exhaustive()
-    }
+    budget: Arc<DecodeBudget>,
+    max_spans: usize,
 }
 
 /// What a stored request brought.
@@ -53,50 +42,64 @@ pub struct Accepted {
 pub enum Refused<E> {
     /// Its body could not be read.
     Body(E),
-    /// Too many requests are being stored: retry after this many seconds.
+    /// Other requests are being decoded and stored: retry after this many
+    /// seconds.
     Overloaded {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// Decoding it would take more memory than the collector gives all
+    /// requests together.
+    TooLarge,
+    /// It holds more spans than a request may.
+    TooManySpans(usize),
     /// The store failed (the cause is logged).
     Store,
 }
 
 impl OtlpIngest {
-    /// Ingest into `store`.
-    pub fn new(store: Arc<dyn Store>) -> OtlpIngest {
+    /// Ingest into `store`, requests decoded within `budget`, at most
+    /// `max_spans` spans each.
+    pub fn new(store: Arc<dyn Store>, budget: Arc<DecodeBudget>, max_spans: usize) -> OtlpIngest {
         OtlpIngest {
             store,
-            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            budget,
+            max_spans,
         }
     }
 
-    /// Takes every place, as requests being stored would (for tests of the
-    /// answer a busy collector gives).
-    #[cfg(test)]
-    pub(crate) fn occupy_all(&self) -> tokio::sync::OwnedSemaphorePermit {
-        self.in_flight
-            .clone()
-            .try_acquire_many_owned(MAX_IN_FLIGHT as u32)
-            .expect("every place is free")
-    }
-
-    /// Decodes a request with `decode` and stores its spans, both on the
-    /// blocking pool (off the async workers); refuses at once when too many
-    /// requests are in flight.
+    /// Decodes a request of `size` bytes with `decode` and stores its
+    /// spans, both on the blocking pool (off the async workers); refuses at
+    /// once when the decode budget is spent for now, rather than queueing.
     pub async fn export<E: Send + 'static>(
         &self,
+        size: usize,
         decode: impl FnOnce() -> Result<ExportTraceServiceRequest, E> + Send + 'static,
     ) -> Result<Accepted, Refused<E>> {
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return Err(Refused::Overloaded {
-                retry_after: RETRY_AFTER_SECONDS,
-            });
+        let share = match self.budget.try_reserve(DecodeBudget::otlp(size)) {
+            Ok(share) => share,
+            Err(true) => return Err(Refused::TooLarge),
+            Err(false) => {
+                return Err(Refused::Overloaded {
+                    retry_after: RETRY_AFTER_SECONDS,
+                });
+            }
         };
         let store = self.store.clone();
+        let max_spans = self.max_spans;
         let stored = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let converted = convert(decode().map_err(Refused::Body)?);
+            let _share = share;
+            let request = decode().map_err(Refused::Body)?;
+            let count: usize = request
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum();
+            if count > max_spans {
+                return Err(Refused::TooManySpans(max_spans));
+            }
+            let converted = convert(request);
             let spans = converted.spans.len();
             store.insert(converted.spans).map_err(|e| {
                 crate::log::error(format_args!("storing OTLP spans failed: {e}"));

@@ -1,25 +1,38 @@
-//! The native protocol's server side: a hello, then batches, each
-//! acknowledged once stored. A connection's batches are pipelined: the next
-//! frame is read while earlier ones are decoded and stored on the blocking
-//! pool (never on the async workers), and acks go out in sequence order. Anything else gets an error frame and the
-//! connection is closed; frames over the size limit are refused from their
-//! length prefix, before their body is read, so no client can make the
-//! collector allocate more.
+//! The native protocol's server side: a hello (with the ingest token when
+//! one is asked for), then batches, each acknowledged once stored. A
+//! connection's batches are pipelined: the next frame is read while earlier
+//! ones are decoded and stored on the blocking pool (never on the async
+//! workers), and acks go out in sequence order. Anything else gets an error
+//! frame and the connection is closed.
+//!
+//! What a peer can make the collector hold is in proportion to what it
+//! sends and bounded: a frame over the size limit is refused from its
+//! length prefix; a frame's buffer grows with the bytes that arrived, not
+//! with the length announced; a frame must arrive within the read timeout
+//! once begun, and a connection with nothing on the way is closed after
+//! the idle timeout; a batch may hold at most so many spans; and frames
+//! being decoded, from all connections together, take their share of one
+//! [`DecodeBudget`].
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use dapple_proto::{self as proto, Frame, FrameCodec, FrameError, RawFrameCodec, frame};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use prost::Message;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio::time::Instant;
+use tokio_util::codec::{Decoder, FramedWrite};
 
+use super::DecodeBudget;
+use super::convert::BatchError;
+use crate::access::{Identity, Tokens};
 use crate::dropped::DroppedSpans;
+use crate::net::{Connection, PortConfig, Timeouts, accept_loop};
 use crate::span::Resource;
 use crate::store::Store;
 
@@ -28,7 +41,22 @@ use crate::store::Store;
 /// frames and the one arriving, however fast its peer sends.
 const MAX_FRAMES_IN_FLIGHT: usize = 4;
 
-type Frames = FramedRead<OwnedReadHalf, RawFrameCodec>;
+/// What native ingest needs, shared by its connections.
+#[derive(Debug)]
+pub struct NativeIngest {
+    /// Where spans go.
+    pub store: Arc<dyn Store>,
+    /// What clients said they dropped.
+    pub dropped: Arc<DroppedSpans>,
+    /// The tokens a hello must carry one of; none asked for when `None`.
+    pub tokens: Option<Arc<Tokens>>,
+    /// The largest frame accepted.
+    pub max_frame_bytes: usize,
+    /// The most spans one batch may hold.
+    pub max_batch_spans: usize,
+    /// Memory for frames being decoded, shared with other ingest.
+    pub budget: Arc<DecodeBudget>,
+}
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +69,18 @@ enum Refusal {
     NoHello,
     #[error("protocol version {0} is not supported; this collector speaks version {1}")]
     Version(u32, u32),
+    #[error("this collector needs an ingest token in the hello, and that one is not it")]
+    Token,
     #[error("unexpected frame: clients send hello and batch frames")]
     Unexpected,
+    #[error("{0}")]
+    Batch(#[from] BatchError),
+    #[error("a frame of {0} bytes is more than this collector decodes at once")]
+    TooLarge(usize),
+    #[error("no frame came for {0:?}")]
+    Idle(std::time::Duration),
+    #[error("a frame took longer than {0:?} to arrive")]
+    Slow(std::time::Duration),
     #[error("storing the batch failed")]
     Store(#[from] crate::store::StoreError),
     #[error("storing the batch failed")]
@@ -59,44 +97,40 @@ impl Refusal {
     }
 }
 
-/// Accepts connections until the listener fails.
-pub async fn serve(
-    listener: TcpListener,
-    store: Arc<dyn Store>,
-    dropped: Arc<DroppedSpans>,
-    max_frame_bytes: usize,
-) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        let store = store.clone();
-        let dropped = dropped.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            handle(stream, peer, store, dropped, max_frame_bytes).await;
-        });
-    }
+static REFUSED: crate::log::Throttled =
+    crate::log::Throttled::new(std::time::Duration::from_secs(1));
+
+/// Accepts connections for ever.
+pub async fn serve(listener: TcpListener, config: PortConfig, ingest: Arc<NativeIngest>) {
+    let timeouts = config.timeouts;
+    accept_loop(listener, "native", config, &[], move |stream, peer| {
+        handle(stream, peer, ingest.clone(), timeouts)
+    })
+    .await;
 }
 
 async fn handle(
-    stream: TcpStream,
-    peer: std::net::SocketAddr,
-    store: Arc<dyn Store>,
-    dropped: Arc<DroppedSpans>,
-    limit: usize,
+    stream: Connection,
+    peer: SocketAddr,
+    ingest: Arc<NativeIngest>,
+    timeouts: Timeouts,
 ) {
-    let (read, write) = stream.into_split();
-    let frames = FramedRead::new(read, RawFrameCodec::new(limit));
+    let (read, write) = tokio::io::split(stream);
+    let frames = Frames {
+        read,
+        buffer: BytesMut::new(),
+        codec: RawFrameCodec::new(ingest.max_frame_bytes),
+        timeouts,
+    };
     // The limit is on what clients send; replies are acks and errors, read
     // by clients under their own limit.
     let mut replies = FramedWrite::new(write, FrameCodec::new(proto::DEFAULT_MAX_FRAME_BYTES));
-    let result = converse(frames, &mut replies, store, dropped).await;
+    let result = converse(frames, &mut replies, peer, ingest).await;
     if let Err(refusal) = result
         && !refusal.is_closed()
     {
         // The log has the causes; the peer gets only the top-level message.
-        crate::log::warn(format_args!(
+        REFUSED.warn(format_args!(
             "refused {peer}: {}",
             crate::log::Chain(&refusal)
         ));
@@ -110,19 +144,50 @@ async fn handle(
     let _ = replies.get_mut().shutdown().await;
 }
 
-/// The next frame's body, undecoded; a stream that ended between frames is
-/// a closed one.
-async fn next_frame(frames: &mut Frames) -> Result<Bytes, Refusal> {
-    match frames.next().await {
-        Some(frame) => Ok(frame?),
-        None => Err(Refusal::Closed),
-    }
+/// Frames read off a connection, each within the timeouts.
+struct Frames {
+    read: ReadHalf<Connection>,
+    buffer: BytesMut,
+    codec: RawFrameCodec,
+    timeouts: Timeouts,
 }
 
-/// A frame's body decoded, off the async workers: a batch can be megabytes.
-async fn decode(body: Bytes) -> Result<Frame, Refusal> {
-    let frame = tokio::task::spawn_blocking(move || Frame::decode(body)).await?;
-    Ok(frame.map_err(FrameError::from)?)
+impl Frames {
+    /// The next frame's body, undecoded: waits up to the idle timeout for
+    /// its first byte and up to the read timeout for the rest. A stream
+    /// that ended between frames is a closed one.
+    async fn next(&mut self) -> Result<Bytes, Refusal> {
+        let mut begun: Option<Instant> = None;
+        loop {
+            if let Some(body) = self.codec.decode(&mut self.buffer)? {
+                return Ok(body);
+            }
+            let deadline = if self.buffer.is_empty() {
+                Instant::now() + self.timeouts.native_idle
+            } else {
+                *begun.get_or_insert_with(|| Instant::now() + self.timeouts.read)
+            };
+            if self.buffer.capacity() - self.buffer.len() < 4096 {
+                self.buffer.reserve(8192);
+            }
+            let read =
+                tokio::time::timeout_at(deadline, self.read.read_buf(&mut self.buffer)).await;
+            match read {
+                Err(_) if self.buffer.is_empty() => {
+                    return Err(Refusal::Idle(self.timeouts.native_idle));
+                }
+                Err(_) => return Err(Refusal::Slow(self.timeouts.read)),
+                Ok(read) => {
+                    if read.map_err(FrameError::Io)? == 0 {
+                        return Err(match self.buffer.len() {
+                            0 => Refusal::Closed,
+                            buffered => FrameError::Truncated { buffered }.into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A batch being decoded and stored (its sequence number once stored), or
@@ -134,24 +199,39 @@ type InFlight = Result<JoinHandle<Result<u64, Refusal>>, Refusal>;
 async fn converse(
     mut frames: Frames,
     replies: &mut FramedWrite<impl AsyncWrite + Unpin, FrameCodec>,
-    store: Arc<dyn Store>,
-    dropped: Arc<DroppedSpans>,
+    peer: SocketAddr,
+    ingest: Arc<NativeIngest>,
 ) -> Result<(), Refusal> {
-    let resource = match decode(next_frame(&mut frames).await?).await?.kind {
-        Some(frame::Kind::Hello(hello)) => {
-            if hello.protocol_version != proto::PROTOCOL_VERSION {
-                return Err(Refusal::Version(
-                    hello.protocol_version,
-                    proto::PROTOCOL_VERSION,
-                ));
-            }
-            Arc::new(super::convert::resource(hello.resource))
-        }
-        _ => return Err(Refusal::NoHello),
+    let body = frames.next().await?;
+    let hello = tokio::task::spawn_blocking(move || Frame::decode(body))
+        .await?
+        .map_err(FrameError::from)?;
+    let Some(frame::Kind::Hello(hello)) = hello.kind else {
+        return Err(Refusal::NoHello);
     };
+    if hello.protocol_version != proto::PROTOCOL_VERSION {
+        return Err(Refusal::Version(
+            hello.protocol_version,
+            proto::PROTOCOL_VERSION,
+        ));
+    }
+    let client = match &ingest.tokens {
+        Some(tokens) => Identity::token(
+            tokens
+                .identify(hello.token.as_bytes())
+                .ok_or(Refusal::Token)?,
+        ),
+        None => Identity::address(peer.ip()),
+    };
+    let resource = Arc::new(super::convert::resource(hello.resource));
     // One batch waits here for its ack while the rest are in the channel.
     let (in_flight, mut stored) = mpsc::channel(MAX_FRAMES_IN_FLIGHT - 1);
-    let reader = tokio::spawn(read_batches(frames, in_flight, resource, store, dropped));
+    let connection = Arc::new(Conversation {
+        ingest,
+        resource,
+        client,
+    });
+    let reader = tokio::spawn(read_batches(frames, in_flight, connection));
     let acked = async {
         while let Some(batch) = stored.recv().await {
             let sequence = batch?.await??;
@@ -169,15 +249,21 @@ async fn converse(
     acked
 }
 
+/// What every batch of a connection is stored with.
+#[derive(Debug)]
+struct Conversation {
+    ingest: Arc<NativeIngest>,
+    resource: Arc<Resource>,
+    client: Identity,
+}
+
 /// Reads batches and starts storing each on the blocking pool, at most
 /// [`MAX_FRAMES_IN_FLIGHT`] at once, until the stream ends or a frame is
 /// refused; tells `in_flight` which, after the batches before it.
 async fn read_batches(
     mut frames: Frames,
     in_flight: mpsc::Sender<InFlight>,
-    resource: Arc<Resource>,
-    store: Arc<dyn Store>,
-    dropped: Arc<DroppedSpans>,
+    connection: Arc<Conversation>,
 ) {
     loop {
         // A place in the queue before the frame is read: the bound holds
@@ -185,10 +271,24 @@ async fn read_batches(
         let Ok(place) = in_flight.reserve().await else {
             return;
         };
-        let next = next_frame(&mut frames).await.map(|body| {
-            let (resource, store, dropped) = (resource.clone(), store.clone(), dropped.clone());
-            tokio::task::spawn_blocking(move || store_batch(body, &resource, &*store, &dropped))
-        });
+        let next = match frames.next().await {
+            Ok(body) => match connection
+                .ingest
+                .budget
+                .reserve(DecodeBudget::native(body.len()))
+                .await
+            {
+                Some(share) => {
+                    let connection = connection.clone();
+                    Ok(tokio::task::spawn_blocking(move || {
+                        let _share = share;
+                        store_batch(body, &connection)
+                    }))
+                }
+                None => Err(Refusal::TooLarge(body.len())),
+            },
+            Err(refusal) => Err(refusal),
+        };
         let end = next.is_err();
         place.send(next);
         if end {
@@ -198,17 +298,16 @@ async fn read_batches(
 }
 
 /// Decodes a batch frame and stores its spans; its sequence number.
-fn store_batch(
-    body: Bytes,
-    resource: &Arc<Resource>,
-    store: &dyn Store,
-    dropped: &DroppedSpans,
-) -> Result<u64, Refusal> {
-    let batch = super::convert::batch_frame(resource, &body)
-        .map_err(FrameError::from)?
+fn store_batch(body: Bytes, connection: &Conversation) -> Result<u64, Refusal> {
+    let ingest = &connection.ingest;
+    let batch = super::convert::batch_frame(&connection.resource, &body, ingest.max_batch_spans)?
         .ok_or(Refusal::Unexpected)?;
-    dropped.add(&resource.service, batch.dropped_spans);
-    store.insert(batch.spans)?;
+    ingest.dropped.add(
+        &connection.resource.service,
+        &connection.client,
+        batch.dropped_spans,
+    );
+    ingest.store.insert(batch.spans)?;
     Ok(batch.sequence)
 }
 
@@ -287,7 +386,20 @@ mod tests {
     async fn replies_to(store: Arc<dyn Store>, frames: Vec<Frame>) -> Vec<Frame> {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, store, Arc::default(), 1 << 20));
+        let ingest = Arc::new(NativeIngest {
+            store,
+            dropped: Arc::default(),
+            tokens: None,
+            max_frame_bytes: 1 << 20,
+            max_batch_spans: 1000,
+            budget: Arc::new(DecodeBudget::new(64 << 20)),
+        });
+        let config = PortConfig {
+            max_connections: 16,
+            timeouts: Timeouts::default(),
+            tls: None,
+        };
+        tokio::spawn(serve(listener, config, ingest));
         tokio::task::spawn_blocking(move || {
             let mut stream = std::net::TcpStream::connect(address).unwrap();
             let mut wire = Vec::new();

@@ -89,7 +89,7 @@ pub enum StoreError {
 
 /// A place for spans. Inserting a span whose (trace, span) id is already
 /// stored does nothing, so a re-sent batch never doubles a span.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: std::fmt::Debug + Send + Sync + 'static {
     /// Stores spans; returns how many were new.
     fn insert(&self, spans: Vec<Span>) -> Result<usize, StoreError>;
 

@@ -1,0 +1,249 @@
+//! Bounds on what one span may hold, applied to every span accepted from
+//! any ingest: names, keys and values are cut to a size (at a character
+//! boundary), and times past what SQLite's signed integers hold (the year
+//! 2262) are clamped, each counted. Wraps the store, so no ingest path can
+//! skip it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dapple::TraceId;
+
+use crate::span::{Attribute, Resource, Span, Value};
+use crate::store::{SpanFilter, Store, StoreError};
+
+/// Span, event and scope names, and the service name, in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+/// Attribute keys, in bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Text and byte values, each (an array's elements each), in bytes.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// The latest time stored: 2^63 - 1 nanoseconds, in 2262.
+pub const LATEST_UNIX_NANOS: u64 = i64::MAX as u64;
+
+/// What the bounds changed, since the collector started.
+#[derive(Debug, Default)]
+pub struct Trimmed {
+    /// Names, keys and values cut short.
+    pub truncated: AtomicU64,
+    /// Start or end times clamped to [`LATEST_UNIX_NANOS`].
+    pub clamped_times: AtomicU64,
+}
+
+/// A store that applies the bounds to the spans inserted into it.
+#[derive(Debug)]
+pub struct LimitedStore {
+    inner: Arc<dyn Store>,
+    trimmed: Arc<Trimmed>,
+}
+
+impl LimitedStore {
+    /// `inner`, behind the bounds; what they change is counted in `trimmed`.
+    pub fn new(inner: Arc<dyn Store>, trimmed: Arc<Trimmed>) -> LimitedStore {
+        LimitedStore { inner, trimmed }
+    }
+}
+
+impl Store for LimitedStore {
+    fn insert(&self, mut spans: Vec<Span>) -> Result<usize, StoreError> {
+        let mut counts = Counts::default();
+        // Spans of a batch share their resource: each is checked once.
+        let mut last: Option<(Arc<Resource>, Arc<Resource>)> = None;
+        for span in &mut spans {
+            let resource = match &last {
+                Some((given, bounded)) if Arc::ptr_eq(given, &span.resource) => bounded.clone(),
+                _ => {
+                    let bounded = bound_resource(&span.resource, &mut counts);
+                    last = Some((span.resource.clone(), bounded.clone()));
+                    bounded
+                }
+            };
+            if !Arc::ptr_eq(&resource, &span.resource) {
+                span.service = resource.service.clone();
+                span.resource = resource;
+            }
+            bound_span(span, &mut counts);
+        }
+        if counts.truncated > 0 {
+            self.trimmed
+                .truncated
+                .fetch_add(counts.truncated, Ordering::Relaxed);
+        }
+        if counts.clamped > 0 {
+            self.trimmed
+                .clamped_times
+                .fetch_add(counts.clamped, Ordering::Relaxed);
+        }
+        self.inner.insert(spans)
+    }
+
+    fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
+        self.inner.trace(trace_id)
+    }
+
+    fn span_count(&self) -> Result<usize, StoreError> {
+        self.inner.span_count()
+    }
+
+    fn spans(&self, filter: &SpanFilter) -> Result<Vec<Span>, StoreError> {
+        self.inner.spans(filter)
+    }
+
+    fn trace_keys(
+        &self,
+        filter: &SpanFilter,
+        before: Option<(u64, TraceId)>,
+    ) -> Result<Vec<(u64, TraceId)>, StoreError> {
+        self.inner.trace_keys(filter, before)
+    }
+
+    fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        self.inner.services()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    truncated: u64,
+    clamped: u64,
+}
+
+impl Counts {
+    fn cut(&mut self, text: &mut String, max: usize) {
+        if text.len() > max {
+            let mut end = max;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            self.truncated += 1;
+        }
+    }
+
+    fn clamp(&mut self, nanos: &mut u64) {
+        if *nanos > LATEST_UNIX_NANOS {
+            *nanos = LATEST_UNIX_NANOS;
+            self.clamped += 1;
+        }
+    }
+
+    fn attributes(&mut self, attributes: &mut [Attribute]) {
+        for attribute in attributes {
+            self.cut(&mut attribute.key, MAX_KEY_BYTES);
+            if let Some(value) = &mut attribute.value {
+                self.value(value);
+            }
+        }
+    }
+
+    fn value(&mut self, value: &mut Value) {
+        match value {
+            Value::String(text) => self.cut(text, MAX_VALUE_BYTES),
+            Value::Bytes(bytes) if bytes.len() > MAX_VALUE_BYTES => {
+                bytes.truncate(MAX_VALUE_BYTES);
+                self.truncated += 1;
+            }
+            Value::Array(values) => values.iter_mut().flatten().for_each(|v| self.value(v)),
+            Value::Map(entries) => self.attributes(entries),
+            Value::Bytes(_) | Value::Int(_) | Value::Double(_) | Value::Bool(_) => {}
+        }
+    }
+}
+
+/// `resource` itself when within bounds, else a bounded copy.
+fn bound_resource(resource: &Arc<Resource>, counts: &mut Counts) -> Arc<Resource> {
+    let before = counts.truncated;
+    let mut attributes = resource.attributes.clone();
+    for attribute in &mut attributes {
+        if attribute.key == "service.name"
+            && let Some(Value::String(name)) = &mut attribute.value
+        {
+            counts.cut(name, MAX_NAME_BYTES);
+        }
+    }
+    counts.attributes(&mut attributes);
+    if counts.truncated == before {
+        return resource.clone();
+    }
+    Arc::new(Resource::new(attributes, resource.dropped_attributes))
+}
+
+fn bound_span(span: &mut Span, counts: &mut Counts) {
+    counts.cut(&mut span.name, MAX_NAME_BYTES);
+    counts.clamp(&mut span.start_unix_nanos);
+    counts.clamp(&mut span.end_unix_nanos);
+    counts.cut(&mut span.status.message, MAX_VALUE_BYTES);
+    counts.cut(&mut span.trace_state, MAX_VALUE_BYTES);
+    counts.attributes(&mut span.attributes);
+    for event in &mut span.events {
+        counts.cut(&mut event.name, MAX_NAME_BYTES);
+        counts.clamp(&mut event.unix_nanos);
+        counts.attributes(&mut event.attributes);
+    }
+    for link in &mut span.links {
+        counts.cut(&mut link.trace_state, MAX_VALUE_BYTES);
+        counts.attributes(&mut link.attributes);
+    }
+    if let Some(scope) = &span.scope {
+        let over = scope.name.len() > MAX_NAME_BYTES
+            || scope.version.len() > MAX_NAME_BYTES
+            || scope.attributes.iter().any(|a| {
+                a.key.len() > MAX_KEY_BYTES
+                    || matches!(&a.value, Some(Value::String(s)) if s.len() > MAX_VALUE_BYTES)
+            });
+        if over {
+            let mut scope = (**scope).clone();
+            counts.cut(&mut scope.name, MAX_NAME_BYTES);
+            counts.cut(&mut scope.version, MAX_NAME_BYTES);
+            counts.attributes(&mut scope.attributes);
+            span.scope = Some(Arc::new(scope));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Limits, MemoryStore};
+
+    #[test]
+    fn long_names_and_values_are_cut_at_a_character_and_late_times_clamped() {
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(Limits::spans(10)));
+        let trimmed = Arc::new(Trimmed::default());
+        let store = LimitedStore::new(memory.clone(), trimmed.clone());
+        let resource = Arc::new(Resource::of_service(&"s".repeat(300_000)));
+        let mut spans = Vec::new();
+        for id in 1..=3 {
+            let mut span = Span::example(1, id);
+            span.service = resource.service.clone();
+            span.resource = resource.clone();
+            span.name = "é".repeat(MAX_NAME_BYTES);
+            span.attributes = vec![Attribute {
+                key: "k".repeat(1000),
+                value: Some(Value::Array(vec![Some(Value::String("v".repeat(100_000)))])),
+            }];
+            span.start_unix_nanos = u64::MAX;
+            spans.push(span);
+        }
+        store.insert(spans).unwrap();
+        let stored = memory.trace(TraceId::from_bytes([1; 16]).unwrap()).unwrap();
+        assert_eq!(stored.len(), 3);
+        for span in &stored {
+            assert_eq!(span.service.len(), MAX_NAME_BYTES);
+            assert!(
+                Arc::ptr_eq(&span.resource, &stored[0].resource),
+                "one resource"
+            );
+            assert_eq!(span.name.len(), MAX_NAME_BYTES, "512 two-byte characters");
+            assert_eq!(span.attributes[0].key.len(), MAX_KEY_BYTES);
+            let Some(Value::Array(values)) = &span.attributes[0].value else {
+                panic!("an array")
+            };
+            assert_eq!(values[0], Some(Value::String("v".repeat(MAX_VALUE_BYTES))));
+            assert_eq!(span.start_unix_nanos, LATEST_UNIX_NANOS);
+        }
+        // The service name once, then per span its name, key and value.
+        assert_eq!(trimmed.truncated.load(Ordering::Relaxed), 1 + 3 * 3);
+        assert_eq!(trimmed.clamped_times.load(Ordering::Relaxed), 3);
+    }
+}
