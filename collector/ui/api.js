@@ -1,4 +1,5 @@
-// The collector's JSON API, and its errors as one type the pages can show.
+// The collector's JSON API, and its errors as one type the pages can show;
+// the read token every call sends, when the collector asks for one.
 
 /** A failed call: `status` is 0 when the collector could not be reached. */
 export class ApiError extends Error {
@@ -9,10 +10,51 @@ export class ApiError extends Error {
   }
 }
 
+/** Where the read token waits: for this tab only, gone when it closes. */
+const TOKEN_KEY = 'dapple.readToken';
+
+/** The token when session storage is refused (kept until a reload). */
+let memoryToken = null;
+
+let tokenNeeded = () => {};
+
+/** The read token this tab sends, or null. */
+export function readToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ?? memoryToken;
+  } catch {
+    return memoryToken;
+  }
+}
+
+/** Sends `token` as `Authorization: Bearer` on every call from now on. */
+export function setReadToken(token) {
+  memoryToken = token;
+  try {
+    sessionStorage.setItem(TOKEN_KEY, token);
+  } catch {
+    // Storage is off in this browser: the token lasts until a reload.
+  }
+}
+
+/** A token as the collector's token files take it: letters, digits and `-._~+/=`. */
+export const TOKEN_SHAPE = /^[A-Za-z0-9\-._~+/=]+$/;
+
+/**
+ * Calls `ask({ refused })` when the collector answers 401: it needs a read
+ * token, and `refused` says whether the one sent was refused.
+ */
+export function whenTokenNeeded(ask) {
+  tokenNeeded = ask;
+}
+
 async function fetchText(path) {
+  const token = readToken();
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
   let response;
   try {
-    response = await fetch(path, { headers: { Accept: 'application/json' } });
+    response = await fetch(path, { headers });
   } catch (e) {
     throw new ApiError(
       `The collector at ${location.host} is unreachable (${e.message}). Is dapple-collector running?`,
@@ -20,6 +62,9 @@ async function fetchText(path) {
     );
   }
   const text = await response.text();
+  // An answer to a token replaced since it was sent is stale: the page is
+  // being drawn again with the new one.
+  if (response.status === 401 && token === readToken()) tokenNeeded({ refused: Boolean(token) });
   if (!response.ok) {
     let body = null;
     try {

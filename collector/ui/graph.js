@@ -88,7 +88,7 @@ function drawGraph(names, edges) {
     id: 'service-graph',
     role: 'img',
     'aria-label': 'Services and the calls between them',
-    style: `max-width:${width}px`,
+    style: { 'max-width': `${width}px` },
   },
   svg('defs', {},
     svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '10', refY: '5', markerUnits: 'userSpaceOnUse', markerWidth: '12', markerHeight: '12', orient: 'auto-start-reverse' },
@@ -126,8 +126,8 @@ function drawGraph(names, edges) {
     const { x, y } = position.get(n);
     return svg('g', { class: 'node', dataset: { service: n } },
       svg('a', { href: `/search?service=${encodeURIComponent(n)}` },
-        svg('rect', { x, y, width: NODE_W, height: NODE_H, rx: 8, style: `stroke:${serviceColor(n)}` }),
-        svg('rect', { x, y, width: 8, height: NODE_H, rx: 3, style: `fill:${serviceColor(n)}` }),
+        svg('rect', { x, y, width: NODE_W, height: NODE_H, rx: 8, style: { stroke: serviceColor(n) } }),
+        svg('rect', { x, y, width: 8, height: NODE_H, rx: 3, style: { fill: serviceColor(n) } }),
         svg('text', { x: x + NODE_W / 2 + 4, y: y + NODE_H / 2 + 5, 'text-anchor': 'middle' }, n.length > 20 ? `${n.slice(0, 19)}…` : n),
         svg('title', {}, `${n}: search its traces`)));
   }));

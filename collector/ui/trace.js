@@ -259,7 +259,7 @@ class TraceView {
     return el('div', { class: 'wf-axis', role: 'row' },
       el('div', { class: 'wf-label' }, 'Span'),
       el('div', { class: 'wf-bar-area' },
-        ticks.map((t) => el('span', { class: 'tick', style: `left:${(t / this.model.total) * 100}%` }, formatDuration(t)))));
+        ticks.map((t) => el('span', { class: 'tick', style: { left: `${(t / this.model.total) * 100}%` } }, formatDuration(t)))));
   }
 
   setCollapsed(spans) {
@@ -326,11 +326,11 @@ class TraceView {
     return el('div', {
       class: classes.join(' '),
       role: 'row',
-      style: `top:${position * ROW_HEIGHT}px`,
+      style: { top: `${position * ROW_HEIGHT}px` },
       dataset: { spanId: span.span_id, depth: String(span.depth), name: span.name, service: span.service },
       onclick: () => this.select(span),
     },
-    el('div', { class: 'wf-label', style: `padding-left:${0.25 + span.depth * 0.9}rem`, title: `${span.service}: ${span.name}` },
+    el('div', { class: 'wf-label', style: { 'padding-left': `${0.25 + span.depth * 0.9}rem` }, title: `${span.service}: ${span.name}` },
       hasChildren
         ? el('button', {
           type: 'button',
@@ -343,7 +343,7 @@ class TraceView {
           },
         }, collapsed ? '▸' : '▾')
         : el('span', { class: 'wf-toggle-space' }),
-      el('span', { class: 'swatch', style: `background:${serviceColor(span.service)}` }),
+      el('span', { class: 'swatch', style: { background: serviceColor(span.service) } }),
       el('span', { class: 'wf-name' }, span.name),
       span.error ? el('span', { class: 'error-mark', title: span.status.message || 'error' }, '!') : null,
       span.orphan ? el('span', { class: 'orphan-mark', title: `parent ${span.parent_id || '?'} never arrived` }, 'orphan') : null,
@@ -351,11 +351,11 @@ class TraceView {
     el('div', { class: 'wf-bar-area' },
       el('div', {
         class: 'wf-bar',
-        style: `left:${left}%;width:${width}%;background:${serviceColor(span.service)}`,
+        style: { left: `${left}%`, width: `${width}%`, background: serviceColor(span.service) },
       }),
       (critical.get(span) || []).map(([from, to]) => el('div', {
         class: 'wf-critical',
-        style: `left:${(from / total) * 100}%;width:${Math.max(((to - from) / total) * 100, 0.1)}%`,
+        style: { left: `${(from / total) * 100}%`, width: `${Math.max(((to - from) / total) * 100, 0.1)}%` },
       })),
       el('span', { class: 'wf-duration', style: durationLabelPlace(left, width) }, formatDuration(span.duration_nanos))));
   }
@@ -457,9 +457,9 @@ class TraceView {
 
 /** Right of the bar; left of it, or inside a long bar, when the bar reaches the right edge. */
 function durationLabelPlace(left, width) {
-  if (left + width < 85) return `left:${left + width}%`;
-  if (left > 15) return `right:${100 - left}%`;
-  return `right:${Math.max(100 - left - width, 0)}%;color:#fff`;
+  if (left + width < 85) return { left: `${left + width}%` };
+  if (left > 15) return { right: `${100 - left}%` };
+  return { right: `${Math.max(100 - left - width, 0)}%`, color: '#fff' };
 }
 
 /** An attribute value: arrays as numbered lists, maps as nested tables, the rest as text. */

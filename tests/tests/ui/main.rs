@@ -11,6 +11,7 @@ mod support;
 
 mod api;
 mod browser;
+mod guarded;
 mod shop;
 
 use std::collections::BTreeSet;
