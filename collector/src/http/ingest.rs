@@ -43,7 +43,7 @@ pub(super) async fn post_spans(
         .dropped
         .add(&resource.service, &client, batch.dropped_spans);
     let stored = state
-        .with_store(move |store| store.insert(convert::spans(&resource, batch.spans)))
+        .write_store(move |store| store.insert(convert::spans(&resource, batch.spans)))
         .await?;
     Ok(Json(Ingested { received, stored }))
 }

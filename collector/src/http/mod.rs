@@ -69,10 +69,28 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// Queries run at once, at most: one per core, so that however many
+/// clients query, ingest keeps its share of the machine. The others wait.
+static QUERIES: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cores)
+});
+
 impl AppState {
-    /// Runs `work` on the store from tokio's blocking threads (the stores
-    /// block on locks and disk); a store failure is an internal error.
+    /// Runs a query on the store from tokio's blocking threads (the stores
+    /// block on locks and disk), at most [`QUERIES`] at once; a store
+    /// failure is an internal error.
     async fn with_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _turn = QUERIES.acquire().await;
+        self.write_store(work).await
+    }
+
+    /// Runs ingest's `work` on the store from tokio's blocking threads,
+    /// without waiting for queries.
+    async fn write_store<T: Send + 'static>(
         &self,
         work: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {

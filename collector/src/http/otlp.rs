@@ -45,8 +45,10 @@ pub fn otlp_router(ingest: Arc<OtlpIngest>, max_bytes: usize, access: &super::Ac
 /// OTLP/gRPC (`TraceService/Export`) as routes, from holders of an ingest
 /// token when `access` asks for one (others get `UNAUTHENTICATED`).
 pub fn grpc_router(ingest: Arc<OtlpIngest>, max_bytes: usize, access: &super::Access) -> Router {
-    let router = tonic::service::Routes::new(crate::ingest::grpc::service(ingest, max_bytes))
-        .into_axum_router()
+    use crate::ingest::grpc;
+    let router = Router::new()
+        .route(grpc::EXPORT_PATH, post(grpc::export))
+        .with_state(grpc::GrpcIngest::new(ingest, max_bytes))
         .layer(axum::middleware::from_fn_with_state(
             access.ingest_tokens.clone(),
             super::guard::identify_grpc_writer,

@@ -1,5 +1,10 @@
 //! An in-memory store, bounded by span count, bytes and age: past a bound,
-//! whole oldest traces are evicted.
+//! whole oldest traces are evicted (oldest by arrival, so spans dated in
+//! the future cannot outlive others).
+//!
+//! Queries that look at every span take the lock for a slice of traces at
+//! a time, never for the whole scan: ingest waits at most one slice for a
+//! query, however many queries run.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -21,9 +26,16 @@ struct Inner {
     traces: HashMap<TraceId, Trace>,
     /// Traces in the order they first arrived.
     order: VecDeque<TraceId>,
+    /// Traces taken off the front of `order` so far: `order[i]` is the
+    /// trace that arrived `evicted + i`-th, a position that stays put while
+    /// a scan lets go of the lock.
+    evicted: u64,
     spans: usize,
     bytes: u64,
 }
+
+/// Traces a scan looks at per hold of the lock.
+const SCAN_SLICE: usize = 512;
 
 /// A trace's spans, and what eviction needs to know without walking them.
 #[derive(Debug, Default)]
@@ -32,6 +44,8 @@ struct Trace {
     ids: SpanIds,
     bytes: u64,
     latest_start: u64,
+    /// When its latest span arrived.
+    arrived: u64,
 }
 
 /// The span ids of a trace, to refuse duplicates: a short list scanned
@@ -85,6 +99,28 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Shows `visit` every trace, in order of arrival, taking the lock for
+    /// [`SCAN_SLICE`] traces at a time. Traces evicted meanwhile are not
+    /// seen; traces that arrive meanwhile are.
+    fn scan(&self, mut visit: impl FnMut(&TraceId, &Trace)) {
+        let mut next: u64 = 0;
+        loop {
+            let inner = self.lock();
+            let first = next.max(inner.evicted);
+            let start = (first - inner.evicted) as usize;
+            if start >= inner.order.len() {
+                return;
+            }
+            let end = (start + SCAN_SLICE).min(inner.order.len());
+            for id in inner.order.range(start..end) {
+                if let Some(trace) = inner.traces.get(id) {
+                    visit(id, trace);
+                }
+            }
+            next = inner.evicted + end as u64;
+        }
+    }
+
     /// Takes out the oldest traces while the store is over a bound or they
     /// are past the retention.
     fn evict(&self, inner: &mut Inner) -> Vec<Trace> {
@@ -94,11 +130,13 @@ impl MemoryStore {
             .map(|r| dapple::now_unix_nanos().saturating_sub(r.as_nanos() as u64));
         let mut evicted = Vec::new();
         while let Some(&oldest) = inner.order.front() {
+            // Past the retention by the time its spans say, or by when they
+            // arrived: a trace dated in the future still goes.
             let expired = cutoff.is_some_and(|cutoff| {
                 inner
                     .traces
                     .get(&oldest)
-                    .is_some_and(|trace| trace.latest_start < cutoff)
+                    .is_some_and(|trace| trace.latest_start.min(trace.arrived) < cutoff)
             });
             let over = inner.spans > self.limits.max_spans
                 || self.limits.max_bytes.is_some_and(|max| inner.bytes > max);
@@ -106,6 +144,7 @@ impl MemoryStore {
                 break;
             }
             inner.order.pop_front();
+            inner.evicted += 1;
             if let Some(trace) = inner.traces.remove(&oldest) {
                 inner.spans -= trace.spans.len();
                 inner.bytes -= trace.bytes;
@@ -119,6 +158,7 @@ impl MemoryStore {
 impl Store for MemoryStore {
     fn insert(&self, spans: Vec<Span>) -> Result<usize, StoreError> {
         let mut added = 0;
+        let now = dapple::now_unix_nanos();
         let evicted = {
             let mut guard = self.lock();
             let inner = &mut *guard;
@@ -137,6 +177,7 @@ impl Store for MemoryStore {
                     Trace::default()
                 });
                 trace.spans.reserve(more + 1);
+                trace.arrived = now;
                 for span in std::iter::once(first).chain(spans.by_ref().take(more)) {
                     if !trace.ids.insert(span.span_id) {
                         continue;
@@ -171,14 +212,10 @@ impl Store for MemoryStore {
     }
 
     fn spans(&self, filter: &SpanFilter) -> Result<Vec<Span>, StoreError> {
-        let inner = self.lock();
-        let mut found: Vec<Span> = inner
-            .traces
-            .values()
-            .flat_map(|trace| &trace.spans)
-            .filter(|s| filter.matches(s))
-            .cloned()
-            .collect();
+        let mut found: Vec<Span> = Vec::new();
+        self.scan(|_, trace| {
+            found.extend(trace.spans.iter().filter(|s| filter.matches(s)).cloned());
+        });
         found.sort_by_key(|s| std::cmp::Reverse(s.start_unix_nanos));
         found.truncate(filter.limit);
         Ok(found)
@@ -189,36 +226,39 @@ impl Store for MemoryStore {
         filter: &SpanFilter,
         before: Option<(u64, TraceId)>,
     ) -> Result<Vec<(u64, TraceId)>, StoreError> {
-        let inner = self.lock();
-        let mut keys: Vec<(u64, TraceId)> = inner
-            .traces
-            .iter()
-            .filter_map(|(id, trace)| {
-                trace
-                    .spans
-                    .iter()
-                    .filter(|s| filter.matches(s))
-                    .map(|s| s.start_unix_nanos)
-                    .max()
-                    .map(|key| (key, *id))
-            })
-            .filter(|entry| before.is_none_or(|b| *entry < b))
-            .collect();
+        let mut keys: Vec<(u64, TraceId)> = Vec::new();
+        self.scan(|id, trace| {
+            let key = trace
+                .spans
+                .iter()
+                .filter(|s| filter.matches(s))
+                .map(|s| s.start_unix_nanos)
+                .max()
+                .map(|key| (key, *id));
+            keys.extend(key.filter(|entry| before.is_none_or(|b| *entry < b)));
+        });
         keys.sort_by(|a, b| b.cmp(a));
         keys.truncate(filter.limit);
         Ok(keys)
     }
 
     fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        let inner = self.lock();
         let mut services: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
             Default::default();
-        for span in inner.traces.values().flat_map(|trace| &trace.spans) {
-            services
-                .entry(span.service.to_string())
-                .or_default()
-                .insert(span.name.clone());
-        }
+        self.scan(|_, trace| {
+            for span in &trace.spans {
+                if let Some(names) = services.get_mut(&*span.service) {
+                    if !names.contains(&span.name) {
+                        names.insert(span.name.clone());
+                    }
+                } else {
+                    services
+                        .entry(span.service.to_string())
+                        .or_default()
+                        .insert(span.name.clone());
+                }
+            }
+        });
         Ok(services
             .into_iter()
             .map(|(service, names)| (service, names.into_iter().collect()))
@@ -283,6 +323,56 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(store.span_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_trace_dated_in_the_future_still_goes_after_the_retention() {
+        let store = MemoryStore::new(Limits {
+            retention: Some(std::time::Duration::from_secs(60)),
+            ..Limits::spans(100)
+        });
+        let mut future = span(1, 1);
+        future.start_unix_nanos = u64::MAX / 2;
+        store.insert(vec![future]).unwrap();
+        // Arrived two minutes ago, as far as the store knows.
+        store
+            .lock()
+            .traces
+            .values_mut()
+            .for_each(|t| t.arrived -= 120_000_000_000);
+        let mut now = span(2, 1);
+        now.start_unix_nanos = dapple::now_unix_nanos();
+        store.insert(vec![now]).unwrap();
+        assert_eq!(store.span_count().unwrap(), 1);
+        assert!(
+            store
+                .trace(TraceId::from_bytes([1; 16]).unwrap())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn scans_see_every_trace_across_slices_and_evictions() {
+        let traces = 3 * SCAN_SLICE + 7;
+        let store = MemoryStore::new(Limits::spans(traces));
+        for id in 0..traces {
+            let mut s = span(1, 1);
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&(id as u64 + 1).to_be_bytes());
+            s.trace_id = TraceId::from_bytes(bytes).unwrap();
+            store.insert(vec![s]).unwrap();
+        }
+        let all = SpanFilter {
+            limit: usize::MAX,
+            ..Default::default()
+        };
+        assert_eq!(store.spans(&all).unwrap().len(), traces);
+        assert_eq!(store.trace_keys(&all, None).unwrap().len(), traces);
+        // Evictions move positions: a scan after them still sees the rest.
+        store.insert(vec![span(2, 1), span(3, 1)]).unwrap();
+        assert_eq!(store.spans(&all).unwrap().len(), traces);
+        assert_eq!(store.lock().evicted, 2);
     }
 
     #[test]

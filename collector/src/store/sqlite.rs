@@ -1,10 +1,14 @@
 //! A SQLite store: one file, WAL journal, one transaction per batch, so an
 //! acknowledged batch survives the collector being killed. Kept within a
-//! span count and an age by deleting the oldest spans. Each span's body is
-//! kept in the wire encoding (see [`crate::ingest::convert`]), so files
-//! written by earlier versions stay readable.
+//! span count and an age by deleting the spans that arrived first (so spans
+//! dated in the future cannot outlive others). Each span's body is kept in
+//! the wire encoding (see [`crate::ingest::convert`]), so files written by
+//! earlier versions stay readable.
+//!
+//! Queries run on their own connections: in WAL mode they read a snapshot
+//! and neither wait for the writer nor hold it up.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dapple::TraceId;
@@ -20,6 +24,9 @@ pub struct SqliteStore {
     /// The connection, and the number of spans stored (kept here: counting
     /// the table per batch would cost a scan).
     connection: Mutex<(Connection, usize)>,
+    /// Connections for queries, each used by one query at a time.
+    readers: Mutex<Vec<Connection>>,
+    path: PathBuf,
     limits: Limits,
 }
 
@@ -83,6 +90,12 @@ const SCHEMA: &str = "
         id INTEGER PRIMARY KEY,
         body BLOB NOT NULL UNIQUE
     );
+    -- When batches arrived, for the retention: spans up to last_rowid
+    -- arrived by received_ns. Rowids grow with arrival.
+    CREATE TABLE IF NOT EXISTS arrivals (
+        last_rowid INTEGER PRIMARY KEY,
+        received_ns INTEGER NOT NULL
+    );
     CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
     CREATE INDEX IF NOT EXISTS spans_by_service_name ON spans (service, name, start_ns);
 ";
@@ -94,18 +107,45 @@ impl SqliteStore {
             path: data_dir.to_owned(),
             source,
         })?;
-        let connection = Connection::open(data_dir.join("dapple.sqlite"))?;
+        let path = data_dir.join("dapple.sqlite");
+        let connection = Connection::open(&path)?;
         connection.execute_batch(SCHEMA)?;
         migrate(&connection)?;
         let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
         Ok(SqliteStore {
             connection: Mutex::new((connection, count as usize)),
+            readers: Mutex::new(Vec::new()),
+            path,
             limits,
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, (Connection, usize)> {
         self.connection.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a query on a reader connection (opened when none is free), and
+    /// keeps the connection for the next one.
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => {
+                let connection = Connection::open(&self.path)?;
+                connection.execute_batch("PRAGMA query_only = 1;")?;
+                connection.busy_timeout(std::time::Duration::from_secs(5))?;
+                connection
+            }
+        };
+        let result = query(&connection);
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(connection);
+        result
     }
 
     /// Deletes spans older than the retention, then the oldest spans past
@@ -117,6 +157,18 @@ impl SqliteStore {
                 "DELETE FROM spans WHERE start_ns < ?1",
                 params![clamp(cutoff)],
             )?;
+            // Whatever their dates say, spans that arrived before the
+            // cutoff go too.
+            let arrived: Option<i64> = connection.query_row(
+                "SELECT MAX(last_rowid) FROM arrivals WHERE received_ns < ?1",
+                params![clamp(cutoff)],
+                |r| r.get(0),
+            )?;
+            if let Some(last) = arrived {
+                *count -=
+                    connection.execute("DELETE FROM spans WHERE rowid <= ?1", params![last])?;
+                connection.execute("DELETE FROM arrivals WHERE last_rowid <= ?1", params![last])?;
+            }
         }
         let mut excess = count.saturating_sub(self.limits.max_spans);
         if let Some(max_bytes) = self.limits.max_bytes {
@@ -135,8 +187,8 @@ impl SqliteStore {
         }
         if excess > 0 {
             *count -= connection.execute(
-                "DELETE FROM spans WHERE (trace_id, span_id) IN
-                   (SELECT trace_id, span_id FROM spans ORDER BY start_ns LIMIT ?1)",
+                "DELETE FROM spans WHERE rowid IN
+                   (SELECT rowid FROM spans ORDER BY rowid LIMIT ?1)",
                 params![excess as i64],
             )?;
         }
@@ -176,13 +228,20 @@ impl Store for SqliteStore {
                     span.parent_id.map_or(0, |id| id.to_u64()) as i64,
                     &*span.service,
                     span.name,
-                    span.start_unix_nanos as i64,
-                    span.duration_nanos() as i64,
+                    clamp(span.start_unix_nanos),
+                    clamp(span.duration_nanos()),
                     span.is_error(),
                     body.as_slice(),
                     resource,
                 ])?;
             }
+        }
+        if self.limits.retention.is_some() && added > 0 {
+            transaction.execute(
+                "INSERT OR REPLACE INTO arrivals (last_rowid, received_ns)
+                 VALUES ((SELECT MAX(rowid) FROM spans), ?1)",
+                params![clamp(dapple::now_unix_nanos())],
+            )?;
         }
         transaction.commit()?;
         *count += added;
@@ -191,11 +250,11 @@ impl Store for SqliteStore {
     }
 
     fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
-        let guard = self.lock();
-        let connection = &guard.0;
+        self.read(|connection| {
         let mut query =
             connection.prepare_cached("SELECT service, spans.body, resource_id, resources.body FROM spans\n                 LEFT JOIN resources ON resources.id = resource_id WHERE trace_id = ?1")?;
         stored_spans(query.query(params![trace_id.to_bytes().to_vec()])?)
+        })
     }
 
     fn span_count(&self) -> Result<usize, StoreError> {
@@ -209,10 +268,10 @@ impl Store for SqliteStore {
         );
         values.push(clamp(filter.limit as u64).into());
         sql.push_str(&format!(" ORDER BY start_ns DESC LIMIT ?{}", values.len()));
-        let guard = self.lock();
-        let connection = &guard.0;
-        let mut query = connection.prepare_cached(&sql)?;
-        stored_spans(query.query(rusqlite::params_from_iter(values))?)
+        self.read(|connection| {
+            let mut query = connection.prepare_cached(&sql)?;
+            stored_spans(query.query(rusqlite::params_from_iter(values))?)
+        })
     }
 
     fn trace_keys(
@@ -225,49 +284,50 @@ impl Store for SqliteStore {
         // full, so a search touches only the newest rows.
         let (mut sql, values) = where_clause("SELECT start_ns, trace_id FROM spans", filter);
         sql.push_str(" ORDER BY start_ns DESC");
-        let guard = self.lock();
-        let connection = &guard.0;
-        let mut query = connection.prepare_cached(&sql)?;
-        let mut rows = query.query(rusqlite::params_from_iter(values))?;
-        let mut seen = std::collections::HashSet::new();
-        let mut keys = Vec::new();
-        while let Some(row) = rows.next()? {
-            let key = row.get::<_, i64>(0)? as u64;
-            let id: Vec<u8> = row.get(1)?;
-            let Some(id) = <[u8; 16]>::try_from(id.as_slice())
-                .ok()
-                .and_then(TraceId::from_bytes)
-            else {
-                continue;
-            };
-            if !seen.insert(id) || before.is_some_and(|b| (key, id) >= b) {
-                continue;
+        self.read(|connection| {
+            let mut query = connection.prepare_cached(&sql)?;
+            let mut rows = query.query(rusqlite::params_from_iter(values))?;
+            let mut seen = std::collections::HashSet::new();
+            let mut keys = Vec::new();
+            while let Some(row) = rows.next()? {
+                let key = row.get::<_, i64>(0)? as u64;
+                let id: Vec<u8> = row.get(1)?;
+                let Some(id) = <[u8; 16]>::try_from(id.as_slice())
+                    .ok()
+                    .and_then(TraceId::from_bytes)
+                else {
+                    continue;
+                };
+                if !seen.insert(id) || before.is_some_and(|b| (key, id) >= b) {
+                    continue;
+                }
+                keys.push((key, id));
+                if keys.len() >= filter.limit {
+                    break;
+                }
             }
-            keys.push((key, id));
-            if keys.len() >= filter.limit {
-                break;
-            }
-        }
-        Ok(keys)
+            Ok(keys)
+        })
     }
 
     fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        let guard = self.lock();
-        let connection = &guard.0;
-        let mut query = connection
-            .prepare_cached("SELECT DISTINCT service, name FROM spans ORDER BY service, name")?;
-        let rows = query.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
-        let mut services: Vec<(String, Vec<String>)> = Vec::new();
-        for row in rows {
-            let (service, name) = row?;
-            match services.last_mut() {
-                Some((last, names)) if *last == service => names.push(name),
-                _ => services.push((service, vec![name])),
+        self.read(|connection| {
+            let mut query = connection.prepare_cached(
+                "SELECT DISTINCT service, name FROM spans ORDER BY service, name",
+            )?;
+            let rows = query.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut services: Vec<(String, Vec<String>)> = Vec::new();
+            for row in rows {
+                let (service, name) = row?;
+                match services.last_mut() {
+                    Some((last, names)) if *last == service => names.push(name),
+                    _ => services.push((service, vec![name])),
+                }
             }
-        }
-        Ok(services)
+            Ok(services)
+        })
     }
 }
 
@@ -515,6 +575,54 @@ mod tests {
                 .len(),
             1
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn spans_dated_in_the_future_go_first_when_they_came_first() {
+        let dir = temp_dir("future");
+        let store = SqliteStore::open(&dir, Limits::spans(4)).unwrap();
+        let far = i64::MAX as u64;
+        store
+            .insert(vec![span(1, 1, far), span(1, 2, far)])
+            .unwrap();
+        store.insert(vec![span(2, 1, 10), span(2, 2, 20)]).unwrap();
+        store.insert(vec![span(3, 1, 30), span(3, 2, 40)]).unwrap();
+        assert_eq!(store.span_count().unwrap(), 4);
+        let ids = |t| TraceId::from_bytes([t; 16]).unwrap();
+        assert!(
+            store.trace(ids(1)).unwrap().is_empty(),
+            "the first to arrive go"
+        );
+        assert_eq!(store.trace(ids(2)).unwrap().len(), 2);
+        assert_eq!(store.trace(ids(3)).unwrap().len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn spans_past_the_retention_by_arrival_go_whatever_their_dates() {
+        let dir = temp_dir("arrival");
+        let store = SqliteStore::open(
+            &dir,
+            Limits {
+                retention: Some(std::time::Duration::from_millis(50)),
+                ..Limits::spans(100)
+            },
+        )
+        .unwrap();
+        let far = i64::MAX as u64;
+        store.insert(vec![span(1, 1, far)]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        store
+            .insert(vec![span(2, 1, dapple::now_unix_nanos())])
+            .unwrap();
+        assert!(
+            store
+                .trace(TraceId::from_bytes([1; 16]).unwrap())
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.span_count().unwrap(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
