@@ -150,8 +150,27 @@ impl Counts {
     }
 }
 
+/// Whether any key or value of `attributes` is past its bound.
+fn over(attributes: &[Attribute]) -> bool {
+    fn value_over(value: &Value) -> bool {
+        match value {
+            Value::String(text) => text.len() > MAX_VALUE_BYTES,
+            Value::Bytes(bytes) => bytes.len() > MAX_VALUE_BYTES,
+            Value::Array(values) => values.iter().flatten().any(value_over),
+            Value::Map(entries) => over(entries),
+            Value::Int(_) | Value::Double(_) | Value::Bool(_) => false,
+        }
+    }
+    attributes
+        .iter()
+        .any(|a| a.key.len() > MAX_KEY_BYTES || a.value.as_ref().is_some_and(value_over))
+}
+
 /// `resource` itself when within bounds, else a bounded copy.
 fn bound_resource(resource: &Arc<Resource>, counts: &mut Counts) -> Arc<Resource> {
+    if resource.service.len() <= MAX_NAME_BYTES && !over(&resource.attributes) {
+        return resource.clone();
+    }
     let before = counts.truncated;
     let mut attributes = resource.attributes.clone();
     for attribute in &mut attributes {
@@ -185,13 +204,10 @@ fn bound_span(span: &mut Span, counts: &mut Counts) {
         counts.attributes(&mut link.attributes);
     }
     if let Some(scope) = &span.scope {
-        let over = scope.name.len() > MAX_NAME_BYTES
+        if scope.name.len() > MAX_NAME_BYTES
             || scope.version.len() > MAX_NAME_BYTES
-            || scope.attributes.iter().any(|a| {
-                a.key.len() > MAX_KEY_BYTES
-                    || matches!(&a.value, Some(Value::String(s)) if s.len() > MAX_VALUE_BYTES)
-            });
-        if over {
+            || over(&scope.attributes)
+        {
             let mut scope = (**scope).clone();
             counts.cut(&mut scope.name, MAX_NAME_BYTES);
             counts.cut(&mut scope.version, MAX_NAME_BYTES);
