@@ -36,10 +36,10 @@ impl DecodeBudget {
     }
 
     /// What a native frame of `bytes` may take decoded: a valid span takes
-    /// at least 27 bytes on the wire and about eight times that decoded
+    /// at least 29 bytes on the wire and about ten times that while decoded
     /// (spans without valid ids are dropped as they are decoded).
     pub fn native(bytes: usize) -> u64 {
-        bytes as u64 * 8
+        bytes as u64 * 12
     }
 
     /// What an OTLP request of `bytes` (decompressed) may take decoded: an

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use super::{Connection, PortConfig, accept_loop};
+use super::{Connection, PortConfig, Timeouts, accept_loop};
 
 /// Serves `app` on `listener` until the task is dropped. Handlers see the
 /// peer's address as `ConnectInfo<SocketAddr>`.
@@ -28,10 +28,10 @@ pub async fn serve_http(
 ) {
     let timeouts = config.timeouts;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(timeouts.read);
+    // Header and idle timeouts are kept here, not by hyper: its header
+    // timer also runs on a keep-alive connection waiting for its next
+    // request, which would make the idle timeout the shorter of the two.
+    builder.http1().timer(TokioTimer::new());
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     accept_loop(
@@ -39,27 +39,20 @@ pub async fn serve_http(
         port,
         config,
         &[b"h2", b"http/1.1"],
-        move |stream, peer| {
-            serve_connection(
-                builder.clone(),
-                app.clone(),
-                stream,
-                peer,
-                timeouts.http_idle,
-            )
-        },
+        move |stream, peer| serve_connection(builder.clone(), app.clone(), stream, peer, timeouts),
     )
     .await;
 }
 
-/// One connection, until its peer closes it, hyper ends it (a header
-/// timeout, a protocol error), or it has been idle for `idle`.
+/// One connection, until its peer closes it, hyper ends it (a protocol
+/// error), a request's headers take longer than the read timeout, or it
+/// has been idle for the idle timeout.
 async fn serve_connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
     app: Router,
     stream: Connection,
     peer: SocketAddr,
-    idle: Duration,
+    timeouts: Timeouts,
 ) {
     let activity = Arc::new(Activity::new());
     let watched = Watched {
@@ -81,12 +74,12 @@ async fn serve_connection(
     let connection = builder.serve_connection(TokioIo::new(watched), service);
     tokio::pin!(connection);
     loop {
-        let deadline = activity.last() + idle;
+        let deadline = activity.deadline(timeouts);
         tokio::select! {
             _ = connection.as_mut() => return,
             _ = tokio::time::sleep_until(deadline) => {
                 if activity.in_flight.load(Ordering::Acquire) == 0
-                    && activity.last() + idle <= Instant::now()
+                    && activity.deadline(timeouts) <= Instant::now()
                 {
                     // Nothing is being answered: closing loses nothing.
                     return;
@@ -103,6 +96,10 @@ struct Activity {
     start: Instant,
     /// Milliseconds since `start`.
     last: AtomicU64,
+    /// Milliseconds since `start`, plus one, at which bytes first came
+    /// while no request was being answered (a request's headers, begun);
+    /// zero when none came since.
+    head_begun: AtomicU64,
     in_flight: AtomicUsize,
 }
 
@@ -111,17 +108,41 @@ impl Activity {
         Activity {
             start: Instant::now(),
             last: AtomicU64::new(0),
+            // A new connection is a request begun.
+            head_begun: AtomicU64::new(1),
             in_flight: AtomicUsize::new(0),
         }
     }
 
-    fn touch(&self) {
-        let now = self.start.elapsed().as_millis() as u64;
-        self.last.store(now, Ordering::Relaxed);
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
     }
 
-    fn last(&self) -> Instant {
-        self.start + Duration::from_millis(self.last.load(Ordering::Relaxed))
+    fn touch(&self) {
+        self.last.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// Bytes came in.
+    fn read(&self) {
+        let now = self.now();
+        self.last.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            let _ =
+                self.head_begun
+                    .compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    /// When the connection is to close unless a request is being answered
+    /// by then: a request's headers have the read timeout from their first
+    /// byte, an idle connection the idle timeout from its last.
+    fn deadline(&self, timeouts: Timeouts) -> Instant {
+        let at = |millis: u64| self.start + Duration::from_millis(millis);
+        let idle = at(self.last.load(Ordering::Relaxed)) + timeouts.http_idle;
+        match self.head_begun.load(Ordering::Acquire) {
+            0 => idle,
+            begun => idle.min(at(begun - 1) + timeouts.read),
+        }
     }
 }
 
@@ -132,6 +153,8 @@ struct InFlight(Arc<Activity>);
 impl InFlight {
     fn new(activity: Arc<Activity>) -> InFlight {
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        // Its headers are in.
+        activity.head_begun.store(0, Ordering::Release);
         InFlight(activity)
     }
 }
@@ -158,7 +181,7 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.touch();
+            self.activity.read();
         }
         polled
     }
