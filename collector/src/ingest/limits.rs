@@ -203,17 +203,16 @@ fn bound_span(span: &mut Span, counts: &mut Counts) {
         counts.cut(&mut link.trace_state, MAX_VALUE_BYTES);
         counts.attributes(&mut link.attributes);
     }
-    if let Some(scope) = &span.scope {
-        if scope.name.len() > MAX_NAME_BYTES
+    if let Some(scope) = &span.scope
+        && (scope.name.len() > MAX_NAME_BYTES
             || scope.version.len() > MAX_NAME_BYTES
-            || over(&scope.attributes)
-        {
-            let mut scope = (**scope).clone();
-            counts.cut(&mut scope.name, MAX_NAME_BYTES);
-            counts.cut(&mut scope.version, MAX_NAME_BYTES);
-            counts.attributes(&mut scope.attributes);
-            span.scope = Some(Arc::new(scope));
-        }
+            || over(&scope.attributes))
+    {
+        let mut scope = (**scope).clone();
+        counts.cut(&mut scope.name, MAX_NAME_BYTES);
+        counts.cut(&mut scope.version, MAX_NAME_BYTES);
+        counts.attributes(&mut scope.attributes);
+        span.scope = Some(Arc::new(scope));
     }
 }
 
