@@ -163,7 +163,11 @@ pub async fn run(
         budget,
     });
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(ingest::serve(native, config.ports.clone(), native_ingest));
+    tasks.spawn(ingest::serve(
+        native,
+        config.ports.clone(),
+        native_ingest.clone(),
+    ));
     if let Some(listener) = otlp_http {
         let access = config.access(listener.local_addr()?);
         let app = otlp_router(otlp.clone(), config.max_frame_bytes, &access);
@@ -181,6 +185,7 @@ pub async fn run(
             dropped,
             forwarders: forwarders.into(),
             trimmed,
+            native: native_ingest,
         },
         &access,
     );

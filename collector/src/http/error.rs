@@ -35,6 +35,9 @@ pub enum ApiError {
     /// A body in a media type the endpoint does not take.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A body larger, or holding more, than the collector takes at once.
+    #[error("{0}")]
+    TooLarge(String),
     /// The store failed.
     #[error("storage failed")]
     Store(#[from] StoreError),
@@ -85,6 +88,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, None),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, None),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
             ApiError::Store(_) | ApiError::Task(_) => {
                 crate::log::error(format_args!("{}", crate::log::Chain(&self)));
                 (StatusCode::INTERNAL_SERVER_ERROR, None)

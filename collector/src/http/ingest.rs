@@ -4,13 +4,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
-use dapple_proto as proto;
-use prost::Message;
 use serde::Serialize;
 
 use super::{ApiError, AppState};
 use crate::access::Identity;
-use crate::ingest::convert;
+use crate::ingest::DecodeBudget;
+use crate::ingest::convert::{self, BatchError};
 
 /// What an HTTP batch did: spans in it, and spans new to the store.
 #[derive(Serialize)]
@@ -34,16 +33,29 @@ pub(super) async fn post_spans(
         &headers,
         &["application/x-protobuf", "application/protobuf"],
     )?;
-    let batch = tokio::task::spawn_blocking(move || proto::Batch::decode(body))
-        .await?
-        .map_err(|e| ApiError::bad_body(format!("not a dapple.v1.Batch message: {e}")))?;
-    let resource = std::sync::Arc::new(convert::resource(batch.resource));
-    let received = batch.spans.len();
-    state
-        .dropped
-        .add(&resource.service, &client, batch.dropped_spans);
-    let stored = state
-        .write_store(move |store| store.insert(convert::spans(&resource, batch.spans)))
-        .await?;
+    let native = state.native.clone();
+    let share = native
+        .budget
+        .reserve(DecodeBudget::native(body.len()))
+        .await
+        .ok_or_else(|| {
+            ApiError::TooLarge("the batch is too large to decode: send smaller ones".into())
+        })?;
+    let (received, stored) = tokio::task::spawn_blocking(move || {
+        let _share = share;
+        let (resource, batch, received) = convert::batch_message(&body, native.max_batch_spans)
+            .map_err(|e| match e {
+                BatchError::Decode(e) => {
+                    ApiError::bad_body(format!("not a dapple.v1.Batch message: {e}"))
+                }
+                too_many => ApiError::TooLarge(too_many.to_string()),
+            })?;
+        native
+            .dropped
+            .add(&resource.service, &client, batch.dropped_spans);
+        let stored = native.store.insert(batch.spans)?;
+        Ok::<_, ApiError>((received, stored))
+    })
+    .await??;
     Ok(Json(Ingested { received, stored }))
 }

@@ -61,6 +61,9 @@ pub struct AppState {
     pub forwarders: Arc<[Arc<crate::forward::Forwarder>]>,
     /// What ingest's bounds changed.
     pub trimmed: Arc<crate::ingest::limits::Trimmed>,
+    /// Native ingest, for batches posted over HTTP: its store, bounds and
+    /// decode budget.
+    pub native: Arc<crate::ingest::NativeIngest>,
 }
 
 impl std::fmt::Debug for AppState {

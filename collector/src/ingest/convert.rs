@@ -216,6 +216,41 @@ pub fn batch_frame(
     Ok(batch)
 }
 
+/// A `dapple.v1.Batch` message sent on its own (HTTP ingest), which names
+/// its resource itself: the resource, the batch (as by [`batch_frame`],
+/// at most `max_spans` spans), and how many spans it held, valid or not.
+pub fn batch_message(
+    message: &[u8],
+    max_spans: usize,
+) -> Result<(Arc<Resource>, Batch, usize), BatchError> {
+    use prost::encoding::{WireType, check_wire_type, decode_key, skip_field};
+    let ctx = prost::encoding::DecodeContext::default();
+    // The resource first (the last one wins, as in prost), then the spans.
+    let mut wire_resource: Option<proto::Resource> = None;
+    let mut rest = message;
+    while !rest.is_empty() {
+        let (tag, wire_type) = decode_key(&mut rest)?;
+        if tag == 4 {
+            check_wire_type(WireType::LengthDelimited, wire_type)?;
+            let body = length_delimited(&mut rest)?;
+            wire_resource
+                .get_or_insert_with(Default::default)
+                .merge(body)?;
+        } else {
+            skip_field(wire_type, tag, &mut rest, ctx.clone())?;
+        }
+    }
+    let resource = Arc::new(resource(wire_resource));
+    let mut batch = Batch {
+        sequence: 0,
+        dropped_spans: 0,
+        spans: Vec::new(),
+    };
+    let mut seen = 0;
+    merge_batch(&resource, &mut batch, message, &mut seen, max_spans)?;
+    Ok((resource, batch, seen))
+}
+
 /// The next length-delimited field's bytes.
 fn length_delimited<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], prost::DecodeError> {
     use prost::encoding::{DecodeContext, WireType, decode_varint, skip_field};
@@ -902,6 +937,33 @@ mod tests {
         }));
         assert!(batch_frame(&service, &empty_spans, 3).is_ok());
         assert!(batch_frame(&service, &empty_spans, 2).is_err());
+    }
+
+    #[test]
+    fn a_batch_posted_alone_names_its_resource_and_is_bounded() {
+        let batch = proto::Batch {
+            sequence: 3,
+            spans: vec![wire(), proto::Span::default(), wire()],
+            dropped_spans: 2,
+            resource: Some(proto::Resource {
+                service_name: "posted".into(),
+                ..Default::default()
+            }),
+        };
+        let body = batch.encode_to_vec();
+        let (resource, decoded, received) = batch_message(&body, 3).unwrap();
+        assert_eq!(&*resource.service, "posted");
+        assert_eq!(
+            (received, decoded.spans.len()),
+            (3, 2),
+            "the span without ids goes"
+        );
+        assert_eq!(decoded.dropped_spans, 2);
+        assert!(matches!(
+            batch_message(&body, 2),
+            Err(BatchError::TooManySpans(2))
+        ));
+        assert!(batch_message(&body[..body.len() - 1], 3).is_err());
     }
 
     #[test]
