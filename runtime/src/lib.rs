@@ -75,7 +75,7 @@ pub use clock::now_unix_nanos;
 pub use context::{ContextGuard, SpanContext, current_context, with_current_span};
 pub use dapple_macros::traced;
 #[cfg(feature = "export")]
-pub use export::{Config, ConfigError, Guard, Protocol, dropped_spans, flush, init};
+pub use export::{Config, ConfigError, Guard, Protocol, dropped_spans, flush, init, try_init};
 pub use future::{FutureExt, InSpan, Instrumented};
 pub use id::{IdError, SpanId, TraceId};
 pub use local::buffer::SpanBatch;

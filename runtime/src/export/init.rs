@@ -1,9 +1,11 @@
 //! Starting and stopping reporting for a process: `dapple::init`.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
+use crate::export::tls::CaCertificates;
 use crate::export::{Reporter, ReporterConfig, TcpExporter};
 use dapple_proto as proto;
 
@@ -19,9 +21,17 @@ use dapple_proto as proto;
 /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | none | `always_on`, `always_off`, `traceidratio` with its ratio, or their `parentbased_` forms, read as a sample rate (`DAPPLE_SAMPLE` wins); new spans always follow their parent's decision |
 /// | `DAPPLE_BUFFER_BYTES` | `67108864` (64 MiB) | memory for spans waiting for the collector |
 /// | `OTEL_EXPORTER_OTLP_PROTOCOL` (or `..._TRACES_PROTOCOL`) | none | `http/protobuf`: export over OTLP/HTTP instead of the native protocol; `grpc` with the `otlp-grpc` feature |
-/// | `OTEL_EXPORTER_OTLP_ENDPOINT` | none | the OTLP base URL (`/v1/traces` is appended); setting it chooses OTLP/HTTP |
-/// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | none | the full OTLP traces URL; setting it chooses OTLP/HTTP |
+/// | `OTEL_EXPORTER_OTLP_ENDPOINT` | none | the OTLP base URL (`/v1/traces` is appended); setting it chooses OTLP/HTTP; `https://` needs the `tls` feature and is checked against the CA file, else against Mozilla's roots (webpki-roots) |
+/// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | none | the full OTLP traces URL; setting it chooses OTLP/HTTP; `https://` as above |
 /// | `OTEL_EXPORTER_OTLP_HEADERS` (then `..._TRACES_HEADERS`) | none | `key=value,...` headers on every OTLP request |
+/// | `DAPPLE_TOKEN` | none | the ingest token the collector asks for (`--ingest-token-file`): in the native hello, and `Authorization: Bearer <token>` on OTLP requests unless an `authorization` header is set; letters, digits and `-._~+/=` |
+/// | `DAPPLE_CA_FILE` | none | PEM file of the CA certificate(s) that signed the collector's certificate: the native exporter then connects over TLS, checking the certificate for the endpoint's host (a DNS name, or an IP address as an IP SAN); OTLP endpoints must be `https://` and are checked against it alone. Needs the `tls` feature (on by default) |
+/// | `OTEL_EXPORTER_OTLP_CERTIFICATE` (then `..._TRACES_CERTIFICATE`) | none | the same CA file, by its OpenTelemetry name (`DAPPLE_CA_FILE` wins) |
+///
+/// A CA file that cannot be read or holds no certificate, a token with
+/// characters a bearer token cannot have, an `http://` OTLP endpoint with a
+/// CA file: these are [`ConfigError`]s from `from_env` and [`try_init`],
+/// never a fallback to plain text.
 ///
 /// ```
 /// use std::time::Duration;
@@ -41,6 +51,8 @@ pub struct Config {
     /// The traces endpoint itself, as given.
     otlp_traces: Option<String>,
     otlp_headers: Headers,
+    token: Option<Token>,
+    ca_file: Option<CaFile>,
     service: String,
     version: String,
     resource_attributes: Vec<(String, String)>,
@@ -80,6 +92,31 @@ impl std::fmt::Debug for Headers {
     }
 }
 
+/// An ingest token; it stays out of `Debug` output.
+#[derive(Clone, PartialEq)]
+struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The CA file, and the variable that named it, for errors.
+#[derive(Clone, Debug, PartialEq)]
+struct CaFile {
+    path: PathBuf,
+    variable: &'static str,
+}
+
+/// What `init` needs that only checking the config gives: the CA file's
+/// certificates, the name the native collector's certificate must carry.
+struct Checked {
+    ca: Option<CaCertificates>,
+    #[cfg(feature = "tls")]
+    server_name: Option<rustls::pki_types::ServerName<'static>>,
+}
+
 /// The default OTLP/HTTP traces URL.
 const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
 
@@ -87,17 +124,29 @@ const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
 #[cfg(feature = "otlp-grpc")]
 const DEFAULT_OTLP_GRPC_ENDPOINT: &str = "http://localhost:4317";
 
-/// An environment variable that could not be used.
+/// A setting that could not be used: an environment variable, or the same
+/// setting made in code (named by its variable: `with_ca_file` is
+/// `DAPPLE_CA_FILE`, `with_token` is `DAPPLE_TOKEN`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{variable}={value:?}: {reason}")]
 #[non_exhaustive]
 pub struct ConfigError {
     /// The variable.
     pub variable: &'static str,
-    /// Its value.
+    /// Its value (`<redacted>` for a token).
     pub value: String,
     /// What is wrong with it.
-    pub reason: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            variable,
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -112,6 +161,8 @@ impl Default for Config {
             otlp_base: None,
             otlp_traces: None,
             otlp_headers: Headers::default(),
+            token: None,
+            ca_file: None,
             service,
             version: String::new(),
             resource_attributes: Vec::new(),
@@ -131,11 +182,8 @@ impl Config {
 
     /// The same, reading variables through `var` (for tests).
     fn with_vars(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let error = |variable, value, reason| ConfigError {
-            variable,
-            value,
-            reason,
-        };
+        let error =
+            |variable, value: String, reason: &str| ConfigError::new(variable, value, reason);
         if let Some(attributes) = var("OTEL_RESOURCE_ATTRIBUTES") {
             for pair in attributes.split(',').filter(|p| !p.trim().is_empty()) {
                 let Some((key, value)) = pair.split_once('=') else {
@@ -192,16 +240,136 @@ impl Config {
             };
         }
         self.otlp_from_vars(&var)?;
+        let set = |name| var(name).filter(|v: &String| !v.trim().is_empty());
+        if let Some(token) = set("DAPPLE_TOKEN") {
+            self = self.with_token(token);
+        }
+        for variable in [
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            "DAPPLE_CA_FILE",
+        ] {
+            if let Some(path) = set(variable) {
+                self.ca_file = Some(CaFile {
+                    path: PathBuf::from(path.trim()),
+                    variable,
+                });
+            }
+        }
+        self.check()?;
         Ok(self)
+    }
+
+    /// Checks what only shows once settings come together: the token's
+    /// characters, the CA file, the endpoints TLS is used with.
+    fn check(&self) -> Result<Checked, ConfigError> {
+        if let Some(Token(token)) = &self.token {
+            check_token(token)
+                .map_err(|reason| ConfigError::new("DAPPLE_TOKEN", "<redacted>", reason))?;
+        }
+        let ca = match &self.ca_file {
+            None => None,
+            Some(file) => Some(CaCertificates::load(&file.path).map_err(|reason| {
+                ConfigError::new(file.variable, file.path.display().to_string(), reason)
+            })?),
+        };
+        #[cfg(feature = "tls")]
+        let server_name = match ca {
+            None => None,
+            Some(_) => Some(
+                crate::export::tls::server_name(&self.endpoint).map_err(|_| {
+                    ConfigError::new(
+                        "DAPPLE_ENDPOINT",
+                        self.endpoint.clone(),
+                        "with a CA file, the host must be a DNS name or an IP address: \
+                     the name the collector's certificate is checked for",
+                    )
+                })?,
+            ),
+        };
+        #[cfg(feature = "otlp")]
+        if self.protocol != Protocol::Native {
+            let url = self.otlp_endpoint();
+            let variable = if self.otlp_traces.is_some() {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+            } else {
+                "OTEL_EXPORTER_OTLP_ENDPOINT"
+            };
+            let https = url
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+            if https && cfg!(not(feature = "tls")) {
+                return Err(ConfigError::new(
+                    variable,
+                    url,
+                    "https:// needs dapple's `tls` feature",
+                ));
+            }
+            if !https && ca.is_some() {
+                return Err(ConfigError::new(
+                    variable,
+                    url,
+                    "a CA file is set, so the endpoint must be https://: \
+                     spans and the token would otherwise travel in clear",
+                ));
+            }
+        }
+        Ok(Checked {
+            ca,
+            #[cfg(feature = "tls")]
+            server_name,
+        })
+    }
+
+    /// Presents `token` to the collector (one of the tokens of its
+    /// `--ingest-token-file`): in the native protocol's hello, and as
+    /// `Authorization: Bearer <token>` on OTLP requests, unless an
+    /// `authorization` header was set. Letters, digits and `-._~+/=`
+    /// (surrounding whitespace is trimmed); anything else makes
+    /// [`try_init`] fail.
+    pub fn with_token(mut self, token: impl Into<String>) -> Config {
+        self.token = Some(Token(token.into().trim().to_owned()));
+        self
+    }
+
+    /// Connects over TLS, trusting only the CA certificate(s) of the PEM
+    /// file at `path`: the CA that signed the collector's certificate. The
+    /// native exporter checks the certificate for the endpoint's host (a
+    /// DNS name, or an IP address as an IP SAN); OTLP endpoints must be
+    /// `https://`. The file is read by [`try_init`], which fails when it
+    /// cannot be read, holds no certificate, or when dapple was built
+    /// without its `tls` feature.
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Config {
+        self.ca_file = Some(CaFile {
+            path: path.into(),
+            variable: "DAPPLE_CA_FILE",
+        });
+        self
+    }
+
+    /// The CA file the collector's certificate is checked against, if any.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_ref().map(|file| file.path.as_path())
+    }
+
+    /// The OTLP headers, with the token's `Authorization` unless one was
+    /// set.
+    #[cfg(feature = "otlp")]
+    fn otlp_headers(&self) -> Vec<(String, String)> {
+        let mut headers = self.otlp_headers.0.clone();
+        let authorized = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+        if let (Some(Token(token)), false) = (&self.token, authorized) {
+            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        }
+        headers
     }
 
     /// The OpenTelemetry exporter and sampler variables.
     fn otlp_from_vars(&mut self, var: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let error = |variable, value, reason| ConfigError {
-            variable,
-            value,
-            reason,
-        };
+        let error =
+            |variable, value: String, reason: &str| ConfigError::new(variable, value, reason);
         let set = |name| var(name).filter(|v: &String| !v.trim().is_empty());
         if let Some(base) = set("OTEL_EXPORTER_OTLP_ENDPOINT") {
             self.otlp_base = Some(base.trim().trim_end_matches('/').to_owned());
@@ -428,6 +596,23 @@ impl Config {
     }
 }
 
+/// Whether `token` can be sent as a bearer token (RFC 6750's `b64token`,
+/// the collector's rule too); why not.
+fn check_token(token: &str) -> Result<(), String> {
+    if token.is_empty() {
+        return Err("the token is empty".to_owned());
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    match token.chars().position(|c| !allowed(c)) {
+        None => Ok(()),
+        Some(at) => Err(format!(
+            "character {} of the token cannot be in a bearer token: \
+             letters, digits and -._~+/= only",
+            at + 1
+        )),
+    }
+}
+
 /// Decodes `%XX` escapes, as the OpenTelemetry resource variable allows;
 /// a malformed escape stays as written.
 fn percent_decode(text: &str) -> String {
@@ -479,7 +664,37 @@ fn reporter() -> Option<Arc<Reporter>> {
 /// // ... traced work ...
 /// drop(tracing); // flushes: waits for the collector's acknowledgements
 /// ```
+///
+/// A config [`try_init`] refuses (a CA file it cannot read, a token it
+/// cannot send) turns reporting off, said on stderr: spans never go in
+/// clear when TLS was asked for.
 pub fn init(config: Config) -> Guard {
+    let (timeout, endpoint) = (config.flush_timeout, config.endpoint.clone());
+    try_init(config).unwrap_or_else(|error| {
+        eprintln!("dapple: {error}; spans are not reported");
+        Guard {
+            timeout,
+            endpoint,
+            reporting: false,
+        }
+    })
+}
+
+/// [`init`], or why the config cannot be used: the CA file cannot be read
+/// or holds no certificate (or dapple was built without its `tls` feature),
+/// the token has characters a bearer token cannot have, an OTLP endpoint is
+/// `http://` though a CA file is set.
+///
+/// ```no_run
+/// let config = dapple::Config::from_env()?
+///     .with_token("s3cret-t0ken")
+///     .with_ca_file("/etc/dapple/ca.pem");
+/// let tracing = dapple::try_init(config)?;
+/// # drop(tracing);
+/// # Ok::<(), dapple::ConfigError>(())
+/// ```
+pub fn try_init(config: Config) -> Result<Guard, ConfigError> {
+    let checked = config.check()?;
     crate::set_sample_rate(config.sample_rate);
     let reporter_config = ReporterConfig {
         max_queued_bytes: config.buffer_bytes,
@@ -487,9 +702,10 @@ pub fn init(config: Config) -> Guard {
     let (reporter, exporter_dropped, endpoint) = match config.protocol {
         #[cfg(feature = "otlp")]
         Protocol::OtlpHttp => {
-            let exporter = crate::export::OtlpExporter::http(
+            let exporter = crate::export::OtlpExporter::http_with_ca(
                 config.otlp_endpoint(),
-                config.otlp_headers.0.clone(),
+                config.otlp_headers(),
+                checked.ca.as_ref(),
                 &otlp_resource(&config),
                 config.max_frame_bytes,
                 config.buffer_bytes,
@@ -499,9 +715,10 @@ pub fn init(config: Config) -> Guard {
             (reporter, dropped, config.otlp_endpoint())
         }
         #[cfg(feature = "otlp-grpc")]
-        Protocol::OtlpGrpc => match crate::export::OtlpExporter::grpc(
+        Protocol::OtlpGrpc => match crate::export::OtlpExporter::grpc_with_ca(
             config.otlp_endpoint(),
-            config.otlp_headers.0.clone(),
+            config.otlp_headers(),
+            checked.ca.as_ref(),
             &otlp_resource(&config),
             config.max_frame_bytes,
             config.buffer_bytes,
@@ -517,7 +734,7 @@ pub fn init(config: Config) -> Guard {
                     config.otlp_endpoint(),
                     config.endpoint
                 );
-                native(&config, reporter_config)
+                native(&config, &checked, reporter_config)
             }
         },
         #[cfg(not(feature = "otlp"))]
@@ -526,9 +743,9 @@ pub fn init(config: Config) -> Guard {
                 "dapple: OTLP export needs the `otlp` feature; sending to {} natively",
                 config.endpoint
             );
-            native(&config, reporter_config)
+            native(&config, &checked, reporter_config)
         }
-        Protocol::Native => native(&config, reporter_config),
+        Protocol::Native => native(&config, &checked, reporter_config),
     };
     let previous = installed().replace(Installed {
         reporter: Arc::new(reporter),
@@ -537,20 +754,36 @@ pub fn init(config: Config) -> Guard {
     // Stopped outside the lock: stopping flushes.
     drop(previous);
     install_panic_flush();
-    Guard {
+    Ok(Guard {
         timeout: config.flush_timeout,
         endpoint,
-    }
+        reporting: true,
+    })
 }
 
 /// The reporter with the native exporter, its drop count and its address.
-fn native(config: &Config, reporter_config: ReporterConfig) -> (Reporter, Arc<AtomicU64>, String) {
-    let exporter = TcpExporter::new(
+fn native(
+    config: &Config,
+    checked: &Checked,
+    reporter_config: ReporterConfig,
+) -> (Reporter, Arc<AtomicU64>, String) {
+    let mut exporter = TcpExporter::new(
         config.endpoint.clone(),
         resource(config),
         config.max_frame_bytes,
         config.buffer_bytes,
     );
+    if let Some(Token(token)) = &config.token {
+        exporter = exporter.with_token(token.as_str());
+    }
+    #[cfg(feature = "tls")]
+    if let (Some(ca), Some(server_name)) = (&checked.ca, &checked.server_name) {
+        exporter = exporter.with_tls(ca.client_config.clone(), server_name.clone());
+    }
+    #[cfg(not(feature = "tls"))]
+    if let Some(ca) = &checked.ca {
+        match *ca {}
+    }
     let dropped = exporter.dropped_counter();
     (
         Reporter::install(exporter, reporter_config),
@@ -604,6 +837,9 @@ pub fn dropped_spans() -> u64 {
 pub struct Guard {
     timeout: Duration,
     endpoint: String,
+    /// Whether `init` started reporting (it did not when the config was
+    /// refused): only then does dropping the guard stop it.
+    reporting: bool,
 }
 
 impl Guard {
@@ -615,6 +851,9 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if !self.reporting {
+            return;
+        }
         let undelivered = flush(self.timeout);
         if undelivered > 0 {
             eprintln!(
@@ -877,5 +1116,219 @@ mod tests {
             ]))
             .unwrap_err();
         assert_eq!(error.variable, "OTEL_TRACES_SAMPLER_ARG");
+    }
+
+    #[test]
+    fn a_token_goes_to_otlp_as_a_bearer_header_unless_one_was_set() {
+        let config = Config::default()
+            .with_vars(vars(&[("DAPPLE_TOKEN", " s3cret-t0ken\n")]))
+            .unwrap();
+        assert_eq!(config.token, Some(Token("s3cret-t0ken".to_owned())));
+        assert!(
+            !format!("{config:?}").contains("s3cret"),
+            "the token stays out of Debug"
+        );
+        #[cfg(feature = "otlp")]
+        {
+            assert_eq!(
+                config.otlp_headers(),
+                [("authorization".to_owned(), "Bearer s3cret-t0ken".to_owned())]
+            );
+            let explicit = Config::default()
+                .with_token("s3cret-t0ken")
+                .with_otlp_header("Authorization", "Basic YTpi");
+            assert_eq!(
+                explicit.otlp_headers(),
+                [("Authorization".to_owned(), "Basic YTpi".to_owned())]
+            );
+        }
+        assert!(
+            Config::default()
+                .with_vars(vars(&[("DAPPLE_TOKEN", " ")]))
+                .unwrap()
+                .token
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_token_a_bearer_header_cannot_carry_is_an_error_that_does_not_show_it() {
+        for token in ["two words", "line\nbreak", "caf\u{e9}", "semi;colon"] {
+            let error = Config::default()
+                .with_vars(vars(&[("DAPPLE_TOKEN", token)]))
+                .unwrap_err();
+            assert_eq!(error.variable, "DAPPLE_TOKEN");
+            assert_eq!(error.value, "<redacted>");
+            assert!(
+                error.reason.contains("letters, digits and -._~+/="),
+                "{error}"
+            );
+            let error = try_init(Config::default().with_token(token)).unwrap_err();
+            assert_eq!(error.variable, "DAPPLE_TOKEN");
+        }
+        let guard = init(Config::default().with_token("two words"));
+        assert!(!guard.reporting, "a refused config reports nothing");
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn a_ca_file_without_the_tls_feature_is_an_error() {
+        let error = Config::default()
+            .with_vars(vars(&[("DAPPLE_CA_FILE", "/etc/dapple/ca.pem")]))
+            .unwrap_err();
+        assert_eq!(error.variable, "DAPPLE_CA_FILE");
+        assert!(error.reason.contains("`tls` feature"), "{error}");
+        let error = try_init(Config::default().with_ca_file("/etc/dapple/ca.pem")).unwrap_err();
+        assert!(error.reason.contains("`tls` feature"), "{error}");
+        #[cfg(feature = "otlp")]
+        {
+            let error = Config::default()
+                .with_vars(vars(&[(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    "https://otel:4318",
+                )]))
+                .unwrap_err();
+            assert_eq!(error.variable, "OTEL_EXPORTER_OTLP_ENDPOINT");
+            assert!(error.reason.contains("`tls` feature"), "{error}");
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    mod tls {
+        use super::*;
+        use crate::export::tls_testing::{Pki, TempFile};
+
+        #[test]
+        fn the_ca_file_comes_from_dapple_ca_file_or_the_opentelemetry_variables() {
+            let pki = Pki::new(&["127.0.0.1"]);
+            let (dapple, otel, traces) = (pki.ca_file(), pki.ca_file(), pki.ca_file());
+            let path = |file: &TempFile| file.path().to_str().unwrap().to_owned();
+            let ca = |pairs: &[(&str, &str)]| {
+                let config = Config::default().with_vars(vars(pairs)).unwrap();
+                config.ca_file().map(Path::to_path_buf)
+            };
+            assert_eq!(ca(&[]), None);
+            assert_eq!(
+                ca(&[("DAPPLE_CA_FILE", &path(&dapple))]),
+                Some(dapple.path().to_owned())
+            );
+            assert_eq!(
+                ca(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", &path(&otel))]),
+                Some(otel.path().to_owned())
+            );
+            assert_eq!(
+                ca(&[
+                    ("OTEL_EXPORTER_OTLP_CERTIFICATE", &path(&otel)),
+                    ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", &path(&traces)),
+                ]),
+                Some(traces.path().to_owned())
+            );
+            assert_eq!(
+                ca(&[
+                    ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", &path(&traces)),
+                    ("DAPPLE_CA_FILE", &path(&dapple)),
+                ]),
+                Some(dapple.path().to_owned()),
+                "DAPPLE_CA_FILE wins"
+            );
+            let checked = Config::default()
+                .with_ca_file(dapple.path())
+                .check()
+                .unwrap();
+            assert_eq!(checked.ca.unwrap().certs.len(), 1);
+            assert!(matches!(
+                checked.server_name,
+                Some(rustls::pki_types::ServerName::IpAddress(_))
+            ));
+        }
+
+        #[test]
+        fn a_ca_file_that_cannot_be_used_is_an_error_that_names_it() {
+            let not_pem = TempFile::new(b"hello, world\n");
+            // Another kind of PEM block: no certificate among them.
+            let request_only = TempFile::new(
+                b"-----BEGIN CERTIFICATE REQUEST-----\naGVsbG8sIHdvcmxk\n-----END CERTIFICATE REQUEST-----\n",
+            );
+            let broken = TempFile::new(
+                b"-----BEGIN CERTIFICATE-----\n!!! not base64 !!!\n-----END CERTIFICATE-----\n",
+            );
+            let not_a_cert = TempFile::new(
+                b"-----BEGIN CERTIFICATE-----\naGVsbG8sIHdvcmxk\n-----END CERTIFICATE-----\n",
+            );
+            let missing = std::env::temp_dir().join("dapple-no-such-ca.pem");
+            let cases = [
+                (
+                    "DAPPLE_CA_FILE",
+                    missing.as_path(),
+                    "cannot read the CA file",
+                ),
+                ("DAPPLE_CA_FILE", not_pem.path(), "no certificate"),
+                (
+                    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                    request_only.path(),
+                    "no certificate",
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                    broken.path(),
+                    "not a PEM file",
+                ),
+                ("DAPPLE_CA_FILE", not_a_cert.path(), "cannot be a root"),
+            ];
+            for (variable, path, reason) in cases {
+                let text = path.to_str().unwrap();
+                let error = Config::default()
+                    .with_vars(vars(&[(variable, text)]))
+                    .unwrap_err();
+                assert_eq!(error.variable, variable);
+                assert_eq!(error.value, text);
+                assert!(error.reason.contains(reason), "{error}");
+                let error = try_init(Config::default().with_ca_file(path)).unwrap_err();
+                assert_eq!(error.variable, "DAPPLE_CA_FILE");
+                assert!(error.reason.contains(reason), "{error}");
+            }
+        }
+
+        #[test]
+        fn with_a_ca_file_endpoints_must_be_checkable() {
+            let pki = Pki::new(&["127.0.0.1"]);
+            let file = pki.ca_file();
+            let ca = file.path().to_str().unwrap();
+            let error = Config::default()
+                .with_vars(vars(&[
+                    ("DAPPLE_CA_FILE", ca),
+                    ("DAPPLE_ENDPOINT", "not a host:7701"),
+                ]))
+                .unwrap_err();
+            assert_eq!(error.variable, "DAPPLE_ENDPOINT");
+            #[cfg(feature = "otlp")]
+            {
+                let error = Config::default()
+                    .with_vars(vars(&[
+                        ("DAPPLE_CA_FILE", ca),
+                        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4318"),
+                    ]))
+                    .unwrap_err();
+                assert_eq!(error.variable, "OTEL_EXPORTER_OTLP_ENDPOINT");
+                assert!(error.reason.contains("https://"), "{error}");
+                let https = Config::default()
+                    .with_vars(vars(&[
+                        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca),
+                        (
+                            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                            "https://otel:4318/v1/traces",
+                        ),
+                    ]))
+                    .unwrap();
+                assert_eq!(https.otlp_endpoint(), "https://otel:4318/v1/traces");
+                let error = try_init(
+                    Config::default()
+                        .with_ca_file(file.path())
+                        .with_otlp_endpoint("http://otel:4318/v1/traces"),
+                )
+                .unwrap_err();
+                assert_eq!(error.variable, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+            }
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! as the native exporter; retries with exponential backoff on answers
 //! worth retrying (HTTP 429, 502, 503, 504, honouring `Retry-After`; gRPC
 //! UNAVAILABLE and the like) and on lost connections, and never on others
-//! (a 400 will not get better).
+//! (a 400 will not get better). `https://` endpoints need the `tls` feature;
+//! they are checked against the CA file given to `init`, else against
+//! Mozilla's roots (webpki-roots).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 use crate::clock::Converter;
 use crate::export::Exporter;
 use crate::export::otlp_encode::{self, Preamble};
+use crate::export::tls::CaCertificates;
+use crate::export::warn::Warnings;
 use crate::export::wire::{Fit, FrameBuffer};
 use crate::local::buffer::SpanBatch;
 use crate::record::SpanRecord;
@@ -44,8 +48,13 @@ pub(super) enum Outcome {
     Delivered { rejected: u64 },
     /// Worth trying again, not before the given delay (`Retry-After`).
     Retry(Option<Duration>),
-    /// Will not get better (400, 401, 404, 413, 500, ...): dropped.
-    Refused,
+    /// TLS failed (an untrusted certificate, a wrong name): tried again
+    /// later, and worth saying. Why, in words.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Untrusted(String),
+    /// Will not get better (400, 401, 404, 413, 500, ...): dropped. The
+    /// answer, in words.
+    Refused(String),
 }
 
 /// How requests reach an endpoint: one attempt at a time, blocking.
@@ -72,6 +81,7 @@ pub struct OtlpExporter {
     backoff: Duration,
     next_attempt: Instant,
     dropped_total: Arc<AtomicU64>,
+    warnings: Warnings,
 }
 
 impl std::fmt::Debug for OtlpExporter {
@@ -97,16 +107,27 @@ impl OtlpExporter {
         max_request_bytes: usize,
         max_pending_bytes: usize,
     ) -> OtlpExporter {
-        let transport = Http {
-            url: url.into(),
+        OtlpExporter::http_with_ca(
+            url,
             headers,
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_connect(Some(CONNECT_TIMEOUT))
-                .timeout_global(Some(REQUEST_TIMEOUT))
-                .build()
-                .into(),
-        };
+            None,
+            resource,
+            max_request_bytes,
+            max_pending_bytes,
+        )
+    }
+
+    /// [`OtlpExporter::http`], `https://` checked against `ca` alone when
+    /// given.
+    pub(crate) fn http_with_ca(
+        url: impl Into<String>,
+        headers: Vec<(String, String)>,
+        ca: Option<&CaCertificates>,
+        resource: &[(String, String)],
+        max_request_bytes: usize,
+        max_pending_bytes: usize,
+    ) -> OtlpExporter {
+        let transport = Http::new(url.into(), headers, ca);
         OtlpExporter::with_transport(
             Box::new(transport),
             resource,
@@ -126,9 +147,31 @@ impl OtlpExporter {
         max_request_bytes: usize,
         max_pending_bytes: usize,
     ) -> std::io::Result<OtlpExporter> {
+        OtlpExporter::grpc_with_ca(
+            endpoint,
+            headers,
+            None,
+            resource,
+            max_request_bytes,
+            max_pending_bytes,
+        )
+    }
+
+    /// [`OtlpExporter::grpc`], `https://` checked against `ca` alone when
+    /// given.
+    #[cfg(feature = "otlp-grpc")]
+    pub(crate) fn grpc_with_ca(
+        endpoint: impl Into<String>,
+        headers: Vec<(String, String)>,
+        ca: Option<&CaCertificates>,
+        resource: &[(String, String)],
+        max_request_bytes: usize,
+        max_pending_bytes: usize,
+    ) -> std::io::Result<OtlpExporter> {
         let transport = super::otlp_grpc::Grpc::new(
             endpoint.into(),
             &headers,
+            ca,
             CONNECT_TIMEOUT,
             REQUEST_TIMEOUT,
         )?;
@@ -161,6 +204,7 @@ impl OtlpExporter {
             backoff: MIN_BACKOFF,
             next_attempt: Instant::now(),
             dropped_total: Arc::new(AtomicU64::new(0)),
+            warnings: Warnings::default(),
         }
     }
 
@@ -245,9 +289,16 @@ impl OtlpExporter {
                 return;
             }
             let outcome = self.transport.send(front.body.message());
-            if let Outcome::Retry(retry_after) = outcome {
-                self.wait(retry_after);
-                return;
+            match outcome {
+                Outcome::Retry(retry_after) => return self.wait(retry_after),
+                Outcome::Untrusted(why) => {
+                    let endpoint = self.transport.endpoint();
+                    self.warnings.warn(format_args!(
+                        "TLS with the OTLP endpoint {endpoint} failed: {why}"
+                    ));
+                    return self.wait(None);
+                }
+                Outcome::Delivered { .. } | Outcome::Refused(_) => {}
             }
             let Some(sent) = self.pending.pop_front() else {
                 return;
@@ -255,8 +306,14 @@ impl OtlpExporter {
             self.backoff = MIN_BACKOFF;
             match outcome {
                 Outcome::Delivered { rejected } => self.drop_spans(rejected.min(sent.spans)),
-                Outcome::Refused => self.drop_spans(sent.spans),
-                Outcome::Retry(_) => {}
+                Outcome::Refused(why) => {
+                    self.drop_spans(sent.spans);
+                    let (endpoint, spans) = (self.transport.endpoint(), sent.spans);
+                    self.warnings.warn(format_args!(
+                        "the OTLP endpoint {endpoint} refused {spans} spans: {why}"
+                    ));
+                }
+                Outcome::Retry(_) | Outcome::Untrusted(_) => {}
             }
             self.done(sent.body);
         }
@@ -280,6 +337,42 @@ struct Http {
     agent: ureq::Agent,
 }
 
+impl Http {
+    fn new(url: String, headers: Vec<(String, String)>, ca: Option<&CaCertificates>) -> Http {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(REQUEST_TIMEOUT));
+        #[cfg(feature = "tls")]
+        let config = match ca {
+            None => config,
+            Some(ca) => {
+                use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+                let roots: Vec<Certificate<'static>> = ca
+                    .certs
+                    .iter()
+                    .map(|cert| Certificate::from_der(cert.as_ref()).to_owned())
+                    .collect();
+                config.tls_config(
+                    TlsConfig::builder()
+                        .provider(TlsProvider::Rustls)
+                        .root_certs(RootCerts::new_with_certs(&roots))
+                        .build(),
+                )
+            }
+        };
+        #[cfg(not(feature = "tls"))]
+        if let Some(ca) = ca {
+            match *ca {}
+        }
+        Http {
+            url,
+            headers,
+            agent: config.build().into(),
+        }
+    }
+}
+
 impl Transport for Http {
     fn endpoint(&self) -> &str {
         &self.url
@@ -295,8 +388,22 @@ impl Transport for Http {
         }
         let mut response = match request.send(body) {
             Ok(response) => response,
-            // Connection refused, reset, timed out: the endpoint may come back.
-            Err(_) => return Outcome::Retry(None),
+            Err(error) => {
+                #[cfg(feature = "tls")]
+                {
+                    let tls = match &error {
+                        ureq::Error::Rustls(tls) => Some(tls),
+                        ureq::Error::Io(io) => crate::export::tls::tls_failure(io),
+                        _ => None,
+                    };
+                    if let Some(tls) = tls {
+                        return Outcome::Untrusted(tls.to_string());
+                    }
+                }
+                let _ = error;
+                // Connection refused, reset, timed out: the endpoint may come back.
+                return Outcome::Retry(None);
+            }
         };
         let status = response.status().as_u16();
         match status {
@@ -320,7 +427,8 @@ impl Transport for Http {
                     .map(Duration::from_secs);
                 Outcome::Retry(retry_after)
             }
-            _ => Outcome::Refused,
+            401 => Outcome::Refused("HTTP 401 (is the token right?)".to_owned()),
+            _ => Outcome::Refused(format!("HTTP {status}")),
         }
     }
 }
@@ -397,7 +505,9 @@ impl Exporter for OtlpExporter {
                 return self.pending_spans();
             }
             let pause = self.next_attempt.saturating_duration_since(now);
-            std::thread::sleep(pause.clamp(Duration::from_millis(1), deadline - now));
+            // At least a millisecond, but never past the deadline (`clamp`
+            // panics when less than a millisecond is left).
+            std::thread::sleep(pause.max(Duration::from_millis(1)).min(deadline - now));
         }
     }
 }
@@ -414,5 +524,87 @@ mod tests {
         assert_eq!(rejected_spans(&[]), 0);
         assert_eq!(rejected_spans(&[0xff, 0xff]), 0);
         assert_eq!(rejected_spans(b"{\"partialSuccess\":{}}"), 0);
+    }
+
+    #[cfg(feature = "tls")]
+    mod tls {
+        use super::*;
+        use crate::Span;
+        use crate::export::tls_testing::{Pki, https_endpoint};
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message;
+
+        /// An exporter to `https://{address}/v1/traces` trusting `ca` alone.
+        fn exporter(address: std::net::SocketAddr, ca: &Pki) -> OtlpExporter {
+            let ca = CaCertificates::load(ca.ca_file().path()).unwrap();
+            OtlpExporter::http_with_ca(
+                format!("https://{address}/v1/traces"),
+                vec![("authorization".into(), "Bearer s3cret-t0ken".into())],
+                Some(&ca),
+                &[("service.name".into(), "tls-test".into())],
+                1 << 20,
+                1 << 20,
+            )
+        }
+
+        fn spans(name: &str) -> SpanBatch {
+            let sink = crate::memory::test_sink();
+            drop(Span::root(name.to_owned()));
+            SpanBatch::new(sink.named(name))
+        }
+
+        #[test]
+        fn spans_reach_an_https_endpoint_signed_by_the_ca() {
+            let pki = Pki::new(&["127.0.0.1"]);
+            let (address, endpoint) =
+                https_endpoint(pki.server.clone(), 200, Duration::from_secs(20));
+            let mut exporter = exporter(address, &pki);
+            exporter.export(spans("otlp-over-tls"));
+            let undelivered = exporter.flush(Instant::now() + Duration::from_secs(10));
+            let request = endpoint.join().unwrap().expect("a request");
+            assert_eq!(undelivered, 0);
+            assert!(
+                request.head.starts_with("POST /v1/traces "),
+                "{}",
+                request.head
+            );
+            assert_eq!(request.header("authorization"), Some("Bearer s3cret-t0ken"));
+            let body = ExportTraceServiceRequest::decode(request.body.as_slice()).unwrap();
+            let span = &body.resource_spans[0].scope_spans[0].spans[0];
+            assert_eq!(span.name, "otlp-over-tls");
+        }
+
+        #[test]
+        fn an_https_endpoint_the_ca_did_not_sign_gets_no_request() {
+            let trusted = Pki::new(&["127.0.0.1"]);
+            let impostor = Pki::new(&["127.0.0.1"]);
+            let (address, endpoint) =
+                https_endpoint(impostor.server.clone(), 200, Duration::from_millis(1500));
+            let mut exporter = exporter(address, &trusted);
+            exporter.export(spans("otlp-untrusted"));
+            let undelivered = exporter.flush(Instant::now() + Duration::from_secs(1));
+            assert_eq!(undelivered, 1);
+            assert!(endpoint.join().unwrap().is_none());
+            let said = exporter.warnings.said.clone().expect("it said why");
+            assert!(
+                said.contains("TLS") && said.contains("UnknownIssuer"),
+                "{said}"
+            );
+        }
+
+        #[test]
+        fn a_refused_token_drops_the_request_and_says_why() {
+            let pki = Pki::new(&["127.0.0.1"]);
+            let (address, endpoint) =
+                https_endpoint(pki.server.clone(), 401, Duration::from_secs(20));
+            let mut exporter = exporter(address, &pki);
+            exporter.export(spans("otlp-unauthorized"));
+            let undelivered = exporter.flush(Instant::now() + Duration::from_secs(10));
+            assert!(endpoint.join().unwrap().is_some());
+            assert_eq!(undelivered, 0);
+            assert_eq!(exporter.dropped_spans(), 1, "401 will not get better");
+            let said = exporter.warnings.said.clone().expect("it said why");
+            assert!(said.contains("401") && said.contains("token"), "{said}");
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! `opentelemetry.proto.collector.trace.v1.TraceService/Export` over tonic,
 //! the request sent as the bytes the OTLP encoder already wrote (a codec
 //! that passes bytes through), on a current-thread runtime owned by the
-//! reporter thread.
+//! reporter thread. `https://` endpoints are TLS (feature `tls`): checked
+//! against the CA file when given, else against Mozilla's roots.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use super::otlp::{Outcome, Transport, rejected_spans};
+use super::tls::CaCertificates;
 
 const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -64,18 +66,39 @@ pub(super) struct Grpc {
 }
 
 impl Grpc {
-    /// A transport to `endpoint` (`http://host:4317`), `headers` sent as
-    /// metadata (names that are not valid metadata keys are left out).
+    /// A transport to `endpoint` (`http://host:4317`, or `https://` checked
+    /// against `ca`, else Mozilla's roots), `headers` sent as metadata
+    /// (names that are not valid metadata keys are left out).
     pub(super) fn new(
         endpoint: String,
         headers: &[(String, String)],
+        ca: Option<&CaCertificates>,
         connect_timeout: Duration,
         timeout: Duration,
     ) -> std::io::Result<Grpc> {
+        let invalid =
+            |e: tonic::transport::Error| std::io::Error::other(format!("{endpoint:?}: {e}"));
         let parsed = Endpoint::from_shared(endpoint.clone())
-            .map_err(|e| std::io::Error::other(format!("{endpoint:?}: {e}")))?
+            .map_err(invalid)?
             .connect_timeout(connect_timeout)
             .timeout(timeout);
+        #[cfg(feature = "tls")]
+        let parsed = if parsed.uri().scheme_str() == Some("https") {
+            use tonic::transport::{Certificate, ClientTlsConfig};
+            let tls = match ca {
+                Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca.pem)),
+                None => ClientTlsConfig::new().with_webpki_roots(),
+            };
+            parsed
+                .tls_config(tls.timeout(connect_timeout))
+                .map_err(invalid)?
+        } else {
+            parsed
+        };
+        #[cfg(not(feature = "tls"))]
+        if let Some(ca) = ca {
+            match *ca {}
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -110,7 +133,14 @@ impl Transport for Grpc {
                 Some(channel) => channel.clone(),
                 None => match endpoint.connect().await {
                     Ok(connected) => channel.insert(connected).clone(),
-                    Err(_) => return Outcome::Retry(None),
+                    Err(error) => {
+                        #[cfg(feature = "tls")]
+                        if let Some(tls) = super::tls::tls_failure(&error) {
+                            return Outcome::Untrusted(tls.to_string());
+                        }
+                        let _ = error;
+                        return Outcome::Retry(None);
+                    }
                 },
             };
             let mut client = tonic::client::Grpc::new(connected);
@@ -139,9 +169,41 @@ impl Transport for Grpc {
                         }
                         Outcome::Retry(None)
                     }
-                    _ => Outcome::Refused,
+                    Code::Unauthenticated => Outcome::Refused(format!(
+                        "gRPC UNAUTHENTICATED (is the token right?): {}",
+                        status.message()
+                    )),
+                    code => Outcome::Refused(format!("gRPC {code:?}: {}", status.message())),
                 },
             }
         })
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::*;
+    use crate::export::tls_testing::Pki;
+
+    #[test]
+    fn an_https_endpoint_is_set_up_for_tls_with_the_token_as_metadata() {
+        let pki = Pki::new(&["127.0.0.1"]);
+        let ca = CaCertificates::load(pki.ca_file().path()).unwrap();
+        let headers = [("authorization".to_owned(), "Bearer s3cret-t0ken".to_owned())];
+        let timeout = Duration::from_secs(1);
+        for ca in [Some(&ca), None] {
+            let grpc = Grpc::new(
+                "https://127.0.0.1:4317".to_owned(),
+                &headers,
+                ca,
+                timeout,
+                timeout,
+            )
+            .unwrap();
+            assert_eq!(
+                grpc.metadata.get("authorization").unwrap(),
+                "Bearer s3cret-t0ken"
+            );
+        }
     }
 }

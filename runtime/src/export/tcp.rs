@@ -2,10 +2,11 @@
 //! reporter thread: keeps every batch until the collector acknowledges it,
 //! reconnects with exponential backoff and jitter, and re-sends what was not
 //! acknowledged. The collector ignores span ids it already has, so a re-send
-//! never doubles a span.
+//! never doubles a span. With a token, the hello carries it; with TLS, the
+//! connection is checked against the given roots before anything is sent.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Write};
+use std::io::{self, ErrorKind, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,8 @@ use dapple_proto::{self as proto, Frame, FrameError, FrameReader, frame};
 use crate::clock::Converter;
 use crate::export::Exporter;
 use crate::export::encode;
+use crate::export::stream::Stream;
+use crate::export::warn::Warnings;
 use crate::export::wire::{Fit, FrameBuffer};
 use crate::local::buffer::SpanBatch;
 use crate::record::SpanRecord;
@@ -30,6 +33,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why a connection could not be opened.
+enum Failure {
+    /// Not reached, or lost at once: nothing to say, the collector may not
+    /// be up yet.
+    Unreachable,
+    /// The TLS handshake failed (an untrusted certificate, a wrong name):
+    /// worth saying, it will not get better by itself.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Tls(io::Error),
+}
+
 /// A batch sent or to send, until acknowledged.
 struct Pending {
     sequence: u64,
@@ -40,14 +54,26 @@ struct Pending {
     sent: bool,
 }
 
+/// How the exporter checks the collector it connects to.
+#[cfg(feature = "tls")]
+struct Tls {
+    config: Arc<rustls::ClientConfig>,
+    server_name: rustls::pki_types::ServerName<'static>,
+}
+
 /// The reporter's connection to a collector.
 pub struct TcpExporter {
     address: String,
+    resource: proto::Resource,
+    token: String,
+    /// The first frame of every connection: the resource and the token.
     hello: Vec<u8>,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
     max_frame_bytes: usize,
     max_unacked_bytes: usize,
     /// The connection; acknowledgements are read through the frame reader.
-    stream: Option<FrameReader<TcpStream>>,
+    stream: Option<FrameReader<Stream>>,
     next_sequence: u64,
     unacked: VecDeque<Pending>,
     unacked_bytes: usize,
@@ -65,12 +91,18 @@ pub struct TcpExporter {
     spare: Vec<FrameBuffer>,
     backoff: Duration,
     next_attempt: Instant,
+    warnings: Warnings,
 }
 
 impl std::fmt::Debug for TcpExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[cfg(feature = "tls")]
+        let tls = self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let tls = false;
         f.debug_struct("TcpExporter")
             .field("address", &self.address)
+            .field("tls", &tls)
             .field("connected", &self.stream.is_some())
             .field("unacked", &self.unacked.len())
             .finish()
@@ -87,20 +119,13 @@ impl TcpExporter {
         max_frame_bytes: usize,
         max_unacked_bytes: usize,
     ) -> TcpExporter {
-        let mut hello = Vec::new();
-        proto::encode_frame(
-            &Frame {
-                kind: Some(frame::Kind::Hello(proto::Hello {
-                    protocol_version: proto::PROTOCOL_VERSION,
-                    resource: Some(resource),
-                    token: String::new(),
-                })),
-            },
-            &mut hello,
-        );
-        TcpExporter {
+        let mut exporter = TcpExporter {
             address: address.into(),
-            hello,
+            resource,
+            token: String::new(),
+            hello: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
             max_frame_bytes,
             max_unacked_bytes,
             stream: None,
@@ -115,7 +140,49 @@ impl TcpExporter {
             spare: Vec::new(),
             backoff: MIN_BACKOFF,
             next_attempt: Instant::now(),
-        }
+            warnings: Warnings::default(),
+        };
+        exporter.encode_hello();
+        exporter
+    }
+
+    /// Presents `token` to the collector (one of those in its
+    /// `--ingest-token-file`) in the hello of every connection.
+    pub fn with_token(mut self, token: impl Into<String>) -> TcpExporter {
+        self.token = token.into();
+        self.encode_hello();
+        self
+    }
+
+    /// Connects over TLS, checking the collector's certificate with
+    /// `config` (its roots: the CA that signed the collector's
+    /// certificate) for `server_name` (the host of the address, a DNS name
+    /// or an IP address). Nothing is sent before the handshake succeeded.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(
+        mut self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: rustls::pki_types::ServerName<'static>,
+    ) -> TcpExporter {
+        self.tls = Some(Tls {
+            config,
+            server_name,
+        });
+        self
+    }
+
+    fn encode_hello(&mut self) {
+        self.hello.clear();
+        proto::encode_frame(
+            &Frame {
+                kind: Some(frame::Kind::Hello(proto::Hello {
+                    protocol_version: proto::PROTOCOL_VERSION,
+                    resource: Some(self.resource.clone()),
+                    token: self.token.clone(),
+                })),
+            },
+            &mut self.hello,
+        );
     }
 
     /// Spans dropped so far because unacknowledged frames passed the bound
@@ -205,42 +272,90 @@ impl TcpExporter {
         self.gathered_spans += 1;
     }
 
+    /// Drops the connection; the next attempt waits its turn, so that a
+    /// collector that closes every connection (a refused token, a restart)
+    /// is not called again at once, over and over.
     fn disconnect(&mut self) {
         self.stream = None;
         for pending in &mut self.unacked {
             pending.sent = false;
         }
+        self.back_off();
+    }
+
+    /// Puts the next attempt off: exponential backoff with up to 25%
+    /// jitter, so that many processes do not reconnect in step. The backoff
+    /// starts over once the collector acknowledges a batch.
+    fn back_off(&mut self) {
+        let jitter = crate::rand::next_u64() % (self.backoff.as_millis() as u64 / 4 + 1);
+        self.next_attempt = Instant::now() + self.backoff + Duration::from_millis(jitter);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
     fn connect(&mut self) {
         if self.stream.is_some() || Instant::now() < self.next_attempt {
             return;
         }
-        let stream = self
+        match self.open() {
+            Ok(stream) => self.stream = Some(FrameReader::new(stream, self.max_frame_bytes)),
+            Err(failure) => {
+                if let Failure::Tls(e) = failure {
+                    let address = &self.address;
+                    self.warnings.warn(format_args!(
+                        "TLS with the collector at {address} failed: {e}"
+                    ));
+                }
+                self.back_off();
+            }
+        }
+    }
+
+    /// A connection to the collector that was sent the hello.
+    fn open(&self) -> Result<Stream, Failure> {
+        let addr = self
             .address
             .to_socket_addrs()
             .ok()
             .and_then(|mut addrs| addrs.next())
-            .and_then(|addr| TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).ok());
-        let hello_sent = stream.and_then(|mut s| {
-            s.set_nodelay(true).ok()?;
-            s.set_write_timeout(Some(WRITE_TIMEOUT)).ok()?;
-            s.write_all(&self.hello).ok()?;
-            Some(s)
-        });
-        match hello_sent {
-            Some(stream) => {
-                self.stream = Some(FrameReader::new(stream, self.max_frame_bytes));
-                self.backoff = MIN_BACKOFF;
+            .ok_or(Failure::Unreachable)?;
+        let tcp =
+            TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|_| Failure::Unreachable)?;
+        tcp.set_nodelay(true).map_err(|_| Failure::Unreachable)?;
+        tcp.set_write_timeout(Some(WRITE_TIMEOUT))
+            .map_err(|_| Failure::Unreachable)?;
+        #[cfg(feature = "tls")]
+        let mut stream = match &self.tls {
+            None => Stream::Plain(tcp),
+            Some(tls) => {
+                tcp.set_read_timeout(Some(WRITE_TIMEOUT))
+                    .map_err(|_| Failure::Unreachable)?;
+                Stream::handshake(
+                    tcp,
+                    tls.config.clone(),
+                    tls.server_name.clone(),
+                    Instant::now() + WRITE_TIMEOUT,
+                )
+                .map_err(Failure::Tls)?
             }
-            None => {
-                // Exponential backoff with up to 25% jitter, so that many
-                // processes do not reconnect in step.
-                let jitter = crate::rand::next_u64() % (self.backoff.as_millis() as u64 / 4 + 1);
-                self.next_attempt = Instant::now() + self.backoff + Duration::from_millis(jitter);
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-            }
-        }
+        };
+        #[cfg(not(feature = "tls"))]
+        let mut stream = Stream::Plain(tcp);
+        stream
+            .write_all(&self.hello)
+            .map_err(|_| Failure::Unreachable)?;
+        Ok(stream)
+    }
+
+    /// The collector refused this connection (a wrong or missing token):
+    /// says why, now and then, and waits before trying again.
+    fn refused(&mut self, why: &str) {
+        let address = &self.address;
+        // What the collector says, as plain text of a reasonable length.
+        let why: String = why.chars().filter(|c| !c.is_control()).take(200).collect();
+        self.warnings.warn(format_args!(
+            "the collector at {address} refused the connection: {why}"
+        ));
+        self.disconnect();
     }
 
     fn send(&mut self) {
@@ -249,7 +364,7 @@ impl TcpExporter {
         };
         // Reads poll without blocking; writes must block (up to the write
         // timeout) rather than fail on a full socket buffer.
-        let mut failed = stream.set_nonblocking(false).is_err();
+        let mut failed = stream.tcp().set_nonblocking(false).is_err();
         for pending in self.unacked.iter_mut().filter(|p| !p.sent) {
             if stream.write_all(pending.frame.message()).is_err() {
                 failed = true;
@@ -258,14 +373,19 @@ impl TcpExporter {
             pending.sent = true;
         }
         if failed {
-            self.disconnect();
+            // A collector that refuses the connection says why and closes
+            // it: read what it said before the connection goes.
+            self.receive(None);
+            if self.stream.is_some() {
+                self.disconnect();
+            }
         }
     }
 
     /// Reads what the collector said, waiting up to `wait` for its first
     /// frame.
     fn receive(&mut self, wait: Option<Duration>) {
-        let Some(stream) = self.stream.as_ref().map(FrameReader::get_ref) else {
+        let Some(stream) = self.stream.as_ref().map(|s| s.get_ref().tcp()) else {
             return;
         };
         let setup = match wait {
@@ -298,7 +418,8 @@ impl TcpExporter {
                 }
             };
             // Once something arrived, take the rest without waiting again.
-            if std::mem::take(&mut waiting) && stream.get_ref().set_nonblocking(true).is_err() {
+            if std::mem::take(&mut waiting) && stream.get_ref().tcp().set_nonblocking(true).is_err()
+            {
                 self.disconnect();
                 return;
             }
@@ -309,8 +430,14 @@ impl TcpExporter {
                         self.unacked_bytes -= done.frame.len();
                         self.recycle(done.frame);
                     }
+                    // The collector takes what this connection sends.
+                    self.backoff = MIN_BACKOFF;
                 }
-                Some(frame::Kind::Error(_)) | None => {
+                Some(frame::Kind::Error(error)) => {
+                    self.refused(&error.message);
+                    return;
+                }
+                None => {
                     self.disconnect();
                     return;
                 }
@@ -383,7 +510,9 @@ impl Exporter for TcpExporter {
                 self.connect();
                 if self.stream.is_none() {
                     let pause = self.next_attempt.saturating_duration_since(now);
-                    std::thread::sleep(pause.clamp(Duration::from_millis(1), left));
+                    // At least a millisecond, but never past the deadline
+                    // (`clamp` panics when less than a millisecond is left).
+                    std::thread::sleep(pause.max(Duration::from_millis(1)).min(left));
                     continue;
                 }
             }
@@ -433,5 +562,140 @@ mod tests {
         }
         assert_eq!(spans, 20, "every span in exactly one frame");
         assert_eq!(exporter.dropped_spans(), 0);
+    }
+
+    #[test]
+    fn the_hello_carries_the_token() {
+        let exporter =
+            TcpExporter::new("127.0.0.1:9", proto::Resource::default(), 1 << 20, 1 << 20)
+                .with_token("s3cret-t0ken");
+        let hello = Frame::decode_length_delimited(exporter.hello.as_slice()).unwrap();
+        let Some(frame::Kind::Hello(hello)) = hello.kind else {
+            panic!("not a hello");
+        };
+        assert_eq!(hello.token, "s3cret-t0ken");
+        assert_eq!(hello.protocol_version, proto::PROTOCOL_VERSION);
+    }
+
+    #[cfg(feature = "tls")]
+    mod tls {
+        use super::*;
+        use crate::export::tls::{CaCertificates, server_name};
+        use crate::export::tls_testing::{Pki, native_collector};
+
+        const TOKEN: &str = "s3cret-t0ken";
+
+        /// `count` spans named `name`, recorded now.
+        fn spans(name: &str, count: usize) -> SpanBatch {
+            let sink = crate::memory::test_sink();
+            for _ in 0..count {
+                drop(Span::root(name.to_owned()));
+            }
+            SpanBatch::new(sink.named(name))
+        }
+
+        /// An exporter to `address` over TLS trusting `ca`, with the token.
+        fn exporter(address: &str, ca: &Pki) -> TcpExporter {
+            let ca = CaCertificates::load(ca.ca_file().path()).unwrap();
+            TcpExporter::new(address, proto::Resource::default(), 1 << 20, 1 << 20)
+                .with_token(TOKEN)
+                .with_tls(ca.client_config.clone(), server_name(address).unwrap())
+        }
+
+        fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+            haystack.windows(needle.len()).any(|w| w == needle)
+        }
+
+        #[test]
+        fn spans_reach_a_tls_collector_with_the_token_in_the_hello() {
+            // An IP address endpoint: the certificate names it as an IP SAN.
+            let pki = Pki::new(&["127.0.0.1"]);
+            let (address, collector) = native_collector(
+                Some(pki.server.clone()),
+                Some(TOKEN),
+                3,
+                Duration::from_secs(20),
+            );
+            let mut exporter = exporter(&address.to_string(), &pki);
+            exporter.export(spans("over-tls", 3));
+            let undelivered = exporter.flush(Instant::now() + Duration::from_secs(10));
+            let received = collector.join().unwrap();
+            assert_eq!(undelivered, 0, "{received:?}");
+            assert_eq!(received.tokens, [TOKEN]);
+            assert_eq!(received.spans, ["over-tls"; 3]);
+            assert!(
+                !contains(&received.wire, TOKEN.as_bytes()),
+                "the token is encrypted"
+            );
+            assert!(
+                !contains(&received.wire, b"over-tls"),
+                "the spans are encrypted"
+            );
+        }
+
+        #[test]
+        fn a_collector_whose_certificate_the_ca_did_not_sign_gets_nothing() {
+            let trusted = Pki::new(&["127.0.0.1"]);
+            let impostor = Pki::new(&["127.0.0.1"]);
+            // Signed by the CA, for another name.
+            let misnamed = Pki::new(&["collector.internal"]);
+            for (n, (server, ca)) in [(&impostor, &trusted), (&misnamed, &misnamed)]
+                .into_iter()
+                .enumerate()
+            {
+                let name = format!("untrusted-{n}");
+                let (address, collector) =
+                    native_collector(Some(server.server.clone()), None, 1, Duration::from_secs(2));
+                let mut exporter = exporter(&address.to_string(), ca);
+                exporter.export(spans(&name, 2));
+                let undelivered = exporter.flush(Instant::now() + Duration::from_secs(1));
+                let received = collector.join().unwrap();
+                assert_eq!(undelivered, 2);
+                assert!(received.connections >= 1, "it tried");
+                assert!(received.tokens.is_empty() && received.spans.is_empty());
+                assert!(
+                    !contains(&received.wire, TOKEN.as_bytes()),
+                    "nothing in clear"
+                );
+                assert!(
+                    !contains(&received.wire, name.as_bytes()),
+                    "nothing in clear"
+                );
+                let said = exporter.warnings.said.clone().expect("it said why");
+                assert!(
+                    said.contains("TLS") && said.contains("certificate"),
+                    "{said}"
+                );
+                assert!(exporter.stream.is_none());
+            }
+        }
+
+        #[test]
+        fn a_refused_token_is_said_and_retried_with_backoff_not_at_once() {
+            let pki = Pki::new(&["127.0.0.1"]);
+            let (address, collector) = native_collector(
+                Some(pki.server.clone()),
+                Some("another-token"),
+                usize::MAX,
+                Duration::from_millis(1500),
+            );
+            let mut exporter = exporter(&address.to_string(), &pki);
+            exporter.export(spans("refused", 2));
+            let undelivered = exporter.flush(Instant::now() + Duration::from_secs(1));
+            let received = collector.join().unwrap();
+            assert_eq!(undelivered, 2);
+            assert!(received.spans.is_empty());
+            // Backing off from 50 ms, doubling: about 5 attempts in a second;
+            // reconnecting at once would make hundreds.
+            assert!(
+                (2..=8).contains(&received.connections),
+                "{} connections",
+                received.connections
+            );
+            assert!(received.tokens.iter().all(|t| t == TOKEN));
+            let said = exporter.warnings.said.clone().expect("it said why");
+            assert!(said.contains("refused") && said.contains("token"), "{said}");
+            assert!(exporter.backoff > MIN_BACKOFF);
+        }
     }
 }
