@@ -1297,6 +1297,76 @@ fn dechunk(mut chunked: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// The runtime's own exporter, as an application configures it: a traced
+/// program with `DAPPLE_CA_FILE` and `DAPPLE_TOKEN` reaches a collector
+/// with TLS and an ingest token; with a wrong token nothing is stored and
+/// the program says why.
+#[test]
+fn a_traced_program_reports_over_tls_with_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path());
+    let tokens = dir.path().join("ingest.tokens");
+    std::fs::write(&tokens, "shop s3cret-token\n").unwrap();
+    let collector = CollectorProcess::start(&[
+        "--tls-cert",
+        pki.cert.to_str().unwrap(),
+        "--tls-key",
+        pki.key.to_str().unwrap(),
+        "--ingest-token-file",
+        tokens.to_str().unwrap(),
+    ]);
+    let run = |token: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_traced_program"))
+            .env("DAPPLE_ENDPOINT", collector.native.to_string())
+            .env("DAPPLE_SERVICE", "over-tls")
+            .env("DAPPLE_CA_FILE", &pki.ca_file)
+            .env("DAPPLE_TOKEN", token)
+            .env("FLUSH_SECS", "3")
+            .output()
+            .expect("the traced program runs")
+    };
+    let refused = run("wrong-token");
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(said.contains("token"), "the program says why: {said}");
+    let accepted = run("s3cret-token");
+    assert!(accepted.status.success());
+    let trace = support::printed_trace_id(&accepted);
+    let spans = https_trace(&collector, &pki, &trace);
+    assert!(!spans.is_empty(), "the trace arrived over TLS");
+    assert!(spans.iter().all(|s| s["service"] == "over-tls"));
+    let refused_trace = support::printed_trace_id(&refused);
+    assert!(
+        https_trace(&collector, &pki, &refused_trace).is_empty(),
+        "nothing from the wrong token"
+    );
+    println!(
+        "attack: wrong token (runtime): refused with {:?}; the right token's trace has {} spans over TLS",
+        said.lines()
+            .find(|l| l.contains("token"))
+            .unwrap_or_default(),
+        spans.len()
+    );
+}
+
+/// The spans of a trace, read over HTTPS (empty when the trace is unknown).
+fn https_trace(collector: &CollectorProcess, pki: &TestPki, trace: &str) -> Vec<Value> {
+    let mut stream = tls_connect(collector.http, pki.client(&[b"http/1.1"])).unwrap();
+    let answer = exchange_http(
+        &mut stream,
+        &request(
+            "GET",
+            &format!("/api/traces/{trace}"),
+            &collector.http.to_string(),
+            &[],
+            b"",
+        ),
+    );
+    serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| v["spans"].as_array().cloned())
+        .unwrap_or_default()
+}
+
 // ---------------------------------------------------------------------
 // TLS: a CA and a certificate for 127.0.0.1, made at test time.
 // ---------------------------------------------------------------------
@@ -1306,6 +1376,8 @@ fn dechunk(mut chunked: &[u8]) -> Option<Vec<u8>> {
 #[derive(Debug)]
 struct TestPki {
     ca: rustls::pki_types::CertificateDer<'static>,
+    /// The CA's certificate as a PEM file, for `DAPPLE_CA_FILE`.
+    ca_file: std::path::PathBuf,
     cert: std::path::PathBuf,
     key: std::path::PathBuf,
 }
@@ -1334,8 +1406,11 @@ impl TestPki {
         let key = dir.join("server-key.pem");
         std::fs::write(&cert, server.pem()).unwrap();
         std::fs::write(&key, server_key.serialize_pem()).unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
         TestPki {
             ca: ca.der().clone(),
+            ca_file,
             cert,
             key,
         }

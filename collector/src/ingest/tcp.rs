@@ -120,6 +120,7 @@ async fn handle(
         read,
         buffer: BytesMut::new(),
         codec: RawFrameCodec::new(ingest.max_frame_bytes),
+        limit: ingest.max_frame_bytes,
         timeouts,
     };
     // The limit is on what clients send; replies are acks and errors, read
@@ -149,6 +150,8 @@ struct Frames {
     read: ReadHalf<Connection>,
     buffer: BytesMut,
     codec: RawFrameCodec,
+    /// The codec's frame size limit.
+    limit: usize,
     timeouts: Timeouts,
 }
 
@@ -190,6 +193,22 @@ impl Frames {
     }
 }
 
+impl Frames {
+    /// Reads and drops what the peer already sent, for at most a moment
+    /// and a frame's worth of bytes.
+    async fn discard_pending(&mut self) {
+        let until = Instant::now() + std::time::Duration::from_millis(200);
+        let mut left = self.limit;
+        let mut scratch = vec![0; 16 * 1024];
+        while left > 0 {
+            match tokio::time::timeout_at(until, self.read.read(&mut scratch)).await {
+                Ok(Ok(read)) if read > 0 => left = left.saturating_sub(read),
+                _ => return,
+            }
+        }
+    }
+}
+
 /// A batch being decoded and stored (its sequence number once stored), or
 /// why the connection ends after the batches before it.
 type InFlight = Result<JoinHandle<Result<u64, Refusal>>, Refusal>;
@@ -216,11 +235,16 @@ async fn converse(
         ));
     }
     let client = match &ingest.tokens {
-        Some(tokens) => Identity::token(
-            tokens
-                .identify(hello.token.as_bytes())
-                .ok_or(Refusal::Token)?,
-        ),
+        Some(tokens) => match tokens.identify(hello.token.as_bytes()) {
+            Some(label) => Identity::token(label),
+            None => {
+                // The client sent its first batch behind the hello: read it
+                // away, so that closing does not reset the connection
+                // before the client reads why.
+                frames.discard_pending().await;
+                return Err(Refusal::Token);
+            }
+        },
         None => Identity::address(peer.ip()),
     };
     let resource = Arc::new(super::convert::resource(hello.resource));
