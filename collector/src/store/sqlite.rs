@@ -41,7 +41,37 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
         connection
             .execute_batch("ALTER TABLE spans ADD COLUMN resource_id INTEGER NOT NULL DEFAULT 0")?;
     }
+    let has_service_id: bool = connection.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('spans') WHERE name = 'service_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_service_id {
+        // Service names move to their own table, each stored once.
+        connection.execute_batch(
+            "BEGIN;
+             ALTER TABLE spans ADD COLUMN service_id INTEGER NOT NULL DEFAULT 0;
+             INSERT OR IGNORE INTO services (name) SELECT DISTINCT service FROM spans;
+             UPDATE spans SET service_id = (SELECT id FROM services WHERE name = spans.service),
+                              service = '';
+             DROP INDEX IF EXISTS spans_by_service_name;
+             COMMIT;",
+        )?;
+    }
+    connection.execute_batch(
+        "CREATE INDEX IF NOT EXISTS spans_by_service_name_id ON spans (service_id, name, start_ns);",
+    )?;
     Ok(())
+}
+
+/// The id of a service name's row, added when new.
+fn service_id(transaction: &rusqlite::Transaction<'_>, service: &str) -> Result<i64, StoreError> {
+    transaction
+        .prepare_cached("INSERT OR IGNORE INTO services (name) VALUES (?1)")?
+        .execute(params![service])?;
+    Ok(transaction
+        .prepare_cached("SELECT id FROM services WHERE name = ?1")?
+        .query_row(params![service], |r| r.get(0))?)
 }
 
 /// The id of a resource's row, added when new.
@@ -75,6 +105,7 @@ const SCHEMA: &str = "
         trace_id BLOB NOT NULL,
         span_id INTEGER NOT NULL,
         parent_id INTEGER NOT NULL,
+        -- Empty: files from before service_id kept the name in every row.
         service TEXT NOT NULL,
         name TEXT NOT NULL,
         start_ns INTEGER NOT NULL,
@@ -96,8 +127,12 @@ const SCHEMA: &str = "
         last_rowid INTEGER PRIMARY KEY,
         received_ns INTEGER NOT NULL
     );
+    -- Service names, each stored once: a span's service_id names one.
+    CREATE TABLE IF NOT EXISTS services (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
     CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
-    CREATE INDEX IF NOT EXISTS spans_by_service_name ON spans (service, name, start_ns);
 ";
 
 impl SqliteStore {
@@ -206,12 +241,14 @@ impl Store for SqliteStore {
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO spans
-                   (trace_id, span_id, parent_id, service, name, start_ns, duration_ns, error, body,
-                    resource_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                   (trace_id, span_id, parent_id, service, service_id, name, start_ns,
+                    duration_ns, error, body, resource_id)
+                 VALUES (?1, ?2, ?3, '', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
-            // The spans of a batch share their resource: one lookup each.
+            // The spans of a batch share their resource and service: one
+            // lookup each.
             let mut last: Option<(&Arc<Resource>, i64)> = None;
+            let mut last_service: Option<(&Arc<str>, i64)> = None;
             for span in &spans {
                 let resource = match last {
                     Some((resource, id)) if Arc::ptr_eq(resource, &span.resource) => id,
@@ -221,12 +258,20 @@ impl Store for SqliteStore {
                         id
                     }
                 };
+                let service = match last_service {
+                    Some((service, id)) if Arc::ptr_eq(service, &span.service) => id,
+                    _ => {
+                        let id = service_id(&transaction, &span.service)?;
+                        last_service = Some((&span.service, id));
+                        id
+                    }
+                };
                 convert::encode(span, &mut body);
                 added += insert.execute(params![
                     span.trace_id.to_bytes().as_slice(),
                     span.span_id.to_u64() as i64,
                     span.parent_id.map_or(0, |id| id.to_u64()) as i64,
-                    &*span.service,
+                    service,
                     span.name,
                     clamp(span.start_unix_nanos),
                     clamp(span.duration_nanos()),
@@ -251,9 +296,12 @@ impl Store for SqliteStore {
 
     fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
         self.read(|connection| {
-        let mut query =
-            connection.prepare_cached("SELECT service, spans.body, resource_id, resources.body FROM spans\n                 LEFT JOIN resources ON resources.id = resource_id WHERE trace_id = ?1")?;
-        stored_spans(query.query(params![trace_id.to_bytes().to_vec()])?)
+            let mut query = connection.prepare_cached(
+                "SELECT services.name, spans.body, resource_id, resources.body FROM spans
+                 JOIN services ON services.id = service_id
+                 LEFT JOIN resources ON resources.id = resource_id WHERE trace_id = ?1",
+            )?;
+            stored_spans(query.query(params![trace_id.to_bytes().to_vec()])?)
         })
     }
 
@@ -263,7 +311,9 @@ impl Store for SqliteStore {
 
     fn spans(&self, filter: &SpanFilter) -> Result<Vec<Span>, StoreError> {
         let (mut sql, mut values) = where_clause(
-            "SELECT service, spans.body, resource_id, resources.body FROM spans\n             LEFT JOIN resources ON resources.id = resource_id",
+            "SELECT services.name, spans.body, resource_id, resources.body FROM spans
+             JOIN services ON services.id = service_id
+             LEFT JOIN resources ON resources.id = resource_id",
             filter,
         );
         values.push(clamp(filter.limit as u64).into());
@@ -313,7 +363,8 @@ impl Store for SqliteStore {
     fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
         self.read(|connection| {
             let mut query = connection.prepare_cached(
-                "SELECT DISTINCT service, name FROM spans ORDER BY service, name",
+                "SELECT DISTINCT services.name, spans.name FROM spans
+                 JOIN services ON services.id = service_id ORDER BY 1, 2",
             )?;
             let rows = query.query_map([], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
@@ -373,30 +424,35 @@ fn stored_spans(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Span>, StoreError> {
 fn where_clause(base: &str, filter: &SpanFilter) -> (String, Vec<rusqlite::types::Value>) {
     let mut sql = format!("{base} WHERE 1 = 1");
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
-    let mut and = |clause: &str, value: rusqlite::types::Value| {
+    // Each condition: SQL around the next parameter.
+    let mut and = |before: &str, after: &str, value: rusqlite::types::Value| {
         values.push(value);
-        sql.push_str(&format!(" AND {clause} ?{}", values.len()));
+        sql.push_str(&format!(" AND {before} ?{}{after}", values.len()));
     };
     if let Some(service) = &filter.service {
-        and("service =", service.clone().into());
+        and(
+            "service_id = (SELECT id FROM services WHERE services.name =",
+            ")",
+            service.clone().into(),
+        );
     }
     if let Some(name) = &filter.name {
-        and("name =", name.clone().into());
+        and("spans.name =", "", name.clone().into());
     }
     if let Some(d) = filter.min_duration_ns {
-        and("duration_ns >=", clamp(d).into());
+        and("duration_ns >=", "", clamp(d).into());
     }
     if let Some(d) = filter.max_duration_ns {
-        and("duration_ns <=", clamp(d).into());
+        and("duration_ns <=", "", clamp(d).into());
     }
     if let Some(t) = filter.start_ns {
-        and("start_ns >=", clamp(t).into());
+        and("start_ns >=", "", clamp(t).into());
     }
     if let Some(t) = filter.end_ns {
-        and("start_ns <", clamp(t).into());
+        and("start_ns <", "", clamp(t).into());
     }
     if filter.error_only {
-        and("error =", 1i64.into());
+        and("error =", "", 1i64.into());
     }
     (sql, values)
 }
@@ -623,6 +679,40 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(store.span_count().unwrap(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_service_name_is_stored_once_whatever_the_number_of_spans() {
+        let dir = temp_dir("service-once");
+        let store = SqliteStore::open(&dir, Limits::spans(1000)).unwrap();
+        let service: Arc<str> = "s".repeat(1000).into();
+        let spans = (1..=200)
+            .map(|id| Span {
+                service: service.clone(),
+                ..span(1, id, id)
+            })
+            .collect();
+        store.insert(spans).unwrap();
+        let (names, in_rows): (i64, i64) = store
+            .lock()
+            .0
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM services), (SELECT SUM(LENGTH(service)) FROM spans)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((names, in_rows), (1, 0));
+        let found = store
+            .spans(&SpanFilter {
+                service: Some(service.to_string()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(found.len(), 200);
+        assert!(found.iter().all(|s| s.service == service));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
