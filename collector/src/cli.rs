@@ -10,7 +10,7 @@ use crate::duration::parse_duration;
 use crate::log::{self, Level};
 use crate::net::{PortConfig, Timeouts};
 use crate::server::{self, ServerConfig};
-use crate::store::{Limits, MemoryStore, SqliteStore, Store};
+use crate::store::{ClickHouseConfig, ClickHouseStore, Limits, MemoryStore, SqliteStore, Store};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -72,14 +72,27 @@ struct Serve {
     /// Directory of the SQLite database (`--store sqlite`).
     #[arg(long, default_value = "dapple-data")]
     data_dir: PathBuf,
+    /// ClickHouse's HTTP interface (`--store clickhouse`).
+    #[arg(long, default_value = "http://127.0.0.1:8123")]
+    clickhouse_url: String,
+    /// The ClickHouse database, made when missing.
+    #[arg(long, default_value = ClickHouseConfig::DEFAULT_DATABASE)]
+    clickhouse_database: String,
+    /// The ClickHouse user, when not `default`.
+    #[arg(long)]
+    clickhouse_user: Option<String>,
+    /// A file holding the ClickHouse user's password.
+    #[arg(long)]
+    clickhouse_password_file: Option<PathBuf>,
     /// How long spans are kept, e.g. `24h`, `7d`; by default until the span
     /// bound pushes them out.
     #[arg(long, value_parser = parse_duration)]
     retention: Option<Duration>,
     /// The most spans kept; past it the oldest are deleted (whole oldest
-    /// traces, in memory).
-    #[arg(long, default_value_t = 1_000_000)]
-    max_spans: usize,
+    /// traces in memory, whole oldest days in ClickHouse). 1,000,000 in
+    /// memory and SQLite by default; unbounded in ClickHouse.
+    #[arg(long)]
+    max_spans: Option<usize>,
     /// The most bytes kept (the spans' size in memory, used database pages in
     /// SQLite); past it the oldest spans are deleted. 1 GiB in memory by
     /// default; unbounded in SQLite.
@@ -147,6 +160,9 @@ struct Serve {
 /// The memory store's byte bound when none is given.
 const DEFAULT_MEMORY_BYTES: u64 = 1 << 30;
 
+/// The memory and SQLite stores' span bound when none is given.
+const DEFAULT_MAX_SPANS: usize = 1_000_000;
+
 fn parse_forward_url(url: &str) -> Result<String, String> {
     if url.starts_with("http://") && url.len() > "http://".len() {
         Ok(url.to_owned())
@@ -172,6 +188,9 @@ enum StoreKind {
     Memory,
     /// A SQLite file in `--data-dir`: survives restarts and `kill -9`.
     Sqlite,
+    /// A ClickHouse server (`--clickhouse-url`), which several collectors
+    /// can share.
+    Clickhouse,
 }
 
 /// Runs the command line given to the process.
@@ -191,12 +210,19 @@ pub fn main() -> std::process::ExitCode {
         }
     };
     log::set_level(serve.log_level);
-    let max_bytes = match serve.store {
-        StoreKind::Memory => Some(serve.max_bytes.unwrap_or(DEFAULT_MEMORY_BYTES)),
-        StoreKind::Sqlite => serve.max_bytes,
+    let (max_bytes, max_spans) = match serve.store {
+        StoreKind::Memory => (
+            Some(serve.max_bytes.unwrap_or(DEFAULT_MEMORY_BYTES)),
+            serve.max_spans.unwrap_or(DEFAULT_MAX_SPANS),
+        ),
+        StoreKind::Sqlite => (
+            serve.max_bytes,
+            serve.max_spans.unwrap_or(DEFAULT_MAX_SPANS),
+        ),
+        StoreKind::Clickhouse => (serve.max_bytes, serve.max_spans.unwrap_or(usize::MAX)),
     };
     let limits = Limits {
-        max_spans: serve.max_spans.max(1),
+        max_spans: max_spans.max(1),
         max_bytes,
         retention: serve.retention,
     };
@@ -232,6 +258,35 @@ pub fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         },
+        StoreKind::Clickhouse => {
+            let password = match &serve.clickhouse_password_file {
+                Some(file) => match std::fs::read_to_string(file) {
+                    Ok(text) => Some(text.trim_end_matches(['\r', '\n']).to_owned()),
+                    Err(e) => {
+                        log::error(format_args!("{}: cannot read it: {e}", file.display()));
+                        return std::process::ExitCode::FAILURE;
+                    }
+                },
+                None => None,
+            };
+            let config = ClickHouseConfig {
+                url: serve.clickhouse_url.clone(),
+                database: serve.clickhouse_database.clone(),
+                user: serve.clickhouse_user.clone(),
+                password,
+            };
+            match ClickHouseStore::open(&config, limits) {
+                Ok(store) => Arc::new(store),
+                Err(e) => {
+                    log::error(format_args!(
+                        "ClickHouse at {}: {}",
+                        config.url,
+                        log::Chain(&e)
+                    ));
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

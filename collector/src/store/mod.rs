@@ -1,8 +1,10 @@
 //! Where spans live, behind one trait.
 
+mod clickhouse;
 mod memory;
 mod sqlite;
 
+pub use clickhouse::{ClickHouseConfig, ClickHouseError, ClickHouseStore};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -82,6 +84,9 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("SQLite failed")]
     Sqlite(#[from] rusqlite::Error),
+    /// ClickHouse failed, or could not be reached.
+    #[error("ClickHouse failed")]
+    ClickHouse(#[from] ClickHouseError),
     /// A stored span could not be read back.
     #[error("a stored span is corrupt")]
     Corrupt(#[from] crate::ingest::convert::DecodeError),
