@@ -267,3 +267,10 @@ pub fn assert_same_span(span: &Value, expected: &Value) {
         );
     }
 }
+
+/// Says what a test checked, on one line straight to stderr (past the test
+/// harness's capture, like the skip notices): `CHECKED test: what`.
+pub fn checked(test: &str, what: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "CHECKED {test}: {what}");
+}
