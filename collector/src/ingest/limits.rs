@@ -20,6 +20,11 @@ pub const MAX_KEY_BYTES: usize = 256;
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// The latest time stored: 2^63 - 1 nanoseconds, in 2262.
 pub const LATEST_UNIX_NANOS: u64 = i64::MAX as u64;
+/// Arrays and maps nested in a value, at most: deeper ones are cut (and
+/// counted), so every stored span stays within what protobuf decoders
+/// read (prost stops at 100 nested messages; OTLP spends 6 before a value
+/// and 2 or 3 per level), and forwarding it never fails.
+pub const MAX_VALUE_DEPTH: usize = 16;
 
 /// What the bounds changed, since the collector started.
 #[derive(Debug, Default)]
@@ -128,23 +133,38 @@ impl Counts {
     }
 
     fn attributes(&mut self, attributes: &mut [Attribute]) {
+        self.attributes_at(attributes, 0);
+    }
+
+    fn attributes_at(&mut self, attributes: &mut [Attribute], depth: usize) {
         for attribute in attributes {
             self.cut(&mut attribute.key, MAX_KEY_BYTES);
             if let Some(value) = &mut attribute.value {
-                self.value(value);
+                self.value(value, depth);
             }
         }
     }
 
-    fn value(&mut self, value: &mut Value) {
+    fn value(&mut self, value: &mut Value, depth: usize) {
         match value {
             Value::String(text) => self.cut(text, MAX_VALUE_BYTES),
             Value::Bytes(bytes) if bytes.len() > MAX_VALUE_BYTES => {
                 bytes.truncate(MAX_VALUE_BYTES);
                 self.truncated += 1;
             }
-            Value::Array(values) => values.iter_mut().flatten().for_each(|v| self.value(v)),
-            Value::Map(entries) => self.attributes(entries),
+            Value::Array(values) if depth >= MAX_VALUE_DEPTH && !values.is_empty() => {
+                values.clear();
+                self.truncated += 1;
+            }
+            Value::Map(entries) if depth >= MAX_VALUE_DEPTH && !entries.is_empty() => {
+                entries.clear();
+                self.truncated += 1;
+            }
+            Value::Array(values) => values
+                .iter_mut()
+                .flatten()
+                .for_each(|v| self.value(v, depth + 1)),
+            Value::Map(entries) => self.attributes_at(entries, depth + 1),
             Value::Bytes(_) | Value::Int(_) | Value::Double(_) | Value::Bool(_) => {}
         }
     }
@@ -152,18 +172,24 @@ impl Counts {
 
 /// Whether any key or value of `attributes` is past its bound.
 fn over(attributes: &[Attribute]) -> bool {
-    fn value_over(value: &Value) -> bool {
+    over_at(attributes, 0)
+}
+
+fn over_at(attributes: &[Attribute], depth: usize) -> bool {
+    fn value_over(value: &Value, depth: usize) -> bool {
         match value {
             Value::String(text) => text.len() > MAX_VALUE_BYTES,
             Value::Bytes(bytes) => bytes.len() > MAX_VALUE_BYTES,
-            Value::Array(values) => values.iter().flatten().any(value_over),
-            Value::Map(entries) => over(entries),
+            Value::Array(values) if depth >= MAX_VALUE_DEPTH => !values.is_empty(),
+            Value::Map(entries) if depth >= MAX_VALUE_DEPTH => !entries.is_empty(),
+            Value::Array(values) => values.iter().flatten().any(|v| value_over(v, depth + 1)),
+            Value::Map(entries) => over_at(entries, depth + 1),
             Value::Int(_) | Value::Double(_) | Value::Bool(_) => false,
         }
     }
-    attributes
-        .iter()
-        .any(|a| a.key.len() > MAX_KEY_BYTES || a.value.as_ref().is_some_and(value_over))
+    attributes.iter().any(|a| {
+        a.key.len() > MAX_KEY_BYTES || a.value.as_ref().is_some_and(|v| value_over(v, depth))
+    })
 }
 
 /// `resource` itself when within bounds, else a bounded copy.
@@ -260,5 +286,53 @@ mod tests {
         // The service name once, then per span its name, key and value.
         assert_eq!(trimmed.truncated.load(Ordering::Relaxed), 1 + 3 * 3);
         assert_eq!(trimmed.clamped_times.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn values_nested_past_the_depth_bound_are_cut() {
+        let nested = |depth: usize| {
+            (0..depth).fold(Value::String("x".into()), |inner, _| {
+                Value::Array(vec![Some(inner)])
+            })
+        };
+        let depth_of = |mut value: &Value| {
+            let mut depth = 0;
+            while let Value::Array(values) = value {
+                depth += 1;
+                match values.first() {
+                    Some(Some(inner)) => value = inner,
+                    _ => break,
+                }
+            }
+            depth
+        };
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(Limits::spans(10)));
+        let trimmed = Arc::new(Trimmed::default());
+        let store = LimitedStore::new(memory.clone(), trimmed.clone());
+        let mut span = Span::example(1, 1);
+        span.attributes = vec![
+            Attribute {
+                key: "deep".into(),
+                value: Some(nested(50)),
+            },
+            Attribute {
+                key: "fine".into(),
+                value: Some(nested(MAX_VALUE_DEPTH)),
+            },
+        ];
+        store.insert(vec![span]).unwrap();
+        let stored = memory.trace(TraceId::from_bytes([1; 16]).unwrap()).unwrap();
+        let values: Vec<&Value> = stored[0]
+            .attributes
+            .iter()
+            .map(|a| a.value.as_ref().unwrap())
+            .collect();
+        assert_eq!(
+            depth_of(values[0]),
+            MAX_VALUE_DEPTH + 1,
+            "the deepest array left empty"
+        );
+        assert_eq!(*values[1], nested(MAX_VALUE_DEPTH));
+        assert_eq!(trimmed.truncated.load(Ordering::Relaxed), 1);
     }
 }
