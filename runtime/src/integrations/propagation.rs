@@ -124,11 +124,10 @@ impl Propagator {
                     set(headers, "x-b3-sampled", u8::from(sampled).to_string());
                 }
                 Format::Appdash => {
-                    // Appdash ids are 64 bits: the low half of the trace id.
                     set(
                         headers,
                         "span-id",
-                        format!("{:016x}/{span}", trace.to_u128() as u64),
+                        format!("{:016x}/{span}", appdash_trace(trace)),
                     );
                 }
             }
@@ -291,6 +290,17 @@ fn b3_multi(headers: &HeaderMap) -> Option<SpanContext> {
     Some(SpanContext::new(trace, span, sampled))
 }
 
+/// The 64 bits of a trace id an Appdash header carries: its low half, or
+/// its high half when the low half is zero (Appdash reads a zero trace id
+/// as none, which would end the trace at the next service).
+fn appdash_trace(trace: TraceId) -> u64 {
+    let id = trace.to_u128();
+    match id as u64 {
+        0 => (id >> 64) as u64,
+        low => low,
+    }
+}
+
 /// Appdash's `trace/span[/parent]`, 16 lowercase hex digits each.
 pub fn parse_appdash(value: &str) -> Option<SpanContext> {
     let parts: Vec<&str> = value.split('/').collect();
@@ -447,6 +457,25 @@ mod tests {
         .unwrap();
         assert_eq!(parent.context.span_id().to_string(), SPAN);
         assert_eq!(parse_appdash("xyz/00f067aa0ba902b7"), None);
+    }
+
+    #[test]
+    fn an_appdash_header_carries_a_trace_id_whose_low_half_is_zero() {
+        // Found by fuzz/fuzz_targets/propagation.rs: the header written was
+        // `0000000000000000/...`, which no reader takes for a trace.
+        let high_only = TraceId::new(1 << 64).unwrap();
+        let context = SpanContext::new(high_only, SpanId::new(7).unwrap(), true);
+        let appdash = Propagator {
+            read: vec![Format::Appdash],
+            write: vec![Format::Appdash],
+        };
+        let mut map = HeaderMap::new();
+        appdash.inject(&context, None, &mut map);
+        assert_eq!(map["span-id"], "0000000000000001/0000000000000007");
+        assert_eq!(
+            appdash.extract(&map).unwrap().context.trace_id().to_u128(),
+            1
+        );
     }
 
     #[test]
