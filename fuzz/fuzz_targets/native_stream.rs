@@ -8,21 +8,19 @@
 //! Checks: no panic, no unbounded work (frames over the limit are refused
 //! from their prefix); the frames split from small reads are those split
 //! from the whole input; `batch_frame` agrees with prost's `Frame` decoding
-//! (its documented promise); what the collector would forward of a batch
-//! (`forward::request`) is an OTLP request prost decodes; the store stays
-//! consistent.
+//! (its documented promise, but for the nesting prost refuses: see
+//! artifacts-found/README.md); the span bound refuses exactly the batches
+//! over it; the store stays consistent.
 
 #![no_main]
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use dapple_collector::forward;
 use dapple_collector::ingest::convert::{self, BatchError};
 use dapple_fuzz::{MAX_BATCH_SPANS, MAX_FRAME_BYTES, insert_and_check, same_spans, store};
 use dapple_proto::{Frame, FrameError, PROTOCOL_VERSION, RawFrameCodec, frame};
 use libfuzzer_sys::fuzz_target;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tokio_util::codec::Decoder;
 
@@ -64,6 +62,11 @@ fn wire_spans(body: &[u8]) -> Option<usize> {
         frame::Kind::Batch(batch) => Some(batch.spans.len()),
         _ => None,
     }
+}
+
+/// Whether prost refused for nesting past its recursion limit.
+fn past_recursion_limit(error: &prost::DecodeError) -> bool {
+    error.to_string().contains("recursion limit")
 }
 
 fuzz_target!(|wire: &[u8]| {
@@ -118,7 +121,7 @@ fuzz_target!(|wire: &[u8]| {
             // artifacts-found/README.md). The collector cuts values nested
             // past 16 levels before storing them, so nothing that deep is
             // kept.
-            (Ok(_), Err(e)) if e.to_string().contains("recursion limit") => {}
+            (Ok(_), Err(e)) if past_recursion_limit(e) => {}
             _ => panic!(
                 "batch_frame gave {:?}, prost {:?}",
                 fast.as_ref().map(|b| b.as_ref().map(|b| b.spans.len())),
@@ -135,6 +138,8 @@ fuzz_target!(|wire: &[u8]| {
             }
             (Err(BatchError::TooManySpans(_)), Some(n)) if n > MAX_BATCH_SPANS => {}
             (Err(_) | Ok(None), None) => {}
+            // The same known difference.
+            (Ok(Some(_)), None) if plain.as_ref().is_err_and(past_recursion_limit) => {}
             (bounded, n) => panic!(
                 "{n:?} spans on the wire, bounded to {MAX_BATCH_SPANS}: {:?}",
                 bounded.as_ref().map(|b| b.as_ref().map(|b| b.spans.len()))
@@ -144,12 +149,6 @@ fuzz_target!(|wire: &[u8]| {
         let Ok(Some(batch)) = bounded else {
             return;
         };
-        // A receiver of the forwarded request decodes it (prost, as the
-        // collector's own OTLP ingest does).
-        let forwarded = forward::request(&batch.spans).encode_to_vec();
-        if let Err(e) = ExportTraceServiceRequest::decode(&forwarded[..]) {
-            panic!("a forwarded request does not decode: {e}");
-        }
         insert_and_check(&*store, batch.spans);
     }
 });

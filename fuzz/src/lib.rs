@@ -10,15 +10,19 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use dapple::{SpanId, TraceId};
 use dapple_collector::dropped::DroppedSpans;
+use dapple_collector::forward;
 use dapple_collector::http::{Access, AppState};
 use dapple_collector::ingest::limits::{
     LATEST_UNIX_NANOS, LimitedStore, MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_VALUE_BYTES,
+    MAX_VALUE_DEPTH,
 };
 use dapple_collector::ingest::otlp::OtlpIngest;
 use dapple_collector::ingest::{DecodeBudget, NativeIngest};
 use dapple_collector::span::{Attribute, Span, Value};
 use dapple_collector::store::{Limits, MemoryStore, SpanFilter, Store};
 use dapple_proto as proto;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 use tower::ServiceExt;
 
 /// Spans a target's store keeps at most: enough for eviction to happen
@@ -49,8 +53,9 @@ pub fn store() -> Arc<dyn Store> {
 
 /// Stores `spans` and checks that the store reads back consistently: within
 /// its bounds, each span stored once and within the span bounds, found by
-/// its trace (unless its whole trace was evicted), and every query answer
-/// within its filter and order.
+/// its trace (unless its whole trace was evicted), forwarded as an OTLP
+/// request prost decodes, and every query answer within its filter and
+/// order.
 pub fn insert_and_check(store: &dyn Store, spans: Vec<Span>) {
     let ids: Vec<(TraceId, SpanId)> = spans.iter().map(|s| (s.trace_id, s.span_id)).collect();
     let first = spans
@@ -74,7 +79,8 @@ pub fn insert_and_check(store: &dyn Store, spans: Vec<Span>) {
         keys.windows(2).all(|w| w[0] > w[1]),
         "keys newest first, once each"
     );
-    let mut total = 0;
+    let mut stored = Vec::with_capacity(count);
+    let mut deepest = 0;
     for &(key, trace_id) in &keys {
         let trace = store.trace(trace_id).unwrap();
         assert!(!trace.is_empty(), "a listed trace has spans");
@@ -86,10 +92,24 @@ pub fn insert_and_check(store: &dyn Store, spans: Vec<Span>) {
             trace.len(),
             "a span id is stored once per trace"
         );
-        trace.iter().for_each(assert_within_bounds);
-        total += trace.len();
+        for span in &trace {
+            deepest = deepest.max(assert_within_bounds(span));
+        }
+        stored.extend(trace);
     }
-    assert_eq!(total, count, "the traces hold every span counted");
+    assert_eq!(stored.len(), count, "the traces hold every span counted");
+
+    // What the store holds is what the server forwards (`ForwardingStore`
+    // sits behind `LimitedStore`): a receiver decodes it, with prost as the
+    // collector's own OTLP ingest does. Only nesting can make prost refuse
+    // it (its recursion limit), and encoding every input's spans would take
+    // most of the run: checked for values nested a few levels.
+    if deepest >= 4 {
+        let forwarded = forward::request(&stored).encode_to_vec();
+        if let Err(e) = ExportTraceServiceRequest::decode(&forwarded[..]) {
+            panic!("a forwarded request does not decode: {e}");
+        }
+    }
 
     // What was inserted is there, unless its whole trace was evicted.
     for (trace_id, span_id) in ids {
@@ -133,8 +153,9 @@ pub fn insert_and_check(store: &dyn Store, spans: Vec<Span>) {
     );
 }
 
-/// Panics unless `span` is within the bounds `LimitedStore` applies.
-pub fn assert_within_bounds(span: &Span) {
+/// Panics unless `span` is within the bounds `LimitedStore` applies; the
+/// most arrays and maps one of its values is nested in.
+pub fn assert_within_bounds(span: &Span) -> usize {
     let name = |text: &str| {
         assert!(
             text.len() <= MAX_NAME_BYTES,
@@ -156,25 +177,30 @@ pub fn assert_within_bounds(span: &Span) {
     time(span.end_unix_nanos);
     value(&span.status.message);
     value(&span.trace_state);
-    assert_attributes_within_bounds(&span.attributes);
-    assert_attributes_within_bounds(&span.resource.attributes);
+    let mut deepest = assert_attributes_within_bounds(&span.attributes, 0).max(
+        assert_attributes_within_bounds(&span.resource.attributes, 0),
+    );
     for event in &span.events {
         name(&event.name);
         time(event.unix_nanos);
-        assert_attributes_within_bounds(&event.attributes);
+        deepest = deepest.max(assert_attributes_within_bounds(&event.attributes, 0));
     }
     for link in &span.links {
         value(&link.trace_state);
-        assert_attributes_within_bounds(&link.attributes);
+        deepest = deepest.max(assert_attributes_within_bounds(&link.attributes, 0));
     }
     if let Some(scope) = &span.scope {
         name(&scope.name);
         name(&scope.version);
-        assert_attributes_within_bounds(&scope.attributes);
+        deepest = deepest.max(assert_attributes_within_bounds(&scope.attributes, 0));
     }
+    deepest
 }
 
-fn assert_attributes_within_bounds(attributes: &[Attribute]) {
+/// `depth`: the arrays and maps `attributes` are in; returns the most any
+/// of their values is in.
+fn assert_attributes_within_bounds(attributes: &[Attribute], depth: usize) -> usize {
+    let mut deepest = depth;
     for attribute in attributes {
         assert!(
             attribute.key.len() <= MAX_KEY_BYTES,
@@ -182,19 +208,38 @@ fn assert_attributes_within_bounds(attributes: &[Attribute]) {
             attribute.key.len()
         );
         if let Some(value) = &attribute.value {
-            assert_value_within_bounds(value);
+            deepest = deepest.max(assert_value_within_bounds(value, depth));
         }
     }
+    deepest
 }
 
-fn assert_value_within_bounds(value: &Value) {
+/// `depth`: the arrays and maps `value` is in; returns the most any value
+/// within it is in.
+fn assert_value_within_bounds(value: &Value, depth: usize) -> usize {
     match value {
         Value::String(text) => assert!(text.len() <= MAX_VALUE_BYTES),
         Value::Bytes(bytes) => assert!(bytes.len() <= MAX_VALUE_BYTES),
-        Value::Array(values) => values.iter().flatten().for_each(assert_value_within_bounds),
-        Value::Map(entries) => assert_attributes_within_bounds(entries),
+        Value::Array(values) => {
+            assert!(
+                depth < MAX_VALUE_DEPTH || values.is_empty(),
+                "an array {depth} deep"
+            );
+            let inner = values.iter().flatten();
+            return inner.fold(depth + 1, |deepest, value| {
+                deepest.max(assert_value_within_bounds(value, depth + 1))
+            });
+        }
+        Value::Map(entries) => {
+            assert!(
+                depth < MAX_VALUE_DEPTH || entries.is_empty(),
+                "a map {depth} deep"
+            );
+            return assert_attributes_within_bounds(entries, depth + 1);
+        }
         Value::Int(_) | Value::Double(_) | Value::Bool(_) => {}
     }
+    depth
 }
 
 /// Whether two lists of spans are the same, field by field. Through their

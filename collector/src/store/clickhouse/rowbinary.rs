@@ -19,15 +19,8 @@ pub(super) fn put_bytes(out: &mut Vec<u8>, value: &[u8]) {
     out.extend_from_slice(value);
 }
 
-/// Appends an `Array(String)`.
-pub(super) fn put_strings<'a>(out: &mut Vec<u8>, values: impl ExactSizeIterator<Item = &'a str>) {
-    put_length(out, values.len());
-    for value in values {
-        put_bytes(out, value.as_bytes());
-    }
-}
-
-fn put_length(out: &mut Vec<u8>, mut length: usize) {
+/// Appends a LEB128 length: of a `String`, or an `Array`'s count.
+pub(super) fn put_length(out: &mut Vec<u8>, mut length: usize) {
     while length >= 0x80 {
         out.push(length as u8 | 0x80);
         length >>= 7;
@@ -99,7 +92,9 @@ mod tests {
         put_u64(&mut out, u64::MAX);
         put_u8(&mut out, 1);
         put_bytes(&mut out, long.as_bytes());
-        put_strings(&mut out, ["a", ""].into_iter());
+        put_length(&mut out, 2);
+        put_bytes(&mut out, b"a");
+        put_bytes(&mut out, b"");
         out.extend_from_slice(&[7; 16]);
         assert_eq!(&out[9..11], &[0xac, 0x02], "300 as LEB128");
         let mut reader = Reader::new(&out);

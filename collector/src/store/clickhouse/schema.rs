@@ -23,6 +23,15 @@ use super::http::{ClickHouseError, Client, literal};
 const PARTITION: &str = "toYYYYMMDD(toDateTime(intDiv(\
                          least(start_ns, received_ns + 86400000000000), 1000000000)), 'UTC')";
 
+/// How the span tables merge their parts: vertically (the key columns
+/// row by row, then each other column on its own), which ClickHouse does
+/// only for tables of 11 columns or more outside the key unless told. On
+/// these tables it takes about a third less CPU than row by row (the
+/// bodies are most of each row), and merges are most of ClickHouse's work
+/// while spans come in. Tables made before this keep merging row by row:
+/// 18.16 cannot change a table's settings.
+const MERGES: &str = "vertical_merge_algorithm_min_columns_to_activate = 1";
+
 /// A table: its name, its columns and their types, and what follows them
 /// in `CREATE TABLE`.
 pub(super) struct Table {
@@ -60,7 +69,8 @@ pub(super) const SPANS: Table = Table {
     ],
     engine: "ENGINE = ReplacingMergeTree
              PARTITION BY {partition}
-             ORDER BY (service, name, start_ns, trace_id, span_id)",
+             ORDER BY (service, name, start_ns, trace_id, span_id)
+             SETTINGS {merges}",
 };
 
 pub(super) const SPANS_BY_TRACE: Table = Table {
@@ -77,7 +87,7 @@ pub(super) const SPANS_BY_TRACE: Table = Table {
     engine: "ENGINE = ReplacingMergeTree
              PARTITION BY {partition}
              ORDER BY (trace_id, span_id)
-             SETTINGS index_granularity = 1024",
+             SETTINGS index_granularity = 1024, {merges}",
 };
 
 pub(super) const RESOURCES: Table = Table {
@@ -100,7 +110,10 @@ pub(super) fn migrate(client: &Client, database: &str) -> Result<(), ClickHouseE
             "CREATE TABLE IF NOT EXISTS `{database}`.{} ({}) {}",
             table.name,
             columns.join(", "),
-            table.engine.replace("{partition}", PARTITION),
+            table
+                .engine
+                .replace("{partition}", PARTITION)
+                .replace("{merges}", MERGES),
         ))?;
     }
     // The view after both its tables: from here on, every row inserted into
