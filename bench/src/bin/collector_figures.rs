@@ -21,19 +21,35 @@
 //! as a long-running collector is, evicting as much as it stores. Then the query API of
 //! the SQLite collector is timed over HTTP.
 //!
-//! `cargo run --release -p dapple-bench --bin collector_figures [spans] [connections]`
-//! (default 1,000,000 spans per run, 4 connections).
+//! ClickHouse: a `clickhouse-server` started on loopback in a temporary
+//! directory (skipped, with a line saying so, when there is none), each
+//! run into a fresh database: pre-encoded frames over N connections into
+//! one collector, and split between two collectors (two processes, one
+//! database); then a larger run (10,000,000 spans by default) through the
+//! two, after which the query API is timed as for SQLite (trace fetches
+//! pick traces at random from the whole run) and the tables' compressed
+//! and uncompressed bytes are read from `system.parts` and
+//! `system.columns`. ClickHouse's own CPU time is given beside the
+//! collectors': during the ingest window, and until its merges are done.
+//!
+//! `cargo run --release -p dapple-bench --bin collector_figures [spans] [connections] [clickhouse spans] [--only STORE]`
+//! (default 1,000,000 spans per run, 4 connections, 10,000,000 spans for
+//! the ClickHouse queries; `--only memory|sqlite|clickhouse` runs one
+//! store).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dapple::traced;
+use dapple_bench::clickhouse::ClickHouse;
 use dapple_collector::server::{self, ServerConfig};
-use dapple_collector::store::{Limits, MemoryStore, SqliteStore, Store};
+use dapple_collector::store::{
+    ClickHouseConfig, ClickHouseStore, Limits, MemoryStore, SqliteStore, Store,
+};
 use dapple_proto::{self as proto, Frame, FrameReader, any_value, frame};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -58,15 +74,24 @@ fn leaf(i: u64, route: &str) {
     std::hint::black_box((i, route));
 }
 
-/// The collector process: serves `store`, keeping at most `max_spans`, on
-/// free loopback ports, prints `native http` on its first line, answers
-/// each `count` line on stdin with the spans stored, and exits when stdin
+/// The collector process: serves `store` (at `location`: SQLite's data
+/// directory, or ClickHouse's URL and a database, space-separated), keeping at most `max_spans`, on free
+/// loopback ports, prints `native http` on its first line, answers each
+/// `count` line on stdin with the spans stored, and exits when stdin
 /// closes.
-fn serve(store: &str, data_dir: &Path, max_spans: usize) {
+fn serve(store: &str, location: &str, max_spans: usize) {
     let limits = Limits::spans(max_spans);
     let store: Arc<dyn Store> = match store {
         "memory" => Arc::new(MemoryStore::new(limits)),
-        _ => Arc::new(SqliteStore::open(data_dir, limits).expect("a store")),
+        "clickhouse" => {
+            let (url, database) = location.split_once(' ').expect("a URL and a database");
+            let config = ClickHouseConfig {
+                database: database.to_owned(),
+                ..ClickHouseConfig::new(url)
+            };
+            Arc::new(ClickHouseStore::open(&config, limits).expect("a store"))
+        }
+        _ => Arc::new(SqliteStore::open(Path::new(location), limits).expect("a store")),
     };
     let counted = store.clone();
     std::thread::spawn(move || {
@@ -110,12 +135,16 @@ struct Collector {
 }
 
 impl Collector {
-    fn start(store: &str, data_dir: &Path, max_spans: u64) -> Collector {
-        let _ = std::fs::remove_dir_all(data_dir);
+    /// A fresh collector of `store` at `location` (a SQLite data
+    /// directory, removed first, or ClickHouse's URL).
+    fn start(store: &str, location: &str, max_spans: u64) -> Collector {
+        if store == "sqlite" {
+            let _ = std::fs::remove_dir_all(location);
+        }
         let mut child = Command::new(std::env::current_exe().expect("this binary"))
             .arg("serve")
             .arg(store)
-            .arg(data_dir)
+            .arg(location)
             .arg(max_spans.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -152,18 +181,7 @@ impl Collector {
 
     /// The process's user + system CPU time so far.
     fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("the collector's /proc stat");
-        // Fields after the command name, which ends at the last ')': state
-        // is field 3, utime 14, stime 15.
-        let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 1..]
-            .split_whitespace()
-            .collect();
-        let ticks: u64 =
-            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-        // SAFETY: sysconf only reads a configuration value.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-        Duration::from_nanos(ticks * 1_000_000_000 / per_second)
+        process_cpu(self.child.id())
     }
 
     fn stop(mut self) {
@@ -172,22 +190,46 @@ impl Collector {
     }
 }
 
+/// The user + system CPU time so far of process `pid`.
+fn process_cpu(pid: u32) -> Duration {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's /proc stat");
+    // Fields after the command name, which ends at the last ')': state
+    // is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 1..]
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
+}
+
 /// One ingest run's figures.
 struct Ingest {
     spans: u64,
     elapsed: Duration,
+    /// The collectors' CPU time.
     cpu: Duration,
+    /// The database server's, when it is a process apart.
+    database_cpu: Option<Duration>,
 }
 
 impl Ingest {
     fn print(&self, store: &str, how: &str) {
+        let per_span = |cpu: Duration| cpu.as_nanos() as f64 / self.spans as f64;
+        let database = match self.database_cpu {
+            Some(cpu) => format!(", ClickHouse CPU {:>5.0} ns/span", per_span(cpu)),
+            None => String::new(),
+        };
         println!(
-            "{store:<7} {how:<16} {:>9.0} spans/s, collector CPU {:>5.0} ns/span ({} spans in {:.2} s, {:.2} CPU s)",
+            "{store:<10} {how:<19} {:>9.0} spans/s, collector CPU {:>5.0} ns/span{database} ({} spans in {:.2} s, {:.2} CPU s)",
             self.spans as f64 / self.elapsed.as_secs_f64(),
-            self.cpu.as_nanos() as f64 / self.spans as f64,
+            per_span(self.cpu),
             self.spans,
             self.elapsed.as_secs_f64(),
-            self.cpu.as_secs_f64(),
+            (self.cpu + self.database_cpu.unwrap_or_default()).as_secs_f64(),
         );
     }
 }
@@ -215,6 +257,7 @@ fn through_the_reporter(collector: &mut Collector, roots: u64) -> Ingest {
         spans: roots * (LEAVES + 1),
         elapsed,
         cpu,
+        database_cpu: None,
     }
 }
 
@@ -226,13 +269,18 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// The id of trace number `trace`.
+fn trace_id(trace: u64) -> [u8; 16] {
+    let mut id = [0; 16];
+    id[..8].copy_from_slice(&mix(trace).to_le_bytes());
+    id[8..].copy_from_slice(&mix(!trace).to_le_bytes());
+    id
+}
+
 /// The spans of trace number `trace`, shaped like the traced program's: a
 /// root with one argument and 99 leaves with two.
 fn trace_spans(trace: u64, now: u64) -> Vec<proto::Span> {
-    let trace_id: Vec<u8> = [mix(trace), mix(!trace)]
-        .iter()
-        .flat_map(|half| half.to_le_bytes())
-        .collect();
+    let trace_id = trace_id(trace).to_vec();
     let root_id = mix(trace << 8) | 1;
     let start = now + trace * 20_000;
     let attribute = |key: &str, value| proto::KeyValue {
@@ -322,6 +370,17 @@ fn encoded_frames(connection: u64, connections: u64, roots: u64, now: u64) -> (V
 /// Pre-encoded batches written over `connections` connections at once,
 /// each connection's acks read back and checked to come in order.
 fn pre_encoded(collector: &Collector, roots: u64, connections: u64) -> Ingest {
+    pre_encoded_split(&[collector], None, roots, connections)
+}
+
+/// [`pre_encoded`] with the connections taking turns among `collectors`,
+/// and the CPU time of the `database` process counted apart.
+fn pre_encoded_split(
+    collectors: &[&Collector],
+    database: Option<u32>,
+    roots: u64,
+    connections: u64,
+) -> Ingest {
     let now = dapple::now_unix_nanos();
     let wires: Vec<(Vec<u8>, u64)> = (0..connections)
         .map(|c| encoded_frames(c, connections, roots, now))
@@ -329,9 +388,10 @@ fn pre_encoded(collector: &Collector, roots: u64, connections: u64) -> Ingest {
     let barrier = Arc::new(Barrier::new(connections as usize + 1));
     let clients: Vec<_> = wires
         .into_iter()
-        .map(|(wire, frames)| {
+        .enumerate()
+        .map(|(c, (wire, frames))| {
             let barrier = barrier.clone();
-            let native = collector.native;
+            let native = collectors[c % collectors.len()].native;
             std::thread::spawn(move || {
                 let stream = TcpStream::connect(native).expect("the collector accepts");
                 stream.set_nodelay(true).expect("nodelay");
@@ -356,7 +416,13 @@ fn pre_encoded(collector: &Collector, roots: u64, connections: u64) -> Ingest {
             })
         })
         .collect();
-    timed(collector, &barrier, clients, roots * (LEAVES + 1))
+    timed(
+        collectors,
+        database,
+        &barrier,
+        clients,
+        roots * (LEAVES + 1),
+    )
 }
 
 /// A native wire span as OTLP.
@@ -496,18 +562,22 @@ fn otlp_ingest(collector: &Collector, roots: u64, connections: u64, transport: O
             })
         })
         .collect();
-    timed(collector, &barrier, clients, roots * (LEAVES + 1))
+    timed(&[collector], None, &barrier, clients, roots * (LEAVES + 1))
 }
 
 /// Releases the `clients` waiting at `barrier` and times them until all
-/// are done: wall time and the collector's CPU for `spans` stored spans.
+/// are done: wall time, the collectors' CPU and the `database` process's
+/// for `spans` stored spans.
 fn timed(
-    collector: &Collector,
+    collectors: &[&Collector],
+    database: Option<u32>,
     barrier: &Barrier,
     clients: Vec<std::thread::JoinHandle<()>>,
     spans: u64,
 ) -> Ingest {
-    let cpu = collector.cpu();
+    let collectors_cpu = || collectors.iter().map(|c| c.cpu()).sum::<Duration>();
+    let cpu = collectors_cpu();
+    let database_cpu = database.map(process_cpu);
     let start = Instant::now();
     barrier.wait();
     for client in clients {
@@ -516,7 +586,10 @@ fn timed(
     Ingest {
         spans,
         elapsed: start.elapsed(),
-        cpu: collector.cpu() - cpu,
+        cpu: collectors_cpu() - cpu,
+        database_cpu: database
+            .zip(database_cpu)
+            .map(|(pid, cpu)| process_cpu(pid) - cpu),
     }
 }
 
@@ -540,36 +613,41 @@ fn get(agent: &ureq::Agent, url: &str) -> String {
     response.body_mut().read_to_string().expect("a body")
 }
 
-/// Times the query API of a SQLite collector holding the reporter's spans.
-fn search(http: SocketAddr) {
+/// Times the query API of a collector of `store`: a search, then fetches
+/// of `ids` in turn (when none are given, the 1,000 newest traces').
+fn search(http: SocketAddr, store: &str, ids: Option<Vec<String>>) {
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
     let base = format!("http://{http}");
-    let found = get(
-        &agent,
-        &format!("{base}/api/traces?service=bench&limit=1000"),
-    );
-    let found: serde_json::Value = serde_json::from_str(&found).expect("JSON");
-    let ids: Vec<String> = found["traces"]
-        .as_array()
-        .expect("a trace list")
-        .iter()
-        .filter_map(|t| t["trace_id"].as_str().map(str::to_owned))
-        .collect();
+    let ids = ids.unwrap_or_else(|| {
+        let found = get(
+            &agent,
+            &format!("{base}/api/traces?service=bench&limit=1000"),
+        );
+        let found: serde_json::Value = serde_json::from_str(&found).expect("JSON");
+        found["traces"]
+            .as_array()
+            .expect("a trace list")
+            .iter()
+            .filter_map(|t| t["trace_id"].as_str().map(str::to_owned))
+            .collect()
+    });
     let (p50, p99) = percentiles(100, || {
-        get(
+        let found = get(
             &agent,
             &format!("{base}/api/traces?service=bench&name=leaf&min_duration=50ns&limit=20"),
         );
+        assert_eq!(found.matches("\"trace_id\"").count(), 20, "20 traces found");
     });
     println!(
-        "sqlite  search service+name+min_duration, 20 traces: p50 {p50:.1} ms, p99 {p99:.1} ms"
+        "{store:<10} search service+name+min_duration, 20 traces: p50 {p50:.1} ms, p99 {p99:.1} ms"
     );
     let mut next = 0;
     let (p50, p99) = percentiles(100, || {
         next = (next + 1) % ids.len();
-        get(&agent, &format!("{base}/api/traces/{}", ids[next]));
+        let trace = get(&agent, &format!("{base}/api/traces/{}", ids[next]));
+        assert!(trace.len() > 1000, "the trace is found");
     });
-    println!("sqlite  fetch one trace of 100 spans by id: p50 {p50:.1} ms, p99 {p99:.1} ms");
+    println!("{store:<10} fetch one trace of 100 spans by id: p50 {p50:.1} ms, p99 {p99:.1} ms");
 }
 
 /// How spans reach the collector in a run.
@@ -586,21 +664,29 @@ enum Run {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") {
-        serve(
-            &args[2],
-            Path::new(&args[3]),
-            args[4].parse().expect("a span bound"),
-        );
+        serve(&args[2], &args[3], args[4].parse().expect("a span bound"));
         return;
     }
-    let spans: u64 = args
-        .get(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let connections: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(4).max(1);
+    let mut only: Option<String> = None;
+    let mut numbers = Vec::new();
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--only" => only = rest.next().cloned(),
+            number => numbers.push(number.parse::<u64>().unwrap_or_else(|_| {
+                panic!("usage: collector_figures [spans] [connections] [clickhouse spans] [clickhouse connections] [--only STORE]")
+            })),
+        }
+    }
+    let spans = numbers.first().copied().unwrap_or(1_000_000);
+    let connections = numbers.get(1).copied().unwrap_or(4).max(1);
+    let clickhouse_spans = numbers.get(2).copied().unwrap_or(10_000_000);
+    let clickhouse_connections = numbers.get(3).copied().unwrap_or(16).max(2);
+    let runs_store = |store: &str| only.as_deref().is_none_or(|o| o == store);
     let roots = spans / (LEAVES + 1);
     let data_dir: PathBuf =
         std::env::temp_dir().join(format!("dapple-collector-figures-{}", std::process::id()));
+    let data_dir = data_dir.to_str().expect("a UTF-8 temporary directory");
     println!(
         "{} spans per run ({roots} traces of {} spans; pre-encoded frames of {SPANS_PER_FRAME} spans)",
         roots * (LEAVES + 1),
@@ -608,6 +694,9 @@ fn main() {
     );
     let stored = roots * (LEAVES + 1);
     for store in ["memory", "sqlite"] {
+        if !runs_store(store) {
+            continue;
+        }
         let mut runs: Vec<(String, Run, u64)> = vec![
             ("reporter, 1 conn".into(), Run::Reporter, stored),
             ("1 conn".into(), Run::Native(1), stored),
@@ -637,7 +726,7 @@ fn main() {
             ));
         }
         for (how, run, max_spans) in runs {
-            let mut collector = Collector::start(store, &data_dir, max_spans);
+            let mut collector = Collector::start(store, data_dir, max_spans);
             let ingest = match run {
                 Run::Reporter => through_the_reporter(&mut collector, roots),
                 Run::Native(n) => pre_encoded(&collector, roots, n),
@@ -655,10 +744,186 @@ fn main() {
             }
             ingest.print(store, &how);
             if store == "sqlite" && run == Run::Reporter {
-                search(collector.http);
+                search(collector.http, store, None);
             }
             collector.stop();
         }
     }
-    let _ = std::fs::remove_dir_all(&data_dir);
+    let _ = std::fs::remove_dir_all(data_dir);
+    if runs_store("clickhouse") {
+        clickhouse_figures(
+            roots,
+            clickhouse_connections,
+            clickhouse_spans / (LEAVES + 1),
+        );
+    }
+}
+
+/// The ClickHouse runs: `roots` traces into one collector and into two
+/// over `connections` connections, then `big_roots` traces into two, the
+/// query API over them, and what they take on disk.
+fn clickhouse_figures(roots: u64, connections: u64, big_roots: u64) {
+    const STORE: &str = "clickhouse";
+    let Some((program, single)) = ClickHouse::find() else {
+        println!(
+            "{STORE:<10} skipped: clickhouse-server not found (apt-get install clickhouse-server, \
+             or DAPPLE_CLICKHOUSE=/path/to/clickhouse)"
+        );
+        return;
+    };
+    let server = ClickHouse::start(&program, single).expect("clickhouse-server starts");
+    println!(
+        "{STORE:<10} {} {}, on loopback; each run into a fresh database",
+        program.display(),
+        server.query("SELECT version()").trim()
+    );
+    let runs = [
+        (1, roots, format!("1 coll, {connections} conns")),
+        (2, roots, format!("2 colls, {connections} conns")),
+        (2, big_roots, format!("2 colls, {connections} conns")),
+    ];
+    let last = runs.len() - 1;
+    for (run, (collectors, roots, how)) in runs.into_iter().enumerate() {
+        // A database of its own: dropping the last one now would make
+        // ClickHouse delete thousands of files during this run.
+        let database = format!("dapple_{run}");
+        std::thread::sleep(Duration::from_millis(1100));
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        let started: Vec<Collector> = (0..collectors)
+            .map(|_| Collector::start(STORE, &format!("{} {database}", server.url), u64::MAX))
+            .collect();
+        let refs: Vec<&Collector> = started.iter().collect();
+        let ingest = pre_encoded_split(&refs, Some(server.pid()), roots, connections);
+        let before_merges = process_cpu(server.pid());
+        ingest.print(STORE, &how);
+        server.settle(Duration::from_secs(300));
+        let merges = process_cpu(server.pid()) - before_merges;
+        for (kind, count, seconds, written, read) in server.statements_since(since) {
+            println!(
+                "{STORE:<10} {:<19} {count:>6} {kind:<6} statements, {seconds:>6.2} s in ClickHouse, {written:>9} rows written, {read:>10} read",
+                "",
+            );
+        }
+        let mut first = started.into_iter();
+        let mut counter = first.next().expect("a collector");
+        assert_eq!(counter.span_count(), ingest.spans, "every span stored once");
+        println!(
+            "{STORE:<10} {:<19} ClickHouse CPU after the last ack, merging: {:.0} ns/span ({:.2} CPU s)",
+            "",
+            merges.as_nanos() as f64 / ingest.spans as f64,
+            merges.as_secs_f64()
+        );
+        if run == last {
+            // Traces from all over the run, not only the newest.
+            let ids = (0..100)
+                .map(|i| {
+                    let trace = mix(i) % roots;
+                    dapple::TraceId::from_bytes(trace_id(trace))
+                        .expect("a nonzero id")
+                        .to_string()
+                })
+                .collect();
+            search(counter.http, STORE, Some(ids));
+            read_time_copies(&server, &database, roots);
+            print_sizes(&server, &database);
+        }
+        counter.stop();
+        first.for_each(Collector::stop);
+    }
+}
+
+/// What keeping one row per span at read time costs a trace fetch: the
+/// store's statement with `LIMIT 1 BY span_id`, without it, and with
+/// `FINAL` instead; and what the lookup table ordered by trace id saves:
+/// the same statement on `spans`, whose primary index cannot narrow a
+/// trace id (18.16 has no data skipping indexes to try instead). Straight to
+/// ClickHouse, 100 traces each.
+fn read_time_copies(server: &ClickHouse, database: &str, roots: u64) {
+    let variants = [
+        (
+            "LIMIT 1 BY span_id",
+            "spans_by_trace",
+            "",
+            " LIMIT 1 BY span_id",
+        ),
+        ("every row", "spans_by_trace", "", ""),
+        ("FINAL", "spans_by_trace", " FINAL", ""),
+        ("spans, no lookup", "spans", "", " LIMIT 1 BY span_id"),
+    ];
+    for (label, table, final_, limit_by) in variants {
+        let (p50, p99) = percentiles(100, {
+            let mut i = 0;
+            move || {
+                i += 1;
+                let literal: String = trace_id(mix(i + 1000) % roots)
+                    .iter()
+                    .map(|b| format!("\\x{b:02X}"))
+                    .collect();
+                server.query(&format!(
+                    "SELECT service, resource_id, body FROM {database}.{table}{final_}
+                     WHERE trace_id = '{literal}'{limit_by} FORMAT RowBinary"
+                ));
+            }
+        });
+        println!(
+            "clickhouse trace rows straight from ClickHouse, {label:<18}: p50 {p50:.1} ms, p99 {p99:.1} ms"
+        );
+    }
+}
+
+/// Rows, compressed and uncompressed bytes of the store's tables and their
+/// columns, as `system.parts` and `system.columns` give them.
+fn print_sizes(server: &ClickHouse, database: &str) {
+    let parts = server.query(&format!(
+        "SELECT table, sum(rows), count(), sum(data_compressed_bytes),
+                sum(data_uncompressed_bytes), sum(bytes_on_disk)
+         FROM system.parts WHERE database = '{database}' AND active
+         GROUP BY table ORDER BY table FORMAT TSV"
+    ));
+    println!("clickhouse sizes (system.parts, active parts):");
+    println!(
+        "  {:<16} {:>10} {:>6} {:>14} {:>14} {:>14} {:>7} {:>10}",
+        "table", "rows", "parts", "compressed", "uncompressed", "on disk", "ratio", "disk B/row"
+    );
+    for line in parts.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let number = |i: usize| f[i].parse::<f64>().unwrap_or(0.0);
+        println!(
+            "  {:<16} {:>10} {:>6} {:>14} {:>14} {:>14} {:>7.2} {:>10.1}",
+            f[0],
+            f[1],
+            f[2],
+            f[3],
+            f[4],
+            f[5],
+            number(4) / number(3).max(1.0),
+            number(5) / number(1).max(1.0)
+        );
+    }
+    let columns = server.query(&format!(
+        "SELECT table, name, data_compressed_bytes, data_uncompressed_bytes
+         FROM system.columns WHERE database = '{database}'
+           AND table IN ('spans', 'spans_by_trace')
+         ORDER BY table, data_compressed_bytes DESC FORMAT TSV"
+    ));
+    println!("clickhouse columns (system.columns):");
+    println!(
+        "  {:<16} {:<18} {:>14} {:>14} {:>7}",
+        "table", "column", "compressed", "uncompressed", "ratio"
+    );
+    for line in columns.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let number = |i: usize| f[i].parse::<f64>().unwrap_or(0.0);
+        println!(
+            "  {:<16} {:<18} {:>14} {:>14} {:>7.2}",
+            f[0],
+            f[1],
+            f[2],
+            f[3],
+            number(3) / number(2).max(1.0)
+        );
+    }
 }
