@@ -16,7 +16,6 @@
 //! the binary and for `tests/delivery.rs`.
 
 pub mod alloc;
-pub mod clickhouse;
 pub mod cpu;
 pub mod dapple_side;
 pub mod fastrace_side;

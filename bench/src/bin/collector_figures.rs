@@ -45,12 +45,12 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dapple::traced;
-use dapple_bench::clickhouse::ClickHouse;
 use dapple_collector::server::{self, ServerConfig};
 use dapple_collector::store::{
     ClickHouseConfig, ClickHouseStore, Limits, MemoryStore, SqliteStore, Store,
 };
 use dapple_proto::{self as proto, Frame, FrameReader, any_value, frame};
+use dapple_testkit::clickhouse::{ClickHouse, Options, ServerBinary};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1 as otlp_common;
@@ -764,17 +764,21 @@ fn main() {
 /// query API over them, and what they take on disk.
 fn clickhouse_figures(roots: u64, connections: u64, big_roots: u64) {
     const STORE: &str = "clickhouse";
-    let Some((program, single)) = ClickHouse::find() else {
+    let Some(binary) = ServerBinary::find() else {
         println!(
             "{STORE:<10} skipped: clickhouse-server not found (apt-get install clickhouse-server, \
              or DAPPLE_CLICKHOUSE=/path/to/clickhouse)"
         );
         return;
     };
-    let server = ClickHouse::start(&program, single).expect("clickhouse-server starts");
+    let options = Options {
+        max_memory_usage: 8_000_000_000,
+        log_queries: true,
+    };
+    let server = ClickHouse::start(&binary, options).expect("clickhouse-server starts");
     println!(
         "{STORE:<10} {} {}, on loopback; each run into a fresh database",
-        program.display(),
+        binary.program().display(),
         server.query("SELECT version()").trim()
     );
     let runs = [

@@ -1,0 +1,3 @@
+//! What Dapple's tests (`tests/`) and benchmarks (`bench/`) share.
+
+pub mod clickhouse;
