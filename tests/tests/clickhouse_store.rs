@@ -24,6 +24,7 @@ use dapple_collector::store::{
     ClickHouseConfig, ClickHouseError, ClickHouseStore, Limits, MemoryStore, SpanFilter, Store,
     StoreError,
 };
+use dapple_testkit::clickhouse::{SHARD_DATABASES, SHARDED_CLUSTER};
 
 const DAY: u64 = 86_400_000_000_000;
 
@@ -268,21 +269,9 @@ fn varied_spans() -> Vec<Span> {
     spans
 }
 
-#[test]
-fn searches_answer_as_the_memory_store_does() {
-    let Some(server) = ClickHouse::start("searches_answer_as_the_memory_store_does") else {
-        return;
-    };
-    let clickhouse = open(&server, "dapple", Limits::spans(1000));
-    let memory = MemoryStore::new(Limits::spans(1000));
-    let spans = varied_spans();
-    // Two batches, the second repeating part of the first.
-    clickhouse.insert(spans[..12].to_vec()).unwrap();
-    memory.insert(spans[..12].to_vec()).unwrap();
-    assert_eq!(clickhouse.insert(spans[8..].to_vec()).unwrap(), 8);
-    memory.insert(spans[8..].to_vec()).unwrap();
-
-    let filters = [
+/// Filters of every kind the store translates, `varied_spans` in mind.
+fn filters() -> Vec<SpanFilter> {
+    vec![
         all(100),
         all(3),
         SpanFilter {
@@ -317,19 +306,40 @@ fn searches_answer_as_the_memory_store_does() {
             ..all(100)
         },
         all(0),
-    ];
-    for filter in &filters {
+    ]
+}
+
+/// Panics unless `store` answers each of [`filters`] as `memory` does.
+fn assert_same_searches(store: &ClickHouseStore, memory: &MemoryStore) {
+    for filter in &filters() {
         assert_eq!(
-            ids(&clickhouse.spans(filter).unwrap()),
+            ids(&store.spans(filter).unwrap()),
             ids(&memory.spans(filter).unwrap()),
             "spans of {filter:?}"
         );
         assert_eq!(
-            clickhouse.trace_keys(filter, None).unwrap(),
+            store.trace_keys(filter, None).unwrap(),
             memory.trace_keys(filter, None).unwrap(),
             "trace keys of {filter:?}"
         );
     }
+}
+
+#[test]
+fn searches_answer_as_the_memory_store_does() {
+    let Some(server) = ClickHouse::start("searches_answer_as_the_memory_store_does") else {
+        return;
+    };
+    let clickhouse = open(&server, "dapple", Limits::spans(1000));
+    let memory = MemoryStore::new(Limits::spans(1000));
+    let spans = varied_spans();
+    // Two batches, the second repeating part of the first.
+    clickhouse.insert(spans[..12].to_vec()).unwrap();
+    memory.insert(spans[..12].to_vec()).unwrap();
+    assert_eq!(clickhouse.insert(spans[8..].to_vec()).unwrap(), 8);
+    memory.insert(spans[8..].to_vec()).unwrap();
+
+    assert_same_searches(&clickhouse, &memory);
     // Page by page, two traces at a time.
     let mut before = None;
     let mut pages = Vec::new();
@@ -354,6 +364,99 @@ fn searches_answer_as_the_memory_store_does() {
         clickhouse.span_count().unwrap(),
         memory.span_count().unwrap()
     );
+}
+
+/// The sharded layout of docs/scaling.md, without replication: each
+/// shard's tables as a store makes them on its database, and `Distributed`
+/// tables over them in `database`, sharded by trace id.
+fn make_sharded(server: &ClickHouse, database: &str) {
+    for shard in SHARD_DATABASES {
+        drop(open(server, shard, Limits::spans(usize::MAX)));
+    }
+    server.query(&format!("CREATE DATABASE {database}"));
+    for (table, key) in [
+        ("spans", "trace_id"),
+        ("spans_by_trace", "trace_id"),
+        ("resources", "id"),
+    ] {
+        server.query(&format!(
+            "CREATE TABLE {database}.{table} AS {}.{table} \
+             ENGINE = Distributed({SHARDED_CLUSTER}, '', {table}, cityHash64({key}))",
+            SHARD_DATABASES[0]
+        ));
+    }
+}
+
+#[test]
+fn a_sharded_layout_made_by_the_operator_is_used_as_it_is() {
+    let Some(server) = ClickHouse::start("a_sharded_layout_made_by_the_operator_is_used_as_it_is")
+    else {
+        return;
+    };
+    make_sharded(&server, "dapple");
+    let sharded = open(&server, "dapple", Limits::spans(usize::MAX));
+    let memory = MemoryStore::new(Limits::spans(1000));
+    let spans = varied_spans();
+    sharded.insert(spans[..12].to_vec()).unwrap();
+    memory.insert(spans[..12].to_vec()).unwrap();
+    assert_eq!(sharded.insert(spans[8..].to_vec()).unwrap(), 8);
+    memory.insert(spans[8..].to_vec()).unwrap();
+
+    // Acknowledged means on the shards (not queued to be sent), each trace
+    // whole on one of them, in both tables; the store made no view of its
+    // own over the Distributed tables, which would write every span twice.
+    let on_shard = |table: &str, what: &str| -> Vec<u64> {
+        SHARD_DATABASES
+            .iter()
+            .map(|shard| {
+                let answer = server.query(&format!("SELECT {what} FROM {shard}.{table}"));
+                answer.trim().parse().unwrap()
+            })
+            .collect()
+    };
+    let per_shard = on_shard("spans", "count()");
+    assert_eq!(per_shard.iter().sum::<u64>(), spans.len() as u64);
+    assert!(
+        per_shard.iter().all(|&n| n > 0),
+        "both shards hold spans: {per_shard:?}"
+    );
+    assert_eq!(on_shard("spans_by_trace", "count()"), per_shard);
+    assert_eq!(
+        on_shard("spans", "uniqExact(trace_id)").iter().sum::<u64>(),
+        5,
+        "no trace is split between shards"
+    );
+    assert_eq!(
+        server.query("SELECT count() FROM system.tables WHERE database = 'dapple'"),
+        "3\n"
+    );
+
+    assert_same_searches(&sharded, &memory);
+    for trace in 1..=5 {
+        assert_eq!(
+            sharded.trace(trace_id(trace)).unwrap(),
+            memory.trace(trace_id(trace)).unwrap(),
+            "trace {trace}"
+        );
+    }
+    assert_eq!(sharded.services().unwrap(), memory.services().unwrap());
+    assert_eq!(sharded.span_count().unwrap(), spans.len());
+    drop(sharded);
+
+    // Bounds are ClickHouse's on a cluster: the collector refuses its own.
+    let bounded = Limits {
+        retention: Some(Duration::from_secs(86_400)),
+        ..Limits::spans(usize::MAX)
+    };
+    let refused = |limits: Limits| match ClickHouseStore::open(&config(&server, "dapple"), limits) {
+        Err(StoreError::ClickHouse(ClickHouseError::Config(why))) => why,
+        other => panic!("{other:?}"),
+    };
+    assert!(refused(bounded).contains("--retention"));
+    // A layout with a table missing is named, not half used.
+    server.query("DROP TABLE dapple.resources");
+    let why = refused(Limits::spans(usize::MAX));
+    assert!(why.contains("`dapple`.resources must be one too"), "{why}");
 }
 
 #[test]

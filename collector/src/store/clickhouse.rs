@@ -22,6 +22,10 @@
 //!   as new): the tables are `ReplacingMergeTree`s that merge copies away
 //!   in time, and until then every query keeps one row per (trace, span)
 //!   id (`LIMIT 1 BY`), and the count counts distinct ids.
+//! - **Clusters.** When `spans` is a `Distributed` table, the operator
+//!   made the layout (docs/scaling.md): the store checks it is whole, then
+//!   writes and reads through it as it is, waiting for every shard on each
+//!   insert, and leaves retention to ClickHouse.
 //! - **Bounds.** Whole day partitions go: those older than the retention
 //!   (a day once all of it is past), then the oldest while the spans
 //!   (rows) or bytes on disk (`system.parts`) are over their bound, never
@@ -44,7 +48,7 @@ use dapple::TraceId;
 pub use self::http::ClickHouseError;
 use self::http::{Client, bytes_literal, literal};
 use self::rowbinary::{Reader, put_bytes, put_length, put_u8, put_u64};
-use self::schema::{RESOURCES, SPANS, SPANS_BY_TRACE};
+use self::schema::{Layout, RESOURCES, SPANS, SPANS_BY_TRACE};
 use super::{Limits, SpanFilter, Store, StoreError};
 use crate::ingest::convert;
 use crate::span::{Resource, Span, Value};
@@ -117,6 +121,7 @@ impl std::fmt::Debug for ClickHouseConfig {
 /// Spans in ClickHouse.
 #[derive(Debug)]
 pub struct ClickHouseStore {
+    layout: Layout,
     client: Client,
     /// `` `database`.spans ``, and so on.
     spans_table: String,
@@ -233,8 +238,20 @@ impl ClickHouseStore {
             .into());
         }
         let client = Client::new(&config.url, config.user.clone(), config.password.clone())?;
-        schema::migrate(&client, database)?;
+        let layout = schema::migrate(&client, database)?;
+        let bounded = limits.retention.is_some()
+            || limits.max_bytes.is_some()
+            || limits.max_spans != usize::MAX;
+        if layout == Layout::Sharded && bounded {
+            return Err(ClickHouseError::Config(format!(
+                "`{database}` is sharded (its spans table is Distributed): retention and size \
+                 bounds are ClickHouse's there, not the collector's (see docs/scaling.md); \
+                 start without --retention, --max-bytes and --max-spans"
+            ))
+            .into());
+        }
         let store = ClickHouseStore {
+            layout,
             client,
             spans_table: format!("`{database}`.{}", SPANS.name),
             by_trace_table: format!("`{database}`.{}", SPANS_BY_TRACE.name),
@@ -262,6 +279,10 @@ impl ClickHouseStore {
     /// every [`Self::PRUNE_INTERVAL`] at most.
     pub fn prune(&self) -> Result<(), StoreError> {
         *lock(&self.last_prune) = Some(Instant::now());
+        if self.layout == Layout::Sharded {
+            // Unbounded (`open` saw to that): nothing to drop.
+            return Ok(());
+        }
         let statement = format!(
             "SELECT partition_id, table, sum(rows), sum(bytes_on_disk) FROM system.parts
              WHERE database = {} AND table IN ({}, {}) AND active

@@ -145,7 +145,12 @@ impl Client {
         // The whole answer is made before it is sent, so that an error in
         // the middle of a result comes as an error status, not as text
         // after rows.
-        let mut url = format!("{}/?wait_end_of_query=1", self.base);
+        // Inserts into a `Distributed` table (a sharded layout) return once
+        // every shard has the rows, not when they are queued to be sent.
+        let mut url = format!(
+            "{}/?wait_end_of_query=1&insert_distributed_sync=1",
+            self.base
+        );
         if let Some(query) = in_url {
             url.push_str("&query=");
             percent_encode(query, &mut url);

@@ -15,6 +15,8 @@
 //! Both span tables are `ReplacingMergeTree`s, so copies of a re-sent span
 //! merge away in time; queries do not wait for that (see the store).
 
+use std::collections::{HashMap, HashSet};
+
 use super::http::{ClickHouseError, Client, literal};
 
 /// The day a span is filed under: its start, or the day after it arrived
@@ -96,10 +98,27 @@ pub(super) const RESOURCES: Table = Table {
     engine: "ENGINE = ReplacingMergeTree ORDER BY id",
 };
 
+/// How a database's span tables are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// The tables above, on this server: the store made them.
+    Local,
+    /// `Distributed` tables of those names over tables on the shards, which
+    /// the operator made (docs/scaling.md): the store writes and reads
+    /// through them, and leaves their schema and retention to ClickHouse.
+    Sharded,
+}
+
 /// Creates the database and whatever of the tables is missing, and adds
-/// the columns a table made by an earlier version lacks.
-pub(super) fn migrate(client: &Client, database: &str) -> Result<(), ClickHouseError> {
+/// the columns a table made by an earlier version lacks; or, when `spans`
+/// is a `Distributed` table, checks that the sharded layout is whole.
+pub(super) fn migrate(client: &Client, database: &str) -> Result<Layout, ClickHouseError> {
     client.execute(&format!("CREATE DATABASE IF NOT EXISTS `{database}`"))?;
+    let engines = engines(client, database)?;
+    if engines.get(SPANS.name).map(String::as_str) == Some("Distributed") {
+        check_sharded(client, database, &engines)?;
+        return Ok(Layout::Sharded);
+    }
     for table in [&SPANS, &SPANS_BY_TRACE, &RESOURCES] {
         let columns: Vec<String> = table
             .columns
@@ -123,7 +142,76 @@ pub(super) fn migrate(client: &Client, database: &str) -> Result<(), ClickHouseE
          TO `{database}`.spans_by_trace AS SELECT {} FROM `{database}`.spans",
         SPANS_BY_TRACE.column_list()
     ))?;
-    add_missing_columns(client, database)
+    add_missing_columns(client, database)?;
+    Ok(Layout::Local)
+}
+
+/// Each table of `database` and its engine.
+fn engines(client: &Client, database: &str) -> Result<HashMap<String, String>, ClickHouseError> {
+    let statement = format!(
+        "SELECT name, engine FROM system.tables WHERE database = {}",
+        literal(database.as_bytes())
+    );
+    Ok(text_pairs(client, &statement)?.into_iter().collect())
+}
+
+/// An error unless each of the store's tables is `Distributed` and has
+/// every column the store writes or reads.
+fn check_sharded(
+    client: &Client,
+    database: &str,
+    engines: &HashMap<String, String>,
+) -> Result<(), ClickHouseError> {
+    let present = columns(client, database)?;
+    for table in [&SPANS, &SPANS_BY_TRACE, &RESOURCES] {
+        let engine = engines.get(table.name).map(String::as_str);
+        if engine != Some("Distributed") {
+            return Err(ClickHouseError::Config(format!(
+                "`{database}`.spans is a Distributed table, so `{database}`.{} must be one too \
+                 (it is {}): see docs/scaling.md",
+                table.name,
+                engine.unwrap_or("missing")
+            )));
+        }
+        let missing: Vec<&str> = table
+            .columns
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !present.contains(&(table.name.to_owned(), (*name).to_owned())))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ClickHouseError::Config(format!(
+                "the sharded table `{database}`.{} lacks the columns {}: add them to the \
+                 shards' tables and to it (see docs/scaling.md)",
+                table.name,
+                missing.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The (table, column) pairs of `database`.
+fn columns(client: &Client, database: &str) -> Result<HashSet<(String, String)>, ClickHouseError> {
+    let statement = format!(
+        "SELECT table, name FROM system.columns WHERE database = {}",
+        literal(database.as_bytes())
+    );
+    Ok(text_pairs(client, &statement)?.into_iter().collect())
+}
+
+/// The rows of `statement`, which selects two texts.
+fn text_pairs(client: &Client, statement: &str) -> Result<Vec<(String, String)>, ClickHouseError> {
+    let rows = client.select(statement)?;
+    let mut reader = super::rowbinary::Reader::new(&rows);
+    let mut pairs = Vec::new();
+    while !reader.is_empty() {
+        let (Some(first), Some(second)) = (reader.text(), reader.text()) else {
+            return Err(Client::malformed(statement));
+        };
+        pairs.push((first.to_owned(), second.to_owned()));
+    }
+    Ok(pairs)
 }
 
 /// `ALTER TABLE ... ADD COLUMN` for each column a table lacks (18.16 has
@@ -131,19 +219,7 @@ pub(super) fn migrate(client: &Client, database: &str) -> Result<(), ClickHouseE
 /// collectors starting at once may race to add one: a column that exists
 /// by the time it is added is not an error.
 fn add_missing_columns(client: &Client, database: &str) -> Result<(), ClickHouseError> {
-    let statement = format!(
-        "SELECT table, name FROM system.columns WHERE database = {}",
-        literal(database.as_bytes())
-    );
-    let rows = client.select(&statement)?;
-    let mut reader = super::rowbinary::Reader::new(&rows);
-    let mut present = std::collections::HashSet::new();
-    while !reader.is_empty() {
-        let (Some(table), Some(column)) = (reader.text(), reader.text()) else {
-            return Err(Client::malformed(&statement));
-        };
-        present.insert((table.to_owned(), column.to_owned()));
-    }
+    let present = columns(client, database)?;
     for table in [&SPANS, &SPANS_BY_TRACE, &RESOURCES] {
         let mut previous: Option<&str> = None;
         for (name, kind) in table.columns {
