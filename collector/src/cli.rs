@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::access::Tokens;
-use crate::duration::parse_duration;
 use crate::log::{self, Level};
 use crate::net::{PortConfig, Timeouts};
 use crate::server::{self, ServerConfig};
 use crate::store::{ClickHouseConfig, ClickHouseStore, Limits, MemoryStore, SqliteStore, Store};
 use clap::{Parser, Subcommand, ValueEnum};
+use dapple::export::parse_duration;
 
 #[derive(Parser)]
 #[command(

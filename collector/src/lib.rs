@@ -11,7 +11,6 @@ pub mod access;
 pub mod cli;
 pub mod demo;
 pub mod dropped;
-pub mod duration;
 pub mod forward;
 pub mod http;
 pub mod ingest;

@@ -161,6 +161,7 @@ pub async fn run(
         max_frame_bytes: config.max_frame_bytes,
         max_batch_spans: config.max_batch_spans,
         budget,
+        keeps: Default::default(),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(ingest::serve(

@@ -287,6 +287,7 @@ pub fn query_router(store: Arc<dyn Store>) -> axum::Router {
         max_frame_bytes: MAX_FRAME_BYTES,
         max_batch_spans: MAX_BATCH_SPANS,
         budget: Arc::new(DecodeBudget::new(DecodeBudget::DEFAULT_BYTES)),
+        keeps: Default::default(),
     });
     let state = AppState {
         store,

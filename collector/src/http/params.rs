@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::ApiError;
-use crate::duration::parse_duration;
+use dapple::export::parse_duration;
 
 /// The pairs of a query string, in order (keys may repeat).
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod grpc;
+pub mod keep;
 pub mod limits;
 pub mod otlp;
 mod tcp;

@@ -23,13 +23,14 @@ use futures::SinkExt;
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::codec::{Decoder, FramedWrite};
 
 use super::DecodeBudget;
 use super::convert::BatchError;
+use super::keep::{KeepRelay, Relayed};
 use crate::access::{Identity, Tokens};
 use crate::dropped::DroppedSpans;
 use crate::net::{Connection, PortConfig, Timeouts, accept_loop};
@@ -40,6 +41,9 @@ use crate::store::Store;
 /// past that the connection is not read, so it holds at most this many
 /// frames and the one arriving, however fast its peer sends.
 const MAX_FRAMES_IN_FLIGHT: usize = 4;
+
+/// Bytes of a keep ask's reason passed on at most.
+const MAX_REASON_BYTES: usize = 64;
 
 /// What native ingest needs, shared by its connections.
 #[derive(Debug)]
@@ -56,6 +60,8 @@ pub struct NativeIngest {
     pub max_batch_spans: usize,
     /// Memory for frames being decoded, shared with other ingest.
     pub budget: Arc<DecodeBudget>,
+    /// Passes retroactive sampling's keep asks between connections.
+    pub keeps: KeepRelay,
 }
 
 /// Why a connection ended.
@@ -71,7 +77,7 @@ enum Refusal {
     Version(u32, u32),
     #[error("this collector needs an ingest token in the hello, and that one is not it")]
     Token,
-    #[error("unexpected frame: clients send hello and batch frames")]
+    #[error("unexpected frame: clients send hello, batch and keep frames")]
     Unexpected,
     #[error("{0}")]
     Batch(#[from] BatchError),
@@ -209,9 +215,10 @@ impl Frames {
     }
 }
 
-/// A batch being decoded and stored (its sequence number once stored), or
-/// why the connection ends after the batches before it.
-type InFlight = Result<JoinHandle<Result<u64, Refusal>>, Refusal>;
+/// A batch being decoded and stored (its sequence number once stored; none
+/// for a keep frame, which is not acknowledged), or why the connection ends
+/// after the frames before it.
+type InFlight = Result<JoinHandle<Result<Option<u64>, Refusal>>, Refusal>;
 
 /// The hello, then batches: each read while the ones before it are decoded
 /// and stored, and acknowledged in the order they came once stored.
@@ -250,19 +257,32 @@ async fn converse(
     let resource = Arc::new(super::convert::resource(hello.resource));
     // One batch waits here for its ack while the rest are in the channel.
     let (in_flight, mut stored) = mpsc::channel(MAX_FRAMES_IN_FLIGHT - 1);
+    let (id, mut relayed) = ingest.keeps.join();
     let connection = Arc::new(Conversation {
         ingest,
         resource,
         client,
+        id,
     });
     let reader = tokio::spawn(read_batches(frames, in_flight, connection));
     let acked = async {
-        while let Some(batch) = stored.recv().await {
-            let sequence = batch?.await??;
-            let ack = Frame {
-                kind: Some(frame::Kind::Ack(proto::Ack { sequence })),
+        loop {
+            let reply = tokio::select! {
+                batch = stored.recv() => {
+                    let Some(batch) = batch else { break };
+                    let Some(sequence) = batch?.await?? else { continue };
+                    Frame {
+                        kind: Some(frame::Kind::Ack(proto::Ack { sequence })),
+                    }
+                }
+                keep = relayed.recv() => match keep {
+                    Ok(keep) if keep.from != id => keep_frame(&keep),
+                    // Its own ask, or asks it fell behind on.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
             };
-            replies.send(ack).await?;
+            replies.send(reply).await?;
         }
         Err(Refusal::Closed)
     }
@@ -279,6 +299,15 @@ struct Conversation {
     ingest: Arc<NativeIngest>,
     resource: Arc<Resource>,
     client: Identity,
+    /// Its number with the keep relay.
+    id: u64,
+}
+
+/// A keep frame passing on another connection's ask.
+fn keep_frame(relayed: &Relayed) -> Frame {
+    Frame {
+        kind: Some(frame::Kind::Keep(relayed.keep.clone())),
+    }
 }
 
 /// Reads batches and starts storing each on the blocking pool, at most
@@ -321,18 +350,46 @@ async fn read_batches(
     }
 }
 
-/// Decodes a batch frame and stores its spans; its sequence number.
-fn store_batch(body: Bytes, connection: &Conversation) -> Result<u64, Refusal> {
+/// Decodes a batch frame and stores its spans; its sequence number. A keep
+/// frame is passed on to the other connections instead.
+fn store_batch(body: Bytes, connection: &Conversation) -> Result<Option<u64>, Refusal> {
     let ingest = &connection.ingest;
-    let batch = super::convert::batch_frame(&connection.resource, &body, ingest.max_batch_spans)?
-        .ok_or(Refusal::Unexpected)?;
+    let Some(batch) =
+        super::convert::batch_frame(&connection.resource, &body, ingest.max_batch_spans)?
+    else {
+        return relay_keep(&body, connection).map(|()| None);
+    };
     ingest.dropped.add(
         &connection.resource.service,
         &connection.client,
         batch.dropped_spans,
     );
     ingest.store.insert(batch.spans)?;
-    Ok(batch.sequence)
+    Ok(Some(batch.sequence))
+}
+
+/// Passes on a keep frame's traces (those with a valid id, at most as many
+/// as a batch may hold spans); anything else than a keep frame is refused.
+fn relay_keep(body: &[u8], connection: &Conversation) -> Result<(), Refusal> {
+    let Some(frame::Kind::Keep(mut keep)) = Frame::decode(body).map_err(FrameError::from)?.kind
+    else {
+        return Err(Refusal::Unexpected);
+    };
+    keep.traces
+        .retain(|t| t.trace_id.len() == 16 && t.trace_id.iter().any(|&b| b != 0));
+    keep.traces.truncate(connection.ingest.max_batch_spans);
+    for kept in &mut keep.traces {
+        // A reason is a short word: cut a long one at a character's end.
+        let mut end = kept.reason.len().min(MAX_REASON_BYTES);
+        while !kept.reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        kept.reason.truncate(end);
+    }
+    if !keep.traces.is_empty() {
+        connection.ingest.keeps.publish(connection.id, keep);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -408,22 +465,7 @@ mod tests {
     /// Sends `frames` at once to a collector over `store`, then reads every
     /// reply until the collector closes the connection.
     async fn replies_to(store: Arc<dyn Store>, frames: Vec<Frame>) -> Vec<Frame> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let ingest = Arc::new(NativeIngest {
-            store,
-            dropped: Arc::default(),
-            tokens: None,
-            max_frame_bytes: 1 << 20,
-            max_batch_spans: 1000,
-            budget: Arc::new(DecodeBudget::new(64 << 20)),
-        });
-        let config = PortConfig {
-            max_connections: 16,
-            timeouts: Timeouts::default(),
-            tls: None,
-        };
-        tokio::spawn(serve(listener, config, ingest));
+        let address = collector(store).await;
         tokio::task::spawn_blocking(move || {
             let mut stream = std::net::TcpStream::connect(address).unwrap();
             let mut wire = Vec::new();
@@ -436,6 +478,89 @@ mod tests {
         })
         .await
         .unwrap()
+    }
+
+    /// A native ingest port over `store`: its address.
+    async fn collector(store: Arc<dyn Store>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let ingest = Arc::new(NativeIngest {
+            store,
+            dropped: Arc::default(),
+            tokens: None,
+            max_frame_bytes: 1 << 20,
+            max_batch_spans: 1000,
+            budget: Arc::new(DecodeBudget::new(64 << 20)),
+            keeps: Default::default(),
+        });
+        let config = PortConfig {
+            max_connections: 16,
+            timeouts: Timeouts::default(),
+            tls: None,
+        };
+        tokio::spawn(serve(listener, config, ingest));
+        address
+    }
+
+    fn keep(traces: &[(Vec<u8>, &str)]) -> Frame {
+        Frame {
+            kind: Some(frame::Kind::Keep(proto::Keep {
+                traces: traces
+                    .iter()
+                    .map(|(trace_id, reason)| proto::KeptTrace {
+                        trace_id: trace_id.clone(),
+                        reason: (*reason).to_owned(),
+                    })
+                    .collect(),
+            })),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_keep_ask_reaches_the_other_connections_with_only_valid_ids() {
+        let address = collector(Arc::new(MemoryStore::new(Limits::spans(1000)))).await;
+        let long_reason = "é".repeat(100);
+        let (theirs, mine) = tokio::task::spawn_blocking(move || {
+            let connect = |frames: &[Frame]| {
+                let mut stream = std::net::TcpStream::connect(address).unwrap();
+                let mut wire = Vec::new();
+                for frame in frames {
+                    encode_frame(frame, &mut wire);
+                }
+                stream.write_all(&wire).unwrap();
+                let mut reader = FrameReader::new(stream, 1 << 20);
+                // The batch's ack: the connection is in.
+                let ack = reader.read_frame().unwrap().unwrap();
+                assert!(matches!(ack.kind, Some(frame::Kind::Ack(_))), "{ack:?}");
+                reader
+            };
+            let mut other = connect(&[hello(), batch(1)]);
+            let asks = keep(&[
+                (vec![7; 16], "error"),
+                (vec![1; 15], "error"),
+                (vec![0; 16], "error"),
+                (vec![9; 16], &long_reason),
+            ]);
+            let mut asker = connect(&[hello(), asks, batch(2)]);
+            asker.get_mut().shutdown(std::net::Shutdown::Write).unwrap();
+            let theirs = other.read_frame().unwrap().unwrap();
+            let mine: Vec<Frame> =
+                std::iter::from_fn(|| asker.read_frame().ok().flatten()).collect();
+            (theirs, mine)
+        })
+        .await
+        .unwrap();
+        let Some(frame::Kind::Keep(relayed)) = theirs.kind else {
+            panic!("{theirs:?}");
+        };
+        let ids: Vec<&[u8]> = relayed.traces.iter().map(|t| &t.trace_id[..]).collect();
+        assert_eq!(ids, [&[7; 16][..], &[9; 16][..]]);
+        assert_eq!(relayed.traces[0].reason, "error");
+        assert_eq!(relayed.traces[1].reason, "é".repeat(32));
+        assert!(
+            mine.is_empty(),
+            "the asker is not told its own ask: {mine:?}"
+        );
     }
 
     fn acks(replies: &[Frame]) -> Vec<u64> {

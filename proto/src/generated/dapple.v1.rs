@@ -3,7 +3,7 @@
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Frame {
     /// What the frame carries.
-    #[prost(oneof = "frame::Kind", tags = "1, 2, 3, 4")]
+    #[prost(oneof = "frame::Kind", tags = "1, 2, 3, 4, 5")]
     pub kind: ::core::option::Option<frame::Kind>,
 }
 /// Nested message and enum types in `Frame`.
@@ -23,6 +23,9 @@ pub mod frame {
         /// The peer refused a frame.
         #[prost(message, tag = "4")]
         Error(super::Error),
+        /// Traces to keep whole (retroactive sampling); never acknowledged.
+        #[prost(message, tag = "5")]
+        Keep(super::Keep),
     }
 }
 /// The first frame of a connection.
@@ -269,6 +272,28 @@ pub struct Error {
     /// Why.
     #[prost(string, tag = "1")]
     pub message: ::prost::alloc::string::String,
+}
+/// Traces to keep whole, under retroactive sampling, where each process
+/// records every trace into a ring and ships only those kept. From a client:
+/// traces a span of the client's process triggered (an error, a slow span,
+/// `keep_trace()`). From the collector: traces another client triggered,
+/// whose spans this client may still hold.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Keep {
+    /// The traces.
+    #[prost(message, repeated, tag = "1")]
+    pub traces: ::prost::alloc::vec::Vec<KeptTrace>,
+}
+/// A trace to keep, and why.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct KeptTrace {
+    /// 16 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub trace_id: ::prost::alloc::vec::Vec<u8>,
+    /// What triggered it: `error`, `slow`, `keep_trace`, or a collector's
+    /// policy name.
+    #[prost(string, tag = "2")]
+    pub reason: ::prost::alloc::string::String,
 }
 /// A span's kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]

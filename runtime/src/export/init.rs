@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use crate::export::tls::CaCertificates;
-use crate::export::{Reporter, ReporterConfig, TcpExporter};
+use crate::export::{
+    Exporter, Reporter, ReporterConfig, RetroExporter, Retroactive, TcpExporter, parse_duration,
+};
 use dapple_proto as proto;
 
 /// How a process reports its spans: the defaults, overridden by
@@ -27,6 +29,11 @@ use dapple_proto as proto;
 /// | `DAPPLE_TOKEN` | none | the ingest token the collector asks for (`--ingest-token-file`): in the native hello, and `Authorization: Bearer <token>` on OTLP requests unless an `authorization` header is set; letters, digits and `-._~+/=` |
 /// | `DAPPLE_CA_FILE` | none | PEM file of the CA certificate(s) that signed the collector's certificate: the native exporter then connects over TLS, checking the certificate for the endpoint's host (a DNS name, or an IP address as an IP SAN); OTLP endpoints must be `https://` and are checked against it alone. Needs the `tls` feature (on by default) |
 /// | `OTEL_EXPORTER_OTLP_CERTIFICATE` (then `..._TRACES_CERTIFICATE`) | none | the same CA file, by its OpenTelemetry name (`DAPPLE_CA_FILE` wins) |
+/// | `DAPPLE_SAMPLING` | `head` | `retroactive`: record every trace into a ring, send a baseline of them, and the rest only when kept (see [`Retroactive`](crate::export::Retroactive)); the sample rate is then 1 |
+/// | `DAPPLE_BASELINE` | `0.01` | retroactive: the share of traces sent whatever happens in them |
+/// | `DAPPLE_RING_BYTES`, `DAPPLE_RING_AGE` | `67108864`, `30s` | retroactive: the ring's memory and age bounds |
+/// | `DAPPLE_SLOW` | none | retroactive: a span longer than this (`500ms`, `2s`) keeps its trace |
+/// | `DAPPLE_SLOW_NAMES` | none | retroactive: `name=duration,...`, thresholds for spans of those names instead |
 ///
 /// A CA file that cannot be read or holds no certificate, a token with
 /// characters a bearer token cannot have, an `http://` OTLP endpoint with a
@@ -60,6 +67,7 @@ pub struct Config {
     buffer_bytes: usize,
     flush_timeout: Duration,
     max_frame_bytes: usize,
+    retroactive: Option<Retroactive>,
 }
 
 /// How spans leave the process.
@@ -170,6 +178,7 @@ impl Default for Config {
             buffer_bytes: 64 * 1024 * 1024,
             flush_timeout: Duration::from_secs(5),
             max_frame_bytes: proto::DEFAULT_MAX_FRAME_BYTES,
+            retroactive: None,
         }
     }
 }
@@ -216,34 +225,17 @@ impl Config {
             }
         }
         if let Some(sample) = var("DAPPLE_SAMPLE") {
-            self.sample_rate = match sample.trim().parse::<f64>() {
-                Ok(p) if (0.0..=1.0).contains(&p) => p,
-                _ => {
-                    return Err(error(
-                        "DAPPLE_SAMPLE",
-                        sample,
-                        "expected a probability from 0.0 to 1.0",
-                    ));
-                }
-            };
+            self.sample_rate = probability("DAPPLE_SAMPLE", &sample)?;
         }
         if let Some(bytes) = var("DAPPLE_BUFFER_BYTES") {
-            self.buffer_bytes = match bytes.trim().parse::<usize>() {
-                Ok(b) if b > 0 => b,
-                _ => {
-                    return Err(error(
-                        "DAPPLE_BUFFER_BYTES",
-                        bytes,
-                        "expected a positive number of bytes",
-                    ));
-                }
-            };
+            self.buffer_bytes = positive_bytes("DAPPLE_BUFFER_BYTES", &bytes)?;
         }
         self.otlp_from_vars(&var)?;
         let set = |name| var(name).filter(|v: &String| !v.trim().is_empty());
         if let Some(token) = set("DAPPLE_TOKEN") {
             self = self.with_token(token);
         }
+        self.retroactive_from_vars(&set)?;
         for variable in [
             "OTEL_EXPORTER_OTLP_CERTIFICATE",
             "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
@@ -258,6 +250,62 @@ impl Config {
         }
         self.check()?;
         Ok(self)
+    }
+
+    /// Retroactive sampling's variables.
+    fn retroactive_from_vars(
+        &mut self,
+        set: &impl Fn(&'static str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(mode) = set("DAPPLE_SAMPLING") {
+            match mode.trim() {
+                "head" => self.retroactive = None,
+                "retroactive" => {
+                    self.retroactive.get_or_insert_with(Retroactive::default);
+                }
+                _ => {
+                    return Err(ConfigError::new(
+                        "DAPPLE_SAMPLING",
+                        mode,
+                        "expected head or retroactive",
+                    ));
+                }
+            }
+        }
+        let Some(retroactive) = &mut self.retroactive else {
+            return Ok(());
+        };
+        let duration = |variable: &'static str, text: &str| {
+            parse_duration(text).map_err(|reason| ConfigError::new(variable, text, reason))
+        };
+        if let Some(baseline) = set("DAPPLE_BASELINE") {
+            retroactive.baseline = probability("DAPPLE_BASELINE", &baseline)?;
+        }
+        if let Some(bytes) = set("DAPPLE_RING_BYTES") {
+            retroactive.ring_bytes = positive_bytes("DAPPLE_RING_BYTES", &bytes)?;
+        }
+        if let Some(age) = set("DAPPLE_RING_AGE") {
+            retroactive.ring_age = duration("DAPPLE_RING_AGE", &age)?;
+        }
+        if let Some(slow) = set("DAPPLE_SLOW") {
+            retroactive.slow = Some(duration("DAPPLE_SLOW", &slow)?);
+        }
+        if let Some(names) = set("DAPPLE_SLOW_NAMES") {
+            for pair in names.split(',').filter(|p| !p.trim().is_empty()) {
+                let Some((name, threshold)) = pair.rsplit_once('=') else {
+                    return Err(ConfigError::new(
+                        "DAPPLE_SLOW_NAMES",
+                        names.clone(),
+                        "expected name=duration,...",
+                    ));
+                };
+                let threshold = duration("DAPPLE_SLOW_NAMES", threshold)?;
+                retroactive
+                    .slow_by_name
+                    .push((name.trim().to_owned(), threshold));
+            }
+        }
+        Ok(())
     }
 
     /// Checks what only shows once settings come together: the token's
@@ -550,6 +598,20 @@ impl Config {
         self
     }
 
+    /// Turns retroactive sampling on: every trace is recorded (the sample
+    /// rate is ignored), a baseline is sent, and the rest waits in a ring
+    /// until an error, a slow span or [`keep_trace`](crate::keep_trace) in
+    /// any process keeps it.
+    pub fn with_retroactive(mut self, retroactive: Retroactive) -> Config {
+        self.retroactive = Some(retroactive);
+        self
+    }
+
+    /// Retroactive sampling's settings, when it is on.
+    pub fn retroactive(&self) -> Option<&Retroactive> {
+        self.retroactive.as_ref()
+    }
+
     /// Sets the memory, in bytes, for spans waiting for the collector
     /// (queued and unacknowledged each); past it whole batches are dropped
     /// and counted.
@@ -593,6 +655,30 @@ impl Config {
     /// The probability that a new trace is recorded.
     pub fn sample_rate(&self) -> f64 {
         self.sample_rate
+    }
+}
+
+/// `text` of `variable` as a probability.
+fn probability(variable: &'static str, text: &str) -> Result<f64, ConfigError> {
+    match text.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(ConfigError::new(
+            variable,
+            text,
+            "expected a probability from 0.0 to 1.0",
+        )),
+    }
+}
+
+/// `text` of `variable` as a positive number of bytes.
+fn positive_bytes(variable: &'static str, text: &str) -> Result<usize, ConfigError> {
+    match text.trim().parse::<usize>() {
+        Ok(b) if b > 0 => Ok(b),
+        _ => Err(ConfigError::new(
+            variable,
+            text,
+            "expected a positive number of bytes",
+        )),
     }
 }
 
@@ -695,7 +781,13 @@ pub fn init(config: Config) -> Guard {
 /// ```
 pub fn try_init(config: Config) -> Result<Guard, ConfigError> {
     let checked = config.check()?;
-    crate::set_sample_rate(config.sample_rate);
+    // Under retroactive sampling every trace is recorded; the baseline is
+    // decided on the reporter thread.
+    crate::set_sample_rate(match config.retroactive {
+        Some(_) => 1.0,
+        None => config.sample_rate,
+    });
+    crate::sampling::set_retroactive(false);
     let reporter_config = ReporterConfig {
         max_queued_bytes: config.buffer_bytes,
     };
@@ -711,7 +803,7 @@ pub fn try_init(config: Config) -> Result<Guard, ConfigError> {
                 config.buffer_bytes,
             );
             let dropped = exporter.dropped_counter();
-            let reporter = Reporter::install(exporter, reporter_config);
+            let reporter = install(exporter, &config, reporter_config);
             (reporter, dropped, config.otlp_endpoint())
         }
         #[cfg(feature = "otlp-grpc")]
@@ -725,7 +817,7 @@ pub fn try_init(config: Config) -> Result<Guard, ConfigError> {
         ) {
             Ok(exporter) => {
                 let dropped = exporter.dropped_counter();
-                let reporter = Reporter::install(exporter, reporter_config);
+                let reporter = install(exporter, &config, reporter_config);
                 (reporter, dropped, config.otlp_endpoint())
             }
             Err(e) => {
@@ -761,6 +853,17 @@ pub fn try_init(config: Config) -> Result<Guard, ConfigError> {
     })
 }
 
+/// Starts the reporter with `exporter`, under retroactive sampling when the
+/// config says so.
+fn install(exporter: impl Exporter, config: &Config, reporter_config: ReporterConfig) -> Reporter {
+    match &config.retroactive {
+        Some(retroactive) => {
+            Reporter::install(RetroExporter::new(exporter, retroactive), reporter_config)
+        }
+        None => Reporter::install(exporter, reporter_config),
+    }
+}
+
 /// The reporter with the native exporter, its drop count and its address.
 fn native(
     config: &Config,
@@ -786,7 +889,7 @@ fn native(
     }
     let dropped = exporter.dropped_counter();
     (
-        Reporter::install(exporter, reporter_config),
+        install(exporter, config, reporter_config),
         dropped,
         config.endpoint.clone(),
     )
@@ -1079,6 +1182,47 @@ mod tests {
         }
         #[cfg(not(feature = "otlp-grpc"))]
         assert_eq!(grpc.unwrap_err().variable, "OTEL_EXPORTER_OTLP_PROTOCOL");
+    }
+
+    #[test]
+    fn retroactive_sampling_is_set_by_its_variables() {
+        assert_eq!(Config::default().retroactive(), None);
+        let config = Config::default()
+            .with_vars(vars(&[
+                ("DAPPLE_SAMPLING", "retroactive"),
+                ("DAPPLE_BASELINE", "0.05"),
+                ("DAPPLE_RING_BYTES", "1048576"),
+                ("DAPPLE_RING_AGE", "10s"),
+                ("DAPPLE_SLOW", "500ms"),
+                ("DAPPLE_SLOW_NAMES", "GET /checkout=200ms, load_user=1.5ms"),
+            ]))
+            .unwrap();
+        let expected = Retroactive::default()
+            .with_baseline(0.05)
+            .with_ring_bytes(1 << 20)
+            .with_ring_age(Duration::from_secs(10))
+            .with_slow(Duration::from_millis(500))
+            .with_slow_name("GET /checkout", Duration::from_millis(200))
+            .with_slow_name("load_user", Duration::from_micros(1500));
+        assert_eq!(config.retroactive(), Some(&expected));
+        // Head sampling ignores the retroactive variables.
+        let head = Config::default()
+            .with_vars(vars(&[("DAPPLE_SAMPLING", "head"), ("DAPPLE_SLOW", "1s")]))
+            .unwrap();
+        assert_eq!(head.retroactive(), None);
+        for (variable, value) in [
+            ("DAPPLE_SAMPLING", "tail"),
+            ("DAPPLE_BASELINE", "2"),
+            ("DAPPLE_RING_AGE", "soon"),
+            ("DAPPLE_SLOW_NAMES", "load_user"),
+        ] {
+            let mut set = vec![(variable, value)];
+            if variable != "DAPPLE_SAMPLING" {
+                set.push(("DAPPLE_SAMPLING", "retroactive"));
+            }
+            let error = Config::default().with_vars(vars(&set)).unwrap_err();
+            assert_eq!(error.variable, variable, "{error}");
+        }
     }
 
     #[test]

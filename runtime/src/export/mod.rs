@@ -4,6 +4,7 @@
 //! (on by default) the exporters speak TLS to a collector whose certificate
 //! a given CA signed.
 
+mod duration;
 mod encode;
 mod init;
 #[cfg(feature = "otlp")]
@@ -13,6 +14,7 @@ mod otlp_encode;
 #[cfg(feature = "otlp-grpc")]
 mod otlp_grpc;
 mod reporter;
+mod retro;
 mod stream;
 mod tcp;
 mod tls;
@@ -21,10 +23,12 @@ mod tls_testing;
 mod warn;
 mod wire;
 
+pub use duration::parse_duration;
 pub use init::{Config, ConfigError, Guard, Protocol, dropped_spans, flush, init, try_init};
 #[cfg(feature = "otlp")]
 pub use otlp::OtlpExporter;
 pub use reporter::{Exporter, Reporter, ReporterConfig, ReporterStats};
+pub use retro::{RetroExporter, RetroFigures, Retroactive};
 /// The rustls this crate was built with, for [`TcpExporter::with_tls`].
 #[cfg(feature = "tls")]
 pub use rustls;

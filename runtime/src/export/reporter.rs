@@ -26,6 +26,13 @@ pub trait Exporter: Send + 'static {
     /// send what `export` gathered as one message.
     fn drained(&mut self) {}
 
+    /// Told which traces this process triggered keeping, under retroactive
+    /// sampling, so that it can tell the collector (which tells the other
+    /// processes). The native exporter does; others have no one to tell.
+    fn keep(&mut self, traces: &[(crate::TraceId, &'static str)]) {
+        let _ = traces;
+    }
+
     /// Told how many spans the reporter dropped (memory bound) since it last
     /// said, so that the count can reach the collector.
     fn dropped(&mut self, spans: u64) {

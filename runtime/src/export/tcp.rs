@@ -32,6 +32,8 @@ const SPARE_FRAMES: usize = 16;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Traces to keep waiting for the collector at most.
+const MAX_KEEPS_WAITING: usize = 4096;
 
 /// Why a connection could not be opened.
 enum Failure {
@@ -92,6 +94,10 @@ pub struct TcpExporter {
     backoff: Duration,
     next_attempt: Instant,
     warnings: Warnings,
+    /// Traces this process triggered keeping (retroactive sampling), for
+    /// the collector to tell the other processes; sent as soon as
+    /// connected, never acknowledged.
+    keeps: Vec<proto::KeptTrace>,
 }
 
 impl std::fmt::Debug for TcpExporter {
@@ -141,6 +147,7 @@ impl TcpExporter {
             backoff: MIN_BACKOFF,
             next_attempt: Instant::now(),
             warnings: Warnings::default(),
+            keeps: Vec::new(),
         };
         exporter.encode_hello();
         exporter
@@ -365,7 +372,17 @@ impl TcpExporter {
         // Reads poll without blocking; writes must block (up to the write
         // timeout) rather than fail on a full socket buffer.
         let mut failed = stream.tcp().set_nonblocking(false).is_err();
-        for pending in self.unacked.iter_mut().filter(|p| !p.sent) {
+        if !failed && !self.keeps.is_empty() {
+            let keep = Frame {
+                kind: Some(frame::Kind::Keep(proto::Keep {
+                    traces: std::mem::take(&mut self.keeps),
+                })),
+            };
+            let mut bytes = Vec::with_capacity(proto::encoded_frame_len(&keep));
+            proto::encode_frame(&keep, &mut bytes);
+            failed = stream.write_all(&bytes).is_err();
+        }
+        for pending in self.unacked.iter_mut().filter(|p| !p.sent && !failed) {
             if stream.write_all(pending.frame.message()).is_err() {
                 failed = true;
                 break;
@@ -437,6 +454,18 @@ impl TcpExporter {
                     self.refused(&error.message);
                     return;
                 }
+                // Another process triggered these traces: send what the
+                // ring holds of them.
+                Some(frame::Kind::Keep(keep)) => {
+                    for kept in keep.traces {
+                        let id = <[u8; 16]>::try_from(kept.trace_id.as_slice())
+                            .ok()
+                            .and_then(crate::TraceId::from_bytes);
+                        if let Some(id) = id {
+                            crate::sampling::ask_to_keep(id, crate::sampling::Origin::Elsewhere);
+                        }
+                    }
+                }
                 None => {
                     self.disconnect();
                     return;
@@ -487,12 +516,34 @@ impl Exporter for TcpExporter {
         self.dropped_since_last_batch += spans;
     }
 
+    fn keep(&mut self, traces: &[(crate::TraceId, &'static str)]) {
+        // While the collector is away, the latest asks wait: they matter
+        // only while the other processes' rings still hold the traces.
+        let room = MAX_KEEPS_WAITING.saturating_sub(self.keeps.len());
+        if room < traces.len() {
+            self.keeps
+                .drain(..(traces.len() - room).min(self.keeps.len()));
+        }
+        let start = traces.len().saturating_sub(MAX_KEEPS_WAITING);
+        self.keeps.extend(
+            traces[start..]
+                .iter()
+                .map(|(trace, reason)| proto::KeptTrace {
+                    trace_id: trace.to_bytes().to_vec(),
+                    reason: (*reason).to_owned(),
+                }),
+        );
+    }
+
     fn is_idle(&self) -> bool {
-        self.unacked.is_empty() && self.gathered_spans == 0 && self.dropped_since_last_batch == 0
+        self.unacked.is_empty()
+            && self.gathered_spans == 0
+            && self.dropped_since_last_batch == 0
+            && self.keeps.is_empty()
     }
 
     fn tick(&mut self) {
-        if !self.unacked.is_empty() || self.stream.is_some() {
+        if !self.unacked.is_empty() || self.stream.is_some() || !self.keeps.is_empty() {
             self.pump(None);
         }
     }

@@ -74,6 +74,15 @@ impl SpanRecord {
         }
     }
 
+    /// Adds an attribute after the span ended (the reporter's own notes).
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn push_attribute(&mut self, attribute: KeyValue) {
+        self.extras
+            .get_or_insert_with(Box::default)
+            .attributes
+            .push(attribute);
+    }
+
     /// Moves the rarer parts out, for reuse.
     pub(crate) fn take_extras(&mut self) -> Option<Box<Extras>> {
         self.extras.take()

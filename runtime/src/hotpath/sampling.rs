@@ -1,7 +1,9 @@
 //! Head sampling: the decision is taken once, at the root, and travels with
-//! the context to every child.
+//! the context to every child. And what retroactive sampling needs from the
+//! application's threads: [`keep_trace`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::id::TraceId;
 use crate::padded::Padded;
@@ -46,6 +48,87 @@ pub(crate) fn global_threshold() -> u64 {
 #[inline]
 pub(crate) fn decide(trace_id: TraceId, threshold: u64) -> bool {
     threshold == ALWAYS || (trace_id.to_u128() as u64) < threshold
+}
+
+/// Whether retroactive sampling is on (`dapple::init` turns it on).
+static RETROACTIVE: Padded<AtomicBool> = Padded(AtomicBool::new(false));
+
+/// Traces to keep, asked for since the reporter last looked, with whether
+/// the ask came from this process (then other processes are told too).
+static KEEP_ASKED: Mutex<Vec<(TraceId, Origin)>> = Mutex::new(Vec::new());
+
+/// Whether [`KEEP_ASKED`] may hold something: the reporter looks at the
+/// atomic, not the lock, on every wake-up.
+static KEEP_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Asks for a trace to keep waiting at most: past it asks are dropped (the
+/// reporter takes them every few milliseconds while busy).
+const MAX_KEEP_ASKED: usize = 4096;
+
+/// Where an ask to keep a trace came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// This process: [`keep_trace`].
+    Here,
+    /// Another process, through the collector.
+    Elsewhere,
+}
+
+/// Keeps the current trace whole under retroactive sampling: this process
+/// ships the spans of it that it still holds and every later one, and tells
+/// the collector, which tells the other processes that recorded spans of
+/// it. Does nothing outside a span or without retroactive sampling (where
+/// a recorded trace is sent whole anyway).
+///
+/// ```
+/// #[dapple::traced]
+/// fn charge(amount: u64) {
+///     if amount > 10_000 {
+///         // Worth a look, error or not.
+///         dapple::keep_trace();
+///     }
+/// }
+/// # charge(20_000);
+/// ```
+pub fn keep_trace() {
+    if !RETROACTIVE.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Some(context) = crate::context::current_context() {
+        crate::context::with_current_span(|span| {
+            span.set_attribute(KEPT_BY, "keep_trace");
+        });
+        ask_to_keep(context.trace_id(), Origin::Here);
+    }
+}
+
+/// The attribute that says, on the span that triggered it, why a trace was
+/// kept under retroactive sampling.
+pub const KEPT_BY: &str = "sampling.kept_by";
+
+/// Turns retroactive sampling's asks on or off.
+#[cfg_attr(not(feature = "export"), allow(dead_code))]
+pub(crate) fn set_retroactive(on: bool) {
+    RETROACTIVE.store(on, Ordering::Relaxed);
+}
+
+/// Asks the reporter to keep `trace`.
+pub(crate) fn ask_to_keep(trace: TraceId, origin: Origin) {
+    let mut asked = KEEP_ASKED.lock().unwrap_or_else(|e| e.into_inner());
+    if asked.len() < MAX_KEEP_ASKED {
+        asked.push((trace, origin));
+        KEEP_PENDING.store(true, Ordering::Release);
+    }
+}
+
+/// Moves the asks made since the last call into `into`.
+#[cfg_attr(not(feature = "export"), allow(dead_code))]
+pub(crate) fn take_keep_asks(into: &mut Vec<(TraceId, Origin)>) {
+    if !KEEP_PENDING.swap(false, Ordering::Acquire) {
+        return;
+    }
+    let mut asked = KEEP_ASKED.lock().unwrap_or_else(|e| e.into_inner());
+    into.append(&mut asked);
 }
 
 #[cfg(test)]

@@ -217,9 +217,21 @@ impl ServiceProcess {
     /// Starts `example_service role` as `name`, reporting natively to
     /// `collector`, and waits until it listens.
     pub fn start(collector: &CollectorProcess, role: &str, name: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(collector, role, name, extra, &[])
+    }
+
+    /// The same, with `env` set for the process too.
+    pub fn start_with_env(
+        collector: &CollectorProcess,
+        role: &str,
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_example_service"))
             .args([role, "--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("DAPPLE_ENDPOINT", collector.native.to_string())
             .env("DAPPLE_SERVICE", name)
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -1,11 +1,17 @@
-//! Human durations for flags and query parameters: `1.5ms`, `2s`, `250us`,
-//! `3m`, `1h`, `7d`. (humantime has no fractions, which `min_duration=1.5ms`
+//! Human durations, as Dapple's environment variables and the collector's
+//! flags and query parameters write them: `1.5ms`, `2s`, `250us`, `3m`,
+//! `1h`, `7d`. (humantime has no fractions, which `min_duration=1.5ms`
 //! needs.)
 
 use std::time::Duration;
 
 /// Parses a number followed by a unit: `ns`, `us` (or `µs`), `ms`, `s`,
 /// `m`, `h`, `d`.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(dapple::export::parse_duration("1.5ms"), Ok(Duration::from_micros(1500)));
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text

@@ -1,0 +1,90 @@
+//! Retroactive sampling across processes: the webapp demo's front service,
+//! service A and service B (with B1) each record every trace into their
+//! ring and send none (no baseline). A page view that fails in B1, the
+//! deepest service, must still be stored whole: B's error keeps the trace,
+//! the collector tells the front service and A, and A sends the span its
+//! ring holds though nothing went wrong in A. A page view that succeeds is
+//! not stored at all.
+
+mod support;
+
+use support::{CollectorProcess, ServiceProcess};
+
+const RETROACTIVE: &[(&str, &str)] =
+    &[("DAPPLE_SAMPLING", "retroactive"), ("DAPPLE_BASELINE", "0")];
+
+/// GETs `url`: the status and the trace id of the `traceresponse` header.
+fn view(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent.get(url).call().expect("the front service answers");
+    let trace = response
+        .headers()
+        .get("traceresponse")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('-').nth(1))
+        .expect("a traceresponse header")
+        .to_owned();
+    (response.status().as_u16(), trace)
+}
+
+#[test]
+fn a_failure_in_the_deepest_service_keeps_the_whole_trace_from_every_process() {
+    let collector = CollectorProcess::start(&[]);
+    let start = |role, name, extra: &[&str]| {
+        ServiceProcess::start_with_env(&collector, role, name, extra, RETROACTIVE)
+    };
+    let a = start("a", "serviceA", &[]);
+    let b = start("b", "serviceB", &[]);
+    let front = start(
+        "front",
+        "frontservice",
+        &["--service-a", &a.url, "--service-b", &b.url],
+    );
+
+    let (status, ok_trace) = view(&format!("{}/", front.url));
+    assert_eq!(status, 200);
+    let (status, failed_trace) = view(&format!("{}/?fail=1", front.url));
+    assert_eq!(status, 502);
+
+    let spans = collector.trace_with(&failed_trace, 7);
+    let mut seen: Vec<(String, String, String)> = spans
+        .iter()
+        .map(|s| {
+            let text = |key: &str| s[key].as_str().unwrap_or_default().to_owned();
+            (
+                text("service"),
+                text("kind"),
+                s["status"]["code"].to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("frontservice", "client", "\"error\""),
+            ("frontservice", "client", "\"unset\""),
+            ("frontservice", "server", "\"error\""),
+            ("serviceA", "server", "\"unset\""),
+            ("serviceB", "client", "\"error\""),
+            ("serviceB", "server", "\"error\""),
+            ("serviceB", "server", "\"error\""),
+        ]
+        .map(|(s, k, c)| (s.to_owned(), k.to_owned(), c.to_owned())),
+        "{spans:#?}"
+    );
+    // B1's server span triggered it, and says so.
+    let triggers: Vec<&serde_json::Value> = spans
+        .iter()
+        .filter(|s| s["attributes"]["sampling.kept_by"] == "error")
+        .collect();
+    assert!(!triggers.is_empty(), "{spans:#?}");
+
+    // The page view that went well was recorded everywhere, sent nowhere.
+    let (status, body) = collector.get(&format!("/api/traces/{ok_trace}"));
+    let stored = body["spans"].as_array().map_or(0, Vec::len);
+    assert!(status == 404 || stored == 0, "{status} {body}");
+}
