@@ -1,5 +1,5 @@
-//! `duration::parse_duration`, which reads the query API's `window`,
-//! `min_duration` and `max_duration` and the collector's flags.
+//! `parse_duration`, which reads the query API's `window`,
+//! `min_duration` and `max_duration`, the collector's flags and the runtime's variables.
 //!
 //! Checks: no panic (no overflow, no slicing inside a character); a
 //! duration read is at most `u64::MAX` nanoseconds and reads back the same
@@ -7,7 +7,7 @@
 
 #![no_main]
 
-use dapple_collector::duration::parse_duration;
+use dapple::export::parse_duration;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
