@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::access::Tokens;
+use crate::ingest::keep::KeepExchange;
 use crate::log::{self, Level};
 use crate::net::{PortConfig, Timeouts};
 use crate::server::{self, ServerConfig};
@@ -245,6 +246,8 @@ pub fn main() -> std::process::ExitCode {
         (Ok(ingest), Ok(read)) => (ingest.map(Arc::new), read.map(Arc::new)),
         (Err(e), _) | (_, Err(e)) => return fail(&e),
     };
+    // Collectors sharing ClickHouse pass keep asks to each other through it.
+    let mut keep_exchange: Option<Arc<dyn KeepExchange>> = None;
     let store: Arc<dyn Store> = match serve.store {
         StoreKind::Memory => Arc::new(MemoryStore::new(limits)),
         StoreKind::Sqlite => match SqliteStore::open(&serve.data_dir, limits) {
@@ -276,7 +279,11 @@ pub fn main() -> std::process::ExitCode {
                 password,
             };
             match ClickHouseStore::open(&config, limits) {
-                Ok(store) => Arc::new(store),
+                Ok(store) => {
+                    let store = Arc::new(store);
+                    keep_exchange = Some(store.clone());
+                    store
+                }
                 Err(e) => {
                     log::error(format_args!(
                         "ClickHouse at {}: {}",
@@ -313,6 +320,7 @@ pub fn main() -> std::process::ExitCode {
         ingest_tokens,
         read_tokens,
         max_batch_spans: serve.max_batch_spans.max(1),
+        keep_exchange,
         ..ServerConfig::new(serve.http, serve.native)
     };
     let result = runtime.block_on(server::run(config, store, |bound| {

@@ -9,6 +9,7 @@ use crate::access::Tokens;
 use crate::dropped::DroppedSpans;
 use crate::forward::{DEFAULT_QUEUE_SPANS, Forwarder, ForwardingStore};
 use crate::http::{Access, AppState, grpc_router, otlp_router, router};
+use crate::ingest::keep::KeepExchange;
 use crate::ingest::limits::{LimitedStore, Trimmed};
 use crate::ingest::otlp::OtlpIngest;
 use crate::ingest::{self, DecodeBudget, NativeIngest};
@@ -43,6 +44,8 @@ pub struct ServerConfig {
     pub max_batch_spans: usize,
     /// Memory for requests and frames being decoded, all ingest together.
     pub decode_budget_bytes: u64,
+    /// Where keep asks pass to and from collectors sharing the store.
+    pub keep_exchange: Option<Arc<dyn KeepExchange>>,
 }
 
 impl ServerConfig {
@@ -66,6 +69,7 @@ impl ServerConfig {
             read_tokens: None,
             max_batch_spans: DEFAULT_MAX_BATCH_SPANS,
             decode_budget_bytes: DecodeBudget::DEFAULT_BYTES,
+            keep_exchange: None,
         }
     }
 
@@ -164,6 +168,12 @@ pub async fn run(
         keeps: Default::default(),
     });
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(exchange) = config.keep_exchange.clone() {
+        tasks.spawn(ingest::keep::exchange(
+            native_ingest.keeps.clone(),
+            exchange,
+        ));
+    }
     tasks.spawn(ingest::serve(
         native,
         config.ports.clone(),

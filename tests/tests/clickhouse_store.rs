@@ -378,6 +378,7 @@ fn make_sharded(server: &ClickHouse, database: &str) {
         ("spans", "trace_id"),
         ("spans_by_trace", "trace_id"),
         ("resources", "id"),
+        ("keeps", "trace_id"),
     ] {
         server.query(&format!(
             "CREATE TABLE {database}.{table} AS {}.{table} \
@@ -428,7 +429,7 @@ fn a_sharded_layout_made_by_the_operator_is_used_as_it_is() {
     );
     assert_eq!(
         server.query("SELECT count() FROM system.tables WHERE database = 'dapple'"),
-        "3\n"
+        "4\n"
     );
 
     assert_same_searches(&sharded, &memory);

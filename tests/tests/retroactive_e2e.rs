@@ -8,27 +8,10 @@
 
 mod support;
 
-use support::{CollectorProcess, ServiceProcess};
+use support::{CollectorProcess, ServiceProcess, view_traced as view};
 
 const RETROACTIVE: &[(&str, &str)] =
     &[("DAPPLE_SAMPLING", "retroactive"), ("DAPPLE_BASELINE", "0")];
-
-/// GETs `url`: the status and the trace id of the `traceresponse` header.
-fn view(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let response = agent.get(url).call().expect("the front service answers");
-    let trace = response
-        .headers()
-        .get("traceresponse")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split('-').nth(1))
-        .expect("a traceresponse header")
-        .to_owned();
-    (response.status().as_u16(), trace)
-}
 
 #[test]
 fn a_failure_in_the_deepest_service_keeps_the_whole_trace_from_every_process() {

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use clickhouse::ClickHouse;
 use serde_json::{Value, json};
-use support::{CollectorProcess, ServiceProcess, checked, render_trace, run_traced_program};
+use support::{
+    CollectorProcess, ServiceProcess, checked, render_trace, run_traced_program, view_traced,
+};
 
 /// Two collectors on one ClickHouse database, stopped before the server.
 struct Pair {
@@ -62,25 +64,9 @@ impl Pair {
 
 /// GETs the front page: the trace id of its `traceresponse` header.
 fn view(front: &ServiceProcess) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let response = agent
-        .get(&format!("{}/", front.url))
-        .call()
-        .expect("the front service answers");
-    assert_eq!(response.status().as_u16(), 200);
-    let traceresponse = response
-        .headers()
-        .get("traceresponse")
-        .and_then(|v| v.to_str().ok())
-        .expect("a traceresponse header");
-    traceresponse
-        .split('-')
-        .nth(1)
-        .expect("a trace id")
-        .to_owned()
+    let (status, trace) = view_traced(&format!("{}/", front.url));
+    assert_eq!(status, 200);
+    trace
 }
 
 /// Spans per service of a trace's spans.
@@ -91,6 +77,40 @@ fn per_service(spans: &[Value]) -> BTreeMap<String, usize> {
         *counts.entry(service).or_default() += 1;
     }
     counts
+}
+
+#[test]
+fn under_retroactive_sampling_a_trigger_reaches_processes_of_the_other_collector() {
+    let test = "under_retroactive_sampling_a_trigger_reaches_processes_of_the_other_collector";
+    let Some(pair) = Pair::start(test) else {
+        return;
+    };
+    // Every trace recorded, none sent unless kept. Service A alone reports
+    // to collector A: it hears of the failure in B1 only through the
+    // collectors' exchange in ClickHouse.
+    let retroactive = [("DAPPLE_SAMPLING", "retroactive"), ("DAPPLE_BASELINE", "0")];
+    let service_a = ServiceProcess::start_with_env(&pair.a, "a", "serviceA", &[], &retroactive);
+    let service_b = ServiceProcess::start_with_env(&pair.b, "b", "serviceB", &[], &retroactive);
+    let front = ServiceProcess::start_with_env(
+        &pair.b,
+        "front",
+        "frontservice",
+        &["--service-a", &service_a.url, "--service-b", &service_b.url],
+        &retroactive,
+    );
+    let (status, trace) = view_traced(&format!("{}/?fail=1", front.url));
+    assert_eq!(status, 502);
+    let spans = pair.a.trace_with(&trace, 7);
+    assert_eq!(
+        per_service(&spans),
+        BTreeMap::from([
+            ("frontservice".to_owned(), 3),
+            ("serviceA".to_owned(), 1),
+            ("serviceB".to_owned(), 3),
+        ]),
+        "{}",
+        render_trace(&json!({ "spans": spans }))
+    );
 }
 
 #[test]

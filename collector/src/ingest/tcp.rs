@@ -61,7 +61,7 @@ pub struct NativeIngest {
     /// Memory for frames being decoded, shared with other ingest.
     pub budget: Arc<DecodeBudget>,
     /// Passes retroactive sampling's keep asks between connections.
-    pub keeps: KeepRelay,
+    pub keeps: Arc<KeepRelay>,
 }
 
 /// Why a connection ended.

@@ -48,10 +48,12 @@ use dapple::TraceId;
 pub use self::http::ClickHouseError;
 use self::http::{Client, bytes_literal, literal};
 use self::rowbinary::{Reader, put_bytes, put_length, put_u8, put_u64};
-use self::schema::{Layout, RESOURCES, SPANS, SPANS_BY_TRACE};
+use self::schema::{KEEPS, Layout, RESOURCES, SPANS, SPANS_BY_TRACE};
 use super::{Limits, SpanFilter, Store, StoreError};
 use crate::ingest::convert;
+use crate::ingest::keep::{KeepExchange, SharedKeep};
 use crate::span::{Resource, Span, Value};
+use dapple_proto as proto;
 
 /// The (trace, span) ids the store remembers having written, at least
 /// (and twice that at most): a few seconds of a busy collector, minutes of
@@ -127,6 +129,8 @@ pub struct ClickHouseStore {
     spans_table: String,
     by_trace_table: String,
     resources_table: String,
+    /// `` `database`.keeps ``.
+    keeps_table: String,
     database: String,
     limits: Limits,
     queue: Mutex<Queue>,
@@ -256,6 +260,7 @@ impl ClickHouseStore {
             spans_table: format!("`{database}`.{}", SPANS.name),
             by_trace_table: format!("`{database}`.{}", SPANS_BY_TRACE.name),
             resources_table: format!("`{database}`.{}", RESOURCES.name),
+            keeps_table: format!("`{database}`.{}", KEEPS.name),
             database: database.clone(),
             limits,
             queue: Mutex::new(Queue::default()),
@@ -331,6 +336,24 @@ impl ClickHouseStore {
             spans -= day_spans;
             bytes -= day_bytes;
             doomed.push(day);
+        }
+        // Keep asks matter for seconds: a day of them is kept.
+        let yesterday = yyyymmdd(dapple::now_unix_nanos().saturating_sub(86_400_000_000_000));
+        let statement = format!(
+            "SELECT DISTINCT partition_id FROM system.parts
+             WHERE database = {} AND table = {} AND active AND partition_id < {}",
+            literal(self.database.as_bytes()),
+            literal(KEEPS.name.as_bytes()),
+            literal(yesterday.as_bytes()),
+        );
+        let rows = self.client.select(&statement)?;
+        let mut reader = Reader::new(&rows);
+        while let Some(day) = reader.text() {
+            self.client.execute(&format!(
+                "ALTER TABLE {} DROP PARTITION ID {}",
+                self.keeps_table,
+                literal(day.as_bytes())
+            ))?;
         }
         for day in doomed {
             // Searches first, so no search finds a span its trace lacks.
@@ -752,6 +775,60 @@ const SEARCH_BISECTIONS: usize = 20;
 /// ClickHouse's error code for a query that would read past
 /// `max_rows_to_read`, as 18.16 and current releases write it.
 const TOO_MANY_ROWS: &str = "Code: 158";
+
+/// Asks read back per look at most.
+const SHARED_KEEPS: usize = 10_000;
+
+impl KeepExchange for ClickHouseStore {
+    fn share(&self, asks: &[SharedKeep]) -> Result<(), StoreError> {
+        let mut rows = Vec::new();
+        for ask in asks {
+            let Ok(trace_id) = <[u8; 16]>::try_from(ask.trace.trace_id.as_slice()) else {
+                continue;
+            };
+            put_u64(&mut rows, ask.at_ns);
+            put_u64(&mut rows, ask.collector);
+            rows.extend_from_slice(&trace_id);
+            put_bytes(&mut rows, ask.trace.reason.as_bytes());
+        }
+        if !rows.is_empty() {
+            self.client
+                .insert(&self.keeps_table, &KEEPS.column_list(), &rows)?;
+        }
+        Ok(())
+    }
+
+    fn shared_since(&self, collector: u64, since_ns: u64) -> Result<Vec<SharedKeep>, StoreError> {
+        let statement = format!(
+            "SELECT {} FROM {} WHERE at_ns >= {since_ns} AND collector != {collector}
+             ORDER BY at_ns LIMIT {SHARED_KEEPS}",
+            KEEPS.column_list(),
+            self.keeps_table
+        );
+        let rows = self.client.select(&statement)?;
+        let mut reader = Reader::new(&rows);
+        let mut asks = Vec::new();
+        while !reader.is_empty() {
+            let (Some(at_ns), Some(collector), Some(trace_id), Some(reason)) = (
+                reader.u64(),
+                reader.u64(),
+                reader.fixed::<16>(),
+                reader.text(),
+            ) else {
+                return Err(Client::malformed(&statement).into());
+            };
+            asks.push(SharedKeep {
+                at_ns,
+                collector,
+                trace: proto::KeptTrace {
+                    trace_id: trace_id.to_vec(),
+                    reason: reason.to_owned(),
+                },
+            });
+        }
+        Ok(asks)
+    }
+}
 
 impl Store for ClickHouseStore {
     fn insert(&self, spans: Vec<Span>) -> Result<usize, StoreError> {

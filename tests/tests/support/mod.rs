@@ -286,3 +286,21 @@ pub fn checked(test: &str, what: impl std::fmt::Display) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "CHECKED {test}: {what}");
 }
+
+/// GETs `url` (a traced service's page): the status and the trace id of
+/// its `traceresponse` header.
+pub fn view_traced(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent.get(url).call().expect("the service answers");
+    let trace = response
+        .headers()
+        .get("traceresponse")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('-').nth(1))
+        .expect("a traceresponse header")
+        .to_owned();
+    (response.status().as_u16(), trace)
+}

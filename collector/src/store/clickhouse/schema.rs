@@ -11,6 +11,8 @@
 //!   by the materialized view `spans_by_trace_feed` from the same `INSERT`.
 //! - `resources`: each process's resource once, under a digest of its
 //!   body.
+//! - `keeps`: retroactive sampling's asks to keep a trace, which every
+//!   collector passes on to its own clients (a day's worth).
 //!
 //! Both span tables are `ReplacingMergeTree`s, so copies of a re-sent span
 //! merge away in time; queries do not wait for that (see the store).
@@ -92,6 +94,19 @@ pub(super) const SPANS_BY_TRACE: Table = Table {
              SETTINGS index_granularity = 1024, {merges}",
 };
 
+pub(super) const KEEPS: Table = Table {
+    name: "keeps",
+    columns: &[
+        ("at_ns", "UInt64"),
+        ("collector", "UInt64"),
+        ("trace_id", "FixedString(16)"),
+        ("reason", "String"),
+    ],
+    engine: "ENGINE = MergeTree
+             PARTITION BY toYYYYMMDD(toDateTime(intDiv(at_ns, 1000000000)), 'UTC')
+             ORDER BY at_ns",
+};
+
 pub(super) const RESOURCES: Table = Table {
     name: "resources",
     columns: &[("id", "FixedString(16)"), ("body", "String")],
@@ -119,7 +134,7 @@ pub(super) fn migrate(client: &Client, database: &str) -> Result<Layout, ClickHo
         check_sharded(client, database, &engines)?;
         return Ok(Layout::Sharded);
     }
-    for table in [&SPANS, &SPANS_BY_TRACE, &RESOURCES] {
+    for table in [&SPANS, &SPANS_BY_TRACE, &RESOURCES, &KEEPS] {
         let columns: Vec<String> = table
             .columns
             .iter()
@@ -163,7 +178,7 @@ fn check_sharded(
     engines: &HashMap<String, String>,
 ) -> Result<(), ClickHouseError> {
     let present = columns(client, database)?;
-    for table in [&SPANS, &SPANS_BY_TRACE, &RESOURCES] {
+    for table in [&SPANS, &SPANS_BY_TRACE, &RESOURCES, &KEEPS] {
         let engine = engines.get(table.name).map(String::as_str);
         if engine != Some("Distributed") {
             return Err(ClickHouseError::Config(format!(
@@ -220,7 +235,7 @@ fn text_pairs(client: &Client, statement: &str) -> Result<Vec<(String, String)>,
 /// by the time it is added is not an error.
 fn add_missing_columns(client: &Client, database: &str) -> Result<(), ClickHouseError> {
     let present = columns(client, database)?;
-    for table in [&SPANS, &SPANS_BY_TRACE, &RESOURCES] {
+    for table in [&SPANS, &SPANS_BY_TRACE, &RESOURCES, &KEEPS] {
         let mut previous: Option<&str> = None;
         for (name, kind) in table.columns {
             if !present.contains(&(table.name.to_owned(), (*name).to_owned())) {
