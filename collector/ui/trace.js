@@ -205,6 +205,19 @@ function criticalPath(root) {
   return segments;
 }
 
+/** The attribute that says, on the span that triggered it, why retroactive sampling kept the trace. */
+const KEPT_BY = 'sampling.kept_by';
+
+/** Why the trace was kept: the first span that says so, and how many more do. */
+function keptBy(model) {
+  const triggers = model.order.filter((s) => s.attributes && s.attributes[KEPT_BY] !== undefined);
+  if (!triggers.length) return null;
+  const first = triggers.sort((a, b) => a.end - b.end)[0];
+  const more = triggers.length > 1 ? ` (and ${triggers.length - 1} more)` : '';
+  return el('span', { id: 'kept-by', title: 'Retroactive sampling kept this trace: this span triggered it' },
+    'Kept ', el('strong', {}, `${first.attributes[KEPT_BY]} in ${first.name} (${first.service})${more}`));
+}
+
 class TraceView {
   constructor(main, model, text, source) {
     this.model = model;
@@ -238,6 +251,7 @@ class TraceView {
           el('span', {}, 'Spans ', el('strong', { id: 'span-count' }, spans.length)),
           el('span', { class: errors ? 'has-errors' : '' }, 'Errors ', el('strong', { id: 'error-count' }, errors)),
           orphans ? el('span', { class: 'has-orphans', title: 'Spans whose parent never arrived, shown under the root' }, 'Orphans ', el('strong', {}, orphans)) : null,
+          keptBy(model),
           el('span', { class: 'legend' }, model.services.map(serviceBadge))),
         el('div', { class: 'toolbar' },
           el('button', { type: 'button', id: 'expand-all', onclick: () => this.setCollapsed([]) }, 'Expand all'),

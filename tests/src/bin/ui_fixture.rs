@@ -130,6 +130,8 @@ fn authorize(index: u32) -> bool {
         if declined {
             s.add_event("retry", [KeyValue::new("attempt", 2_i64)]);
             s.set_error("card declined");
+            // What retroactive sampling writes on the span that kept it.
+            s.set_attribute(dapple::KEPT_BY, "error");
         }
     });
     !declined

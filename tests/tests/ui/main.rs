@@ -465,6 +465,27 @@ async fn the_service_graph_shows_who_calls_whom() {
 }
 
 #[tokio::test]
+async fn a_trace_kept_by_retroactive_sampling_says_which_span_kept_it() {
+    in_shop(async |page, shop| {
+        page.goto(&format!("/trace/{}", shop.checkouts[1])).await;
+        waterfall(page).await;
+        assert_eq!(
+            page.js("return document.querySelector('#kept-by')?.textContent").await,
+            json!("Kept error in payment.authorize (backend)")
+        );
+        page.screenshot("trace-kept-by").await;
+        // A trace nothing kept says nothing about it.
+        page.goto(&format!("/trace/{}", shop.checkouts[0])).await;
+        waterfall(page).await;
+        assert_eq!(
+            page.js("return document.querySelector('#kept-by') === null").await,
+            json!(true)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_exported_trace_imports_back_the_same() {
     in_shop(async |page, shop| {
         let id = &shop.checkouts[1];
