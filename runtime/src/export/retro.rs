@@ -363,7 +363,10 @@ struct Slot {
 impl Ring {
     fn new(max_bytes: usize, max_age: Duration) -> Ring {
         Ring {
-            slots: VecDeque::new(),
+            // As many slots as the bound allows at most, up front: growing
+            // by doubling would copy the ring and fault its pages in again.
+            // The pages are touched only as the ring fills.
+            slots: VecDeque::with_capacity(max_bytes / size_of::<Slot>()),
             bytes: 0,
             spans: 0,
             max_bytes,
