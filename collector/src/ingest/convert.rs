@@ -194,8 +194,10 @@ pub fn batch_frame(
                 });
                 merge_batch(resource, batch, message, &mut seen, max_spans)?;
             }
-            // Another kind: rare, and prost knows what wins.
-            1 | 3 | 4 => {
+            // Another kind (hello, ack, error, keep): rare, and prost
+            // knows what wins. Every kind must be here, or a malformed one
+            // beside a batch would be skipped where prost refuses it.
+            1 | 3 | 4 | 5 => {
                 return Ok(match proto::Frame::decode(frame)?.kind {
                     Some(proto::frame::Kind::Batch(batch)) => {
                         if batch.spans.len() > max_spans {
@@ -867,6 +869,29 @@ mod tests {
         encode(&plain, &mut body);
         assert_eq!(body, span_to_wire(&plain).encode_to_vec());
         assert_eq!(decode(&resource(), &body).unwrap(), plain);
+    }
+
+    #[test]
+    fn every_kind_of_frame_beside_a_batch_is_read_as_prost_reads_it() {
+        let batch = proto::Frame {
+            kind: Some(proto::frame::Kind::Batch(proto::Batch {
+                sequence: 1,
+                spans: vec![wire()],
+                ..Default::default()
+            })),
+        }
+        .encode_to_vec();
+        // Each other kind's field, with a wire type prost refuses for it
+        // (found by fuzzing for `keep`, field 5).
+        for field in [1_u8, 3, 4, 5] {
+            let mut frame = batch.clone();
+            frame.extend([(field << 3) | 5, 0, 0, 0, 0]);
+            assert!(proto::Frame::decode(&frame[..]).is_err(), "field {field}");
+            assert!(
+                batch_frame(&resource(), &frame, 1000).is_err(),
+                "field {field}"
+            );
+        }
     }
 
     #[test]
