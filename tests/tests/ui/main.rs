@@ -470,7 +470,8 @@ async fn a_trace_kept_by_retroactive_sampling_says_which_span_kept_it() {
         page.goto(&format!("/trace/{}", shop.checkouts[1])).await;
         waterfall(page).await;
         assert_eq!(
-            page.js("return document.querySelector('#kept-by')?.textContent").await,
+            page.js("return document.querySelector('#kept-by')?.textContent")
+                .await,
             json!("Kept error in payment.authorize (backend)")
         );
         page.screenshot("trace-kept-by").await;
@@ -478,7 +479,8 @@ async fn a_trace_kept_by_retroactive_sampling_says_which_span_kept_it() {
         page.goto(&format!("/trace/{}", shop.checkouts[0])).await;
         waterfall(page).await;
         assert_eq!(
-            page.js("return document.querySelector('#kept-by') === null").await,
+            page.js("return document.querySelector('#kept-by') === null")
+                .await,
             json!(true)
         );
     })
