@@ -56,6 +56,30 @@ struct Demo {
     /// Time between two requests to the front page, e.g. `1s`, `250ms`.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     interval: Duration,
+    /// How the services sample: `retroactive` records every request and
+    /// keeps each failing one whole, and `--baseline` of the others;
+    /// `head` keeps every request.
+    #[arg(long, value_enum, default_value = "retroactive")]
+    sampling: DemoSampling,
+    /// Under retroactive sampling, the share of requests kept whatever
+    /// happens in them (0 to 1).
+    #[arg(long, default_value = "0.2", value_parser = parse_probability)]
+    baseline: f64,
+}
+
+/// The demo's sampling modes.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DemoSampling {
+    Retroactive,
+    Head,
+}
+
+/// A probability, from 0 to 1.
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a probability from 0 to 1")),
+    }
 }
 
 #[derive(Parser)]
@@ -204,6 +228,10 @@ pub fn main() -> std::process::ExitCode {
                 native: demo.native,
                 front: demo.front,
                 interval: demo.interval,
+                retroactive_baseline: match demo.sampling {
+                    DemoSampling::Retroactive => Some(demo.baseline),
+                    DemoSampling::Head => None,
+                },
             });
         }
         Command::DemoService { service, args } => {

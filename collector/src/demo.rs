@@ -27,6 +27,9 @@ pub struct DemoConfig {
     pub front: SocketAddr,
     /// Time between two requests to the front page.
     pub interval: Duration,
+    /// Retroactive sampling with this baseline (every failing request kept
+    /// whole); head sampling of every request when `None`.
+    pub retroactive_baseline: Option<f64>,
 }
 
 /// Why the demo could not run.
@@ -115,11 +118,15 @@ async fn demo(config: DemoConfig) -> Result<(), DemoError> {
     };
     let ui = format!("http://{}", bound.http);
     let free = SocketAddr::from(([127, 0, 0, 1], 0));
-    let (mut a, a_url) = start(Service::A, bound.native, &[], free).await?;
-    let (mut b, b_url) = start(Service::B, bound.native, &[], free).await?;
+    let sampling = Sampling {
+        native: bound.native,
+        retroactive_baseline: config.retroactive_baseline,
+    };
+    let (mut a, a_url) = start(Service::A, &sampling, &[], free).await?;
+    let (mut b, b_url) = start(Service::B, &sampling, &[], free).await?;
     let front_args = ["--service-a", &a_url, "--service-b", &b_url, "--ui", &ui];
     let (mut front, front_url) =
-        start(Service::Front, bound.native, &front_args, config.front).await?;
+        start(Service::Front, &sampling, &front_args, config.front).await?;
 
     println!("Dapple demo");
     println!("  web UI:         {ui}/");
@@ -129,6 +136,13 @@ async fn demo(config: DemoConfig) -> Result<(), DemoError> {
     );
     println!("  services:       frontservice -> serviceA, serviceB -> B1");
     println!("  spans arrive on {} (native ingest)", bound.native);
+    match config.retroactive_baseline {
+        Some(baseline) => println!(
+            "  sampling:       retroactive: every request recorded, each failing one kept whole, {:.0}% of the others",
+            baseline * 100.0
+        ),
+        None => println!("  sampling:       every request kept"),
+    }
     println!("Ctrl-C stops the demo.");
 
     // `Child::wait` would close the services' standard input, which stops
@@ -161,11 +175,17 @@ async fn demo(config: DemoConfig) -> Result<(), DemoError> {
     Ok(())
 }
 
-/// Starts `service` as a child process of this binary reporting to
-/// `native`; returns it and the URL it serves.
+/// Where the services report, and how they sample.
+struct Sampling {
+    native: SocketAddr,
+    retroactive_baseline: Option<f64>,
+}
+
+/// Starts `service` as a child process of this binary reporting as
+/// `sampling` says; returns it and the URL it serves.
 async fn start(
     service: Service,
-    native: SocketAddr,
+    sampling: &Sampling,
     extra: &[&str],
     listen: SocketAddr,
 ) -> Result<(Child, String), DemoError> {
@@ -175,12 +195,20 @@ async fn start(
     let role = clap::ValueEnum::to_possible_value(&service)
         .map(|value| value.get_name().to_owned())
         .unwrap_or_default();
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args(["demo-service", &role, "--stop-on-stdin-eof", "--listen"])
         .arg(listen.to_string())
         .args(extra)
-        .env("DAPPLE_ENDPOINT", native.to_string())
-        .env("DAPPLE_SERVICE", name)
+        .env("DAPPLE_ENDPOINT", sampling.native.to_string())
+        .env("DAPPLE_SERVICE", name);
+    match sampling.retroactive_baseline {
+        Some(baseline) => command
+            .env("DAPPLE_SAMPLING", "retroactive")
+            .env("DAPPLE_BASELINE", baseline.to_string()),
+        None => command.env("DAPPLE_SAMPLING", "head"),
+    };
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)

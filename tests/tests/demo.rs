@@ -1,5 +1,7 @@
 //! `dapple-collector demo`: one command gives a newcomer traces of three
-//! services in the collector within seconds, and stopping it stops them all.
+//! services in the collector within seconds, every failing request among
+//! them whole (the demo samples retroactively), and stopping it stops them
+//! all.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -62,7 +64,10 @@ fn the_demo_fills_the_collector_with_traces_of_three_services() {
             .filter(|t| t["span_count"] == 7)
             .cloned()
             .collect();
-        if complete.len() >= 2 {
+        // The demo samples retroactively: every fifth request fails in B1,
+        // and each of those is kept whole.
+        let failed = complete.iter().filter(|t| t["error_count"] != 0).count();
+        if complete.len() >= 2 && failed >= 1 {
             break complete;
         }
         assert!(Instant::now() < deadline, "no complete traces yet: {body}");
@@ -74,6 +79,28 @@ fn the_demo_fills_the_collector_with_traces_of_three_services() {
             trace["services"],
             serde_json::json!(["frontservice", "serviceA", "serviceB"]),
             "{trace}"
+        );
+    }
+
+    // Every failing request is there whole, not only some: those that
+    // started over a second ago have all their spans.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, body) = get(&format!(
+        "{ui}/api/traces?service=frontservice&error=true&limit=100"
+    ))
+    .expect("the collector answers");
+    let settled = dapple::now_unix_nanos() - 1_000_000_000;
+    let failed: Vec<&serde_json::Value> = body["traces"]
+        .as_array()
+        .expect("traces")
+        .iter()
+        .filter(|t| t["start_unix_nanos"].as_u64().is_some_and(|s| s < settled))
+        .collect();
+    assert!(!failed.is_empty(), "{body}");
+    for trace in failed {
+        assert_eq!(
+            trace["span_count"], 7,
+            "a failing request kept whole: {trace}"
         );
     }
 
