@@ -11,6 +11,7 @@ use crate::log::{self, Level};
 use crate::net::{PortConfig, Timeouts};
 use crate::server::{self, ServerConfig};
 use crate::store::{ClickHouseConfig, ClickHouseStore, Limits, MemoryStore, SqliteStore, Store};
+use crate::tail::TailPolicies;
 use clap::{Parser, Subcommand, ValueEnum};
 use dapple::export::parse_duration;
 
@@ -150,6 +151,11 @@ struct Serve {
     /// refused.
     #[arg(long, default_value_t = server::DEFAULT_MAX_BATCH_SPANS)]
     max_batch_spans: usize,
+    /// Tail sampling of OTLP ingest: a TOML file of policies (errors,
+    /// latency per operation, attribute match, a share of the rest); each
+    /// trace is decided once quiet, and only kept ones are stored.
+    #[arg(long)]
+    tail_sampling: Option<PathBuf>,
     /// Connections held open at once on each port; past it new ones wait.
     #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -274,6 +280,11 @@ pub fn main() -> std::process::ExitCode {
         (Ok(ingest), Ok(read)) => (ingest.map(Arc::new), read.map(Arc::new)),
         (Err(e), _) | (_, Err(e)) => return fail(&e),
     };
+    let tail_sampling = match serve.tail_sampling.as_deref().map(TailPolicies::load) {
+        Some(Ok(policies)) => Some(policies),
+        Some(Err(e)) => return fail(&e),
+        None => None,
+    };
     // Collectors sharing ClickHouse pass keep asks to each other through it.
     let mut keep_exchange: Option<Arc<dyn KeepExchange>> = None;
     let store: Arc<dyn Store> = match serve.store {
@@ -349,6 +360,7 @@ pub fn main() -> std::process::ExitCode {
         read_tokens,
         max_batch_spans: serve.max_batch_spans.max(1),
         keep_exchange,
+        tail_sampling,
         ..ServerConfig::new(serve.http, serve.native)
     };
     let result = runtime.block_on(server::run(config, store, |bound| {

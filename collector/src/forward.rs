@@ -21,7 +21,7 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::span::{Attribute, Span, SpanKind, StatusCode, Value};
-use crate::store::{SpanFilter, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Spans sent in one request at most.
 const REQUEST_SPANS: usize = 4096;
@@ -421,29 +421,7 @@ impl Store for ForwardingStore {
         Ok(added)
     }
 
-    fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
-        self.inner.trace(trace_id)
-    }
-
-    fn span_count(&self) -> Result<usize, StoreError> {
-        self.inner.span_count()
-    }
-
-    fn spans(&self, filter: &SpanFilter) -> Result<Vec<Span>, StoreError> {
-        self.inner.spans(filter)
-    }
-
-    fn trace_keys(
-        &self,
-        filter: &SpanFilter,
-        before: Option<(u64, TraceId)>,
-    ) -> Result<Vec<(u64, TraceId)>, StoreError> {
-        self.inner.trace_keys(filter, before)
-    }
-
-    fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        self.inner.services()
-    }
+    crate::store::read_through!(inner);
 }
 
 #[cfg(test)]

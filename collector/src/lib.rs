@@ -20,3 +20,4 @@ pub mod query;
 pub mod server;
 pub mod span;
 pub mod store;
+pub mod tail;

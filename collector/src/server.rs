@@ -15,6 +15,7 @@ use crate::ingest::otlp::OtlpIngest;
 use crate::ingest::{self, DecodeBudget, NativeIngest};
 use crate::net::{PortConfig, serve_http};
 use crate::store::Store;
+use crate::tail::{TailPolicies, TailSampler};
 
 /// Where to listen and what to serve.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct ServerConfig {
     pub decode_budget_bytes: u64,
     /// Where keep asks pass to and from collectors sharing the store.
     pub keep_exchange: Option<Arc<dyn KeepExchange>>,
+    /// Tail sampling of OTLP ingest, when policies are given.
+    pub tail_sampling: Option<TailPolicies>,
 }
 
 impl ServerConfig {
@@ -70,6 +73,7 @@ impl ServerConfig {
             max_batch_spans: DEFAULT_MAX_BATCH_SPANS,
             decode_budget_bytes: DecodeBudget::DEFAULT_BYTES,
             keep_exchange: None,
+            tail_sampling: None,
         }
     }
 
@@ -153,8 +157,18 @@ pub async fn run(
             .decode_budget_bytes
             .max(DecodeBudget::native(config.max_frame_bytes)),
     ));
+    // Spans from other SDKs arrive complete: tail sampling decides which
+    // traces of them are stored, when asked for.
+    let tail = config
+        .tail_sampling
+        .clone()
+        .map(|policies| TailSampler::start(store.clone(), policies));
+    let otlp_store: Arc<dyn Store> = match &tail {
+        Some(tail) => tail.clone(),
+        None => store.clone(),
+    };
     let otlp = Arc::new(OtlpIngest::new(
-        store.clone(),
+        otlp_store,
         budget.clone(),
         config.max_batch_spans,
     ));
@@ -197,6 +211,7 @@ pub async fn run(
             forwarders: forwarders.into(),
             trimmed,
             native: native_ingest,
+            tail,
         },
         &access,
     );

@@ -295,6 +295,7 @@ pub fn query_router(store: Arc<dyn Store>) -> axum::Router {
         forwarders: Arc::new([]),
         trimmed: Arc::default(),
         native,
+        tail: None,
     };
     dapple_collector::http::router(state, &Access::default())
 }

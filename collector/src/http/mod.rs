@@ -64,6 +64,8 @@ pub struct AppState {
     /// Native ingest, for batches posted over HTTP: its store, bounds and
     /// decode budget.
     pub native: Arc<crate::ingest::NativeIngest>,
+    /// Tail sampling of OTLP ingest, when on.
+    pub tail: Option<Arc<crate::tail::TailSampler>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -122,6 +124,14 @@ async fn ingest_stats(
     }))
 }
 
+/// `GET /api/sampling`: tail sampling's decisions so far (`null` when off).
+async fn sampling(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    let tail = state.tail.as_ref().map(|t| t.counts_json());
+    axum::Json(serde_json::json!({ "tail_sampling": tail }))
+}
+
 /// The collector's HTTP routes: the UI and `/healthz` for anyone, the
 /// query API for holders of a read token, HTTP ingest for holders of an
 /// ingest token (when tokens are asked for).
@@ -149,6 +159,7 @@ pub fn router(state: AppState, access: &Access) -> Router {
         .route("/api/dependencies", get(dependencies::dependencies))
         .route("/api/forwarding", get(forwarding))
         .route("/api/ingest", get(ingest_stats))
+        .route("/api/sampling", get(sampling))
         .layer(from_fn_with_state(
             access.read_tokens.clone(),
             guard::require_read_token,

@@ -7,10 +7,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dapple::TraceId;
-
 use crate::span::{Attribute, Resource, Span, Value};
-use crate::store::{SpanFilter, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Span, event and scope names, and the service name, in bytes.
 pub const MAX_NAME_BYTES: usize = 1024;
@@ -82,29 +80,7 @@ impl Store for LimitedStore {
         self.inner.insert(spans)
     }
 
-    fn trace(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
-        self.inner.trace(trace_id)
-    }
-
-    fn span_count(&self) -> Result<usize, StoreError> {
-        self.inner.span_count()
-    }
-
-    fn spans(&self, filter: &SpanFilter) -> Result<Vec<Span>, StoreError> {
-        self.inner.spans(filter)
-    }
-
-    fn trace_keys(
-        &self,
-        filter: &SpanFilter,
-        before: Option<(u64, TraceId)>,
-    ) -> Result<Vec<(u64, TraceId)>, StoreError> {
-        self.inner.trace_keys(filter, before)
-    }
-
-    fn services(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        self.inner.services()
-    }
+    crate::store::read_through!(inner);
 }
 
 #[derive(Debug, Default)]
@@ -246,6 +222,7 @@ fn bound_span(span: &mut Span, counts: &mut Counts) {
 mod tests {
     use super::*;
     use crate::store::{Limits, MemoryStore};
+    use dapple::TraceId;
 
     #[test]
     fn long_names_and_values_are_cut_at_a_character_and_late_times_clamped() {

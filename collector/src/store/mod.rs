@@ -92,6 +92,43 @@ pub enum StoreError {
     Corrupt(#[from] crate::ingest::convert::DecodeError),
 }
 
+/// The read methods of a [`Store`] that wraps another in its field
+/// `$inner` and reads through it (a wrapper changes only `insert`).
+macro_rules! read_through {
+    ($inner:ident) => {
+        fn trace(
+            &self,
+            trace_id: dapple::TraceId,
+        ) -> Result<Vec<crate::span::Span>, crate::store::StoreError> {
+            self.$inner.trace(trace_id)
+        }
+
+        fn span_count(&self) -> Result<usize, crate::store::StoreError> {
+            self.$inner.span_count()
+        }
+
+        fn spans(
+            &self,
+            filter: &crate::store::SpanFilter,
+        ) -> Result<Vec<crate::span::Span>, crate::store::StoreError> {
+            self.$inner.spans(filter)
+        }
+
+        fn trace_keys(
+            &self,
+            filter: &crate::store::SpanFilter,
+            before: Option<(u64, dapple::TraceId)>,
+        ) -> Result<Vec<(u64, dapple::TraceId)>, crate::store::StoreError> {
+            self.$inner.trace_keys(filter, before)
+        }
+
+        fn services(&self) -> Result<Vec<(String, Vec<String>)>, crate::store::StoreError> {
+            self.$inner.services()
+        }
+    };
+}
+pub(crate) use read_through;
+
 /// A place for spans. Inserting a span whose (trace, span) id is already
 /// stored does nothing, so a re-sent batch never doubles a span.
 pub trait Store: std::fmt::Debug + Send + Sync + 'static {

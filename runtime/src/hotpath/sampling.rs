@@ -44,6 +44,13 @@ pub(crate) fn global_threshold() -> u64 {
     THRESHOLD.load(Ordering::Relaxed)
 }
 
+/// Whether the trace `trace_id` falls within `probability` by head
+/// sampling's rule (the low half of its id below the probability's share):
+/// every process, and every collector, draws the same for one trace.
+pub fn within_probability(trace_id: TraceId, probability: f64) -> bool {
+    decide(trace_id, threshold(probability))
+}
+
 /// Whether a new trace with this id is sampled under `threshold`.
 #[inline]
 pub(crate) fn decide(trace_id: TraceId, threshold: u64) -> bool {
