@@ -29,6 +29,7 @@ use dapple::export::{Reporter, ReporterConfig, RetroExporter, Retroactive, TcpEx
 use dapple::{Span, traced};
 use dapple_collector::server::{self, ServerConfig};
 use dapple_collector::store::{Limits, MemoryStore, Store};
+use dapple_demo::{Service, ServiceArgs};
 
 /// Spans per trace: a root and nine children.
 const SPANS_PER_TRACE: u64 = 10;
@@ -154,11 +155,13 @@ fn run(mode: &str, native: &str, traces: u64) {
 /// stdin closes.
 fn serve() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Limits::spans(50_000_000)));
-    std::thread::spawn(|| {
+    let counted = store.clone();
+    std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             if line.is_err() {
                 break;
             }
+            println!("{}", counted.span_count().expect("the store counts"));
         }
         std::process::exit(0);
     });
@@ -176,30 +179,118 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("serve") => return serve(),
         Some("run") => return run(&args[2], &args[3], args[4].parse().expect("traces")),
+        Some("service") => return service(&args[2..]),
         _ => {}
     }
     let traces: u64 = args
         .get(1)
         .map_or(100_000, |a| a.parse().expect("a number of traces"));
+    let requests: u64 = args
+        .get(2)
+        .map_or(10_000, |a| a.parse().expect("a number of requests"));
+    one_process(traces);
+    three_processes(requests);
+}
+
+/// One of the demo's services, reporting as the environment says, until
+/// stdin closes: `service ROLE [A's URL B's URL]`.
+fn service(args: &[String]) {
+    let service = match args[0].as_str() {
+        "front" => Service::Front,
+        "a" => Service::A,
+        _ => Service::B,
+    };
+    let any = "127.0.0.1:0".parse().expect("an address");
+    let args = ServiceArgs {
+        listen: Some(any),
+        service_a: args.get(1).cloned().unwrap_or_default(),
+        service_b: args.get(2).cloned().unwrap_or_default(),
+        b1_listen: any,
+        ui: String::new(),
+        stop_on_stdin_eof: true,
+    };
+    let ok = dapple_demo::run_process(service, args) == std::process::ExitCode::SUCCESS;
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// A collector in a child process, killed when dropped.
+struct Collector {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+    native: String,
+    http: String,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        let mut child = Command::new(std::env::current_exe().expect("this binary"))
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the collector starts");
+        let stdin = child.stdin.take().expect("its stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("its stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("its addresses");
+        let (native, http) = first.trim().split_once(' ').expect("two addresses");
+        Collector {
+            native: native.to_owned(),
+            http: http.to_owned(),
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Spans stored.
+    fn spans(&mut self) -> u64 {
+        writeln!(self.stdin, "count").expect("the collector reads");
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("the collector counts");
+        line.trim().parse().expect("a count")
+    }
+
+    /// The number of spans of `trace` stored.
+    fn trace_spans(&self, agent: &ureq::Agent, trace: &str) -> u64 {
+        let body = agent
+            .get(&format!("http://{}/api/traces/{trace}", self.http))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        value["spans"].as_array().map_or(0, Vec::len) as u64
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// Both modes, each run in a process of its own, against one collector.
+fn one_process(traces: u64) {
     let this = std::env::current_exe().expect("this binary");
-    let mut collector = Command::new(&this)
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the collector starts");
-    let mut first = String::new();
-    BufReader::new(collector.stdout.take().expect("its stdout"))
-        .read_line(&mut first)
-        .expect("its addresses");
-    let (native, http) = first.trim().split_once(' ').expect("two addresses");
+    let collector = Collector::start();
+    let (native, http) = (collector.native.as_str(), collector.http.as_str());
     println!(
         "{traces} traces of {SPANS_PER_TRACE} spans, one in {FAIL_EVERY} failing in its last span"
     );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
+    let _ = http;
     // Each mode twice, alternating, so that neither always runs first.
     for mode in ["everything", "retroactive", "everything", "retroactive"] {
         let sent = loopback_bytes();
@@ -218,15 +309,7 @@ fn main() {
                 continue;
             };
             failing += 1;
-            let body = agent
-                .get(&format!("http://{http}/api/traces/{trace}"))
-                .call()
-                .ok()
-                .and_then(|mut r| r.body_mut().read_to_string().ok())
-                .unwrap_or_default();
-            let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let spans = value["spans"].as_array().map_or(0, Vec::len) as u64;
-            if spans == SPANS_PER_TRACE {
+            if collector.trace_spans(&agent, trace) == SPANS_PER_TRACE {
                 whole += 1;
             }
         }
@@ -238,9 +321,132 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
     }
-    if let Some(mut stdin) = collector.stdin.take() {
-        let _ = stdin.flush();
+}
+
+/// Spans of one demo page view: the front's server span and its two client
+/// spans, A's server span, B's server and client spans, and B1's.
+const DEMO_SPANS: u64 = 7;
+
+/// The webapp demo's three processes (front, A, B with B1) at 1,000
+/// requests per second, one in 100 failing in B1, the deepest service:
+/// once sending every request, once retroactive with a 1% baseline, each
+/// against a collector of its own.
+fn three_processes(requests: u64) {
+    const RATE: u64 = 1000;
+    println!(
+        "\nthe webapp demo in three processes: {requests} requests at {RATE}/s, one in 100 failing in B1"
+    );
+    let modes: [(&str, &[(&str, &str)]); 2] = [
+        ("everything", &[("DAPPLE_SAMPLING", "head")]),
+        (
+            "retroactive",
+            &[
+                ("DAPPLE_SAMPLING", "retroactive"),
+                ("DAPPLE_BASELINE", "0.01"),
+            ],
+        ),
+    ];
+    for (mode, env) in modes {
+        let mut collector = Collector::start();
+        let start = |role: &str, urls: &[&str]| {
+            let mut child = Command::new(std::env::current_exe().expect("this binary"))
+                .args(["service", role])
+                .args(urls)
+                .envs(env.iter().copied())
+                .env("DAPPLE_ENDPOINT", &collector.native)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("the service starts");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().expect("its stdout"))
+                .read_line(&mut line)
+                .expect("where it listens");
+            let url = line
+                .trim()
+                .strip_prefix("listening ")
+                .expect("the URL it listens on")
+                .to_owned();
+            (child, url)
+        };
+        let (a, a_url) = start("a", &[]);
+        let (b, b_url) = start("b", &[]);
+        let (front, front_url) = start("front", &[&a_url, &b_url]);
+        let sent = loopback_bytes();
+        let began = Instant::now();
+        let outcomes = drive(&front_url, requests, RATE);
+        let elapsed = began.elapsed();
+        // Closing their standard input stops the services, which flush.
+        for mut child in [front, a, b] {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+        let sent = loopback_bytes() - sent;
+        let agent = agent();
+        let failing: Vec<&String> = outcomes
+            .iter()
+            .filter(|(status, _)| *status == 502)
+            .map(|(_, trace)| trace)
+            .collect();
+        let whole = failing
+            .iter()
+            .filter(|t| collector.trace_spans(&agent, t) == DEMO_SPANS)
+            .count();
+        let unanswered = outcomes.iter().filter(|(status, _)| *status == 0).count();
+        println!(
+            "{mode:<12} {:.0} requests/s ({unanswered} unanswered); {} spans stored; over loopback {:.1} MB \
+             (the services' own HTTP too); failing requests stored whole: {whole} of {} ({:.1}%)",
+            outcomes.len() as f64 / elapsed.as_secs_f64(),
+            collector.spans(),
+            sent as f64 / 1e6,
+            failing.len(),
+            100.0 * whole as f64 / failing.len().max(1) as f64,
+        );
     }
-    let _ = collector.kill();
-    let _ = collector.wait();
+}
+
+/// Requests `front` `requests` times at `rate` per second, every 100th
+/// with `?fail=1`, from enough threads to keep the pace: each outcome's
+/// status (0 for none) and trace id.
+fn drive(front: &str, requests: u64, rate: u64) -> Vec<(u16, String)> {
+    const THREADS: u64 = 400;
+    let began = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let next = next.clone();
+            let front = front.to_owned();
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut outcomes = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= requests {
+                        return outcomes;
+                    }
+                    let due = began + Duration::from_micros(i * 1_000_000 / rate);
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    let fail = if i % 100 == 99 { "?fail=1" } else { "" };
+                    let outcome = match agent.get(&format!("{front}/{fail}")).call() {
+                        Ok(response) => {
+                            let trace = response
+                                .headers()
+                                .get("traceresponse")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.split('-').nth(1))
+                                .unwrap_or_default()
+                                .to_owned();
+                            (response.status().as_u16(), trace)
+                        }
+                        Err(_) => (0, String::new()),
+                    };
+                    outcomes.push(outcome);
+                }
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("a driver thread"))
+        .collect()
 }
