@@ -343,8 +343,17 @@ impl<E: Exporter> Exporter for RetroExporter<E> {
 
 /// Spans not sent, oldest first, bounded in bytes and age. A span taken
 /// out for its trace leaves an empty slot behind, which goes with age.
+///
+/// Each trace with spans in the ring is indexed by where its first span
+/// is and how many it has there, so that keeping a trace reads its own
+/// stretch of the ring, not the whole of it (a scan of cold memory per
+/// trigger would cost more than recording).
 struct Ring {
     slots: VecDeque<Slot>,
+    /// Per trace in the ring: the number of its first slot, and its spans.
+    traces: HashMap<TraceId, (u64, usize)>,
+    /// Slots popped so far: the number of the front slot.
+    popped: u64,
     bytes: usize,
     spans: usize,
     max_bytes: usize,
@@ -367,6 +376,8 @@ impl Ring {
             // by doubling would copy the ring and fault its pages in again.
             // The pages are touched only as the ring fills.
             slots: VecDeque::with_capacity(max_bytes / size_of::<Slot>()),
+            traces: HashMap::new(),
+            popped: 0,
             bytes: 0,
             spans: 0,
             max_bytes,
@@ -379,17 +390,21 @@ impl Ring {
         self.slots.is_empty()
     }
 
-    /// Memory a span takes in the ring: its slot and what it holds.
+    /// Memory a span takes in the ring: its slot, what it holds, and its
+    /// share of the index.
     fn slot_bytes(record: &SpanRecord) -> usize {
-        size_of::<Slot>() + record.out_of_line_bytes()
+        size_of::<Slot>() + size_of::<(TraceId, (u64, usize))>() + record.out_of_line_bytes()
     }
 
     fn push(&mut self, record: SpanRecord, now: Instant) {
         let bytes = Self::slot_bytes(&record);
+        let trace = record.trace_id();
+        let number = self.popped + self.slots.len() as u64;
+        self.traces.entry(trace).or_insert((number, 0)).1 += 1;
         self.bytes += bytes;
         self.spans += 1;
         self.slots.push_back(Slot {
-            trace: record.trace_id(),
+            trace,
             came: now,
             bytes,
             record: Some(record),
@@ -402,10 +417,26 @@ impl Ring {
     /// Drops the oldest slot.
     fn pop(&mut self) {
         if let Some(slot) = self.slots.pop_front() {
+            self.popped += 1;
             self.bytes -= slot.bytes;
             if slot.record.is_some() {
                 self.spans -= 1;
                 self.evicted += 1;
+                self.forget_one(slot.trace);
+            }
+        }
+    }
+
+    /// One span of `trace` left the ring (the oldest of it still there,
+    /// when it left by age or bound).
+    fn forget_one(&mut self, trace: TraceId) {
+        if let Some(entry) = self.traces.get_mut(&trace) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                self.traces.remove(&trace);
+            } else {
+                // Its next span is further on.
+                entry.0 = entry.0.max(self.popped);
             }
         }
     }
@@ -423,7 +454,15 @@ impl Ring {
 
     /// Moves the spans of `trace` into `into`.
     fn take_trace(&mut self, trace: TraceId, into: &mut Vec<SpanRecord>) {
-        for slot in &mut self.slots {
+        let Some((first, count)) = self.traces.remove(&trace) else {
+            return;
+        };
+        let start = first.saturating_sub(self.popped) as usize;
+        let mut left = count;
+        for slot in self.slots.range_mut(start.min(self.slots.len())..) {
+            if left == 0 {
+                break;
+            }
             if slot.trace == trace
                 && let Some(record) = slot.record.take()
             {
@@ -432,6 +471,7 @@ impl Ring {
                 slot.bytes -= freed;
                 self.bytes -= freed;
                 self.spans -= 1;
+                left -= 1;
                 into.push(record);
             }
         }
