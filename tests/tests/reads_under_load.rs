@@ -1,6 +1,7 @@
 //! Reads never stall ingest: with 200,000 spans stored, 16 clients running
 //! the heaviest queries over and over do not hold up a native client's
-//! acks (p99 under 100 ms), on either store.
+//! acks (their p99 stays under a tenth of a query's median time: an ack that
+//! waited behind a query would take about as long as one), on either store.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -111,6 +112,7 @@ fn acks_stay_prompt_under_heavy_queries(store: &[&str]) {
 
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicUsize::new(0));
+    let query_times = Arc::new(std::sync::Mutex::new(Vec::new()));
     let queries = [
         "/api/aggregates?window=1h",
         "/api/traces?attr=user%3Du7&limit=100",
@@ -121,6 +123,7 @@ fn acks_stay_prompt_under_heavy_queries(store: &[&str]) {
     let readers: Vec<_> = (0..16)
         .map(|i| {
             let (stop, answered) = (stop.clone(), answered.clone());
+            let query_times = query_times.clone();
             let path = queries[i % queries.len()];
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -128,9 +131,11 @@ fn acks_stay_prompt_under_heavy_queries(store: &[&str]) {
                     .build()
                     .into();
                 while !stop.load(Ordering::Relaxed) {
+                    let asked = Instant::now();
                     let mut response = agent.get(&format!("http://{http}{path}")).call().unwrap();
                     assert_eq!(response.status(), 200, "{path}");
                     let _ = response.body_mut().read_to_vec();
+                    query_times.lock().unwrap().push(asked.elapsed());
                     answered.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -150,8 +155,11 @@ fn acks_stay_prompt_under_heavy_queries(store: &[&str]) {
     }
     latencies.sort();
     let p99 = latencies[latencies.len() * 99 / 100];
+    let mut query_times = query_times.lock().unwrap().clone();
+    query_times.sort();
+    let query_p50 = query_times[query_times.len() / 2];
     println!(
-        "acks under 16 heavy query clients ({store:?}): p50 {:?}, p99 {p99:?}, max {:?}; {} queries answered",
+        "acks under 16 heavy query clients ({store:?}): p50 {:?}, p99 {p99:?}, max {:?}; {} queries answered, p50 {query_p50:?}",
         latencies[latencies.len() / 2],
         latencies.last().unwrap(),
         answered.load(Ordering::Relaxed),
@@ -160,9 +168,12 @@ fn acks_stay_prompt_under_heavy_queries(store: &[&str]) {
         answered.load(Ordering::Relaxed) >= 16,
         "the queries ran meanwhile"
     );
+    // An ack that waited behind a query would take about as long as one:
+    // the slowest acks stay a small part of a query's time, however fast
+    // this machine runs either.
     assert!(
-        p99 < Duration::from_millis(100),
-        "ack p99 {p99:?} with heavy queries running"
+        p99 < query_p50 / 10,
+        "ack p99 {p99:?} with heavy queries of p50 {query_p50:?} running"
     );
     assert_eq!(collector.get("/api/traces?limit=1").0, 200);
 }
