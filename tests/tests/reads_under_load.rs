@@ -1,7 +1,7 @@
 //! Reads never stall ingest: with 200,000 spans stored, 16 clients running
 //! the heaviest queries over and over do not hold up a native client's
-//! acks (their p99 stays under a tenth of a query's median time: an ack that
-//! waited behind a query would take about as long as one), on either store.
+//! acks (p99 under 100 ms over 1,000 acks, while each query takes
+//! seconds), on either store.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -146,7 +146,10 @@ fn acks_stay_prompt_under_heavy_queries(store: &[&str]) {
     while answered.load(Ordering::Relaxed) < 16 && started.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut latencies: Vec<Duration> = (0..200)
+    // 1,000 acks: a one-off pause of the machine (a 2-vCPU VM) of a few
+    // acks stays out of the 99th percentile, as a stall behind queries
+    // would not.
+    let mut latencies: Vec<Duration> = (0..1000)
         .map(|i| client.batch(1_000_000 + i * 5, 5, 4))
         .collect();
     stop.store(true, Ordering::Relaxed);
@@ -168,11 +171,10 @@ fn acks_stay_prompt_under_heavy_queries(store: &[&str]) {
         answered.load(Ordering::Relaxed) >= 16,
         "the queries ran meanwhile"
     );
-    // An ack that waited behind a query would take about as long as one:
-    // the slowest acks stay a small part of a query's time, however fast
-    // this machine runs either.
+    // An ack that waited behind a query would take about as long as one
+    // (seconds, in this debug build).
     assert!(
-        p99 < query_p50 / 10,
+        p99 < Duration::from_millis(100),
         "ack p99 {p99:?} with heavy queries of p50 {query_p50:?} running"
     );
     assert_eq!(collector.get("/api/traces?limit=1").0, 200);
