@@ -64,7 +64,7 @@ struct Demo {
     sampling: DemoSampling,
     /// Under retroactive sampling, the share of requests kept whatever
     /// happens in them (0 to 1).
-    #[arg(long, default_value = "0.2", value_parser = parse_probability)]
+    #[arg(long, default_value = "0.2", value_parser = dapple::export::parse_probability)]
     baseline: f64,
 }
 
@@ -76,13 +76,6 @@ enum DemoSampling {
 }
 
 /// A probability, from 0 to 1.
-fn parse_probability(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("{text:?} is not a probability from 0 to 1")),
-    }
-}
-
 #[derive(Parser)]
 struct Serve {
     /// Address of the HTTP API and HTTP ingest (POST /api/v1/spans). Port 0

@@ -67,7 +67,7 @@ pub fn arg(span: &mut Span, keys: &'static ArgKeys, index: usize, value: ArgValu
 /// Polls the body of a traced async fn with its span current.
 #[inline]
 pub fn in_span<F>(span: &mut Span, body: F) -> InSpan<F, &mut Span> {
-    InSpan::new(body, span)
+    InSpan::tight(body, span)
 }
 
 /// Wraps a spawned future so it carries the current context.

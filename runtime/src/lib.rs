@@ -80,7 +80,7 @@ pub use future::{FutureExt, InSpan, Instrumented};
 pub use id::{IdError, SpanId, TraceId};
 pub use local::buffer::SpanBatch;
 pub use memory::{MemorySink, SpanTree};
-pub use record::{Event, Link, SpanRecord};
+pub use record::{Event, Link, PollTimes, SpanRecord};
 pub use sampling::{KEPT_BY, keep_trace, sample_rate, set_sample_rate, within_probability};
 pub use sink::{Sink, clear_sink, flush_thread, set_sink};
 pub use span::{DetachedEntry, Entered, Span, SpanKind, Status};

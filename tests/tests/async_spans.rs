@@ -434,3 +434,54 @@ fn an_async_fn_amends_its_own_span_after_awaits() {
     );
     assert_eq!(span.events()[0].name, "log");
 }
+
+/// Blocks inside its first poll for `busy`, then waits `idle` outside any
+/// poll.
+#[traced(name = "poll.timed")]
+async fn busy_then_idle(busy: Duration, idle: Duration) {
+    std::thread::sleep(busy);
+    tokio::time::sleep(idle).await;
+}
+
+#[traced(name = "poll.sync")]
+fn never_polled() {}
+
+#[test]
+fn an_async_span_knows_its_busy_and_idle_time_and_its_polls() {
+    collector();
+    let (busy, idle) = (Duration::from_millis(30), Duration::from_millis(40));
+    current_thread().block_on(busy_then_idle(busy, idle));
+    let span = collector().named("poll.timed").pop().unwrap();
+    let times = span.poll_times().expect("an async span has poll times");
+    // Both are lower bounds on any machine: the first poll blocks for
+    // `busy`; the timer keeps the task out of poll for at least `idle`.
+    assert!(times.busy_nanos >= busy.as_nanos() as u64, "{times:?}");
+    assert!(times.idle_nanos >= idle.as_nanos() as u64, "{times:?}");
+    assert_eq!(times.busy_nanos + times.idle_nanos, span.duration_nanos());
+    // Pending on the timer, then ready.
+    assert_eq!(times.polls, 2);
+
+    never_polled();
+    assert_eq!(collector().named("poll.sync")[0].poll_times(), None);
+}
+
+#[test]
+fn a_future_in_a_span_counts_its_polls_and_one_that_never_waits_is_all_busy() {
+    collector();
+    let span = dapple::Span::root("poll.in_span");
+    futures::executor::block_on(yield_once().in_span(span));
+    let times = collector().named("poll.in_span")[0].poll_times().unwrap();
+    assert_eq!(times.polls, 2);
+
+    futures::executor::block_on(futures_child(7));
+    for child in collector().named("fx.child") {
+        assert_eq!(child.poll_times().unwrap().polls, 2);
+    }
+
+    futures::executor::block_on(ready_at_once());
+    let once = collector().named("poll.once")[0].poll_times().unwrap();
+    assert_eq!((once.polls, once.idle_nanos), (1, 0));
+}
+
+#[traced(name = "poll.once")]
+async fn ready_at_once() {}

@@ -128,6 +128,9 @@ impl Body for SpanBody<'_> {
             Status::Error(message) => nested(out, 8, &StatusBody(2, message)),
         }
         record.for_each_attribute(|key, value| nested(out, 9, &Attribute(key, value)));
+        record.for_each_poll_attribute(self.clock, |key, value| {
+            nested(out, 9, &Attribute(key, value));
+        });
         for event in record.events() {
             nested(out, 10, &EventBody(event));
         }
@@ -214,6 +217,7 @@ mod tests {
     fn owned(record: &SpanRecord, clock: &Converter) -> proto::Span {
         let mut attributes = Vec::new();
         record.for_each_attribute(|k, v| attributes.push(kv(k, v)));
+        record.for_each_poll_attribute(clock, |k, v| attributes.push(kv(k, v)));
         let (start, end) = record.ticks();
         proto::Span {
             trace_id: record.trace_id().to_bytes().to_vec(),

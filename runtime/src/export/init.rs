@@ -660,14 +660,8 @@ impl Config {
 
 /// `text` of `variable` as a probability.
 fn probability(variable: &'static str, text: &str) -> Result<f64, ConfigError> {
-    match text.trim().parse::<f64>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(ConfigError::new(
-            variable,
-            text,
-            "expected a probability from 0.0 to 1.0",
-        )),
-    }
+    super::parse_probability(text)
+        .map_err(|_| ConfigError::new(variable, text, "expected a probability from 0.0 to 1.0"))
 }
 
 /// `text` of `variable` as a positive number of bytes.

@@ -4,7 +4,6 @@
 //! (on by default) the exporters speak TLS to a collector whose certificate
 //! a given CA signed.
 
-mod duration;
 mod encode;
 mod init;
 #[cfg(feature = "otlp")]
@@ -13,6 +12,7 @@ mod otlp;
 mod otlp_encode;
 #[cfg(feature = "otlp-grpc")]
 mod otlp_grpc;
+mod parse;
 mod reporter;
 mod retro;
 mod stream;
@@ -23,7 +23,7 @@ mod tls_testing;
 mod warn;
 mod wire;
 
-pub use duration::parse_duration;
+pub use parse::{parse_duration, parse_probability};
 pub use init::{Config, ConfigError, Guard, Protocol, dropped_spans, flush, init, try_init};
 #[cfg(feature = "otlp")]
 pub use otlp::OtlpExporter;

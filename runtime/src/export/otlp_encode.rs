@@ -125,6 +125,9 @@ impl Body for SpanBody<'_> {
         fixed64(out, 7, self.clock.unix_nanos(start));
         fixed64(out, 8, self.clock.unix_nanos(end));
         record.for_each_attribute(|key, value| nested(out, 9, &Attribute(key, value)));
+        record.for_each_poll_attribute(self.clock, |key, value| {
+            nested(out, 9, &Attribute(key, value));
+        });
         for event in record.events() {
             nested(out, 11, &EventBody(event));
         }

@@ -97,7 +97,7 @@ pub struct TcpExporter {
     /// Traces this process triggered keeping (retroactive sampling), for
     /// the collector to tell the other processes; sent as soon as
     /// connected, never acknowledged.
-    keeps: Vec<proto::KeptTrace>,
+    keeps: VecDeque<proto::KeptTrace>,
 }
 
 impl std::fmt::Debug for TcpExporter {
@@ -147,7 +147,7 @@ impl TcpExporter {
             backoff: MIN_BACKOFF,
             next_attempt: Instant::now(),
             warnings: Warnings::default(),
-            keeps: Vec::new(),
+            keeps: VecDeque::new(),
         };
         exporter.encode_hello();
         exporter
@@ -375,7 +375,7 @@ impl TcpExporter {
         if !failed && !self.keeps.is_empty() {
             let keep = Frame {
                 kind: Some(frame::Kind::Keep(proto::Keep {
-                    traces: std::mem::take(&mut self.keeps),
+                    traces: std::mem::take(&mut self.keeps).into(),
                 })),
             };
             let mut bytes = Vec::with_capacity(proto::encoded_frame_len(&keep));
@@ -519,20 +519,15 @@ impl Exporter for TcpExporter {
     fn keep(&mut self, traces: &[(crate::TraceId, &'static str)]) {
         // While the collector is away, the latest asks wait: they matter
         // only while the other processes' rings still hold the traces.
-        let room = MAX_KEEPS_WAITING.saturating_sub(self.keeps.len());
-        if room < traces.len() {
-            self.keeps
-                .drain(..(traces.len() - room).min(self.keeps.len()));
+        for (trace, reason) in traces {
+            if self.keeps.len() == MAX_KEEPS_WAITING {
+                self.keeps.pop_front();
+            }
+            self.keeps.push_back(proto::KeptTrace {
+                trace_id: trace.to_bytes().to_vec(),
+                reason: (*reason).to_owned(),
+            });
         }
-        let start = traces.len().saturating_sub(MAX_KEEPS_WAITING);
-        self.keeps.extend(
-            traces[start..]
-                .iter()
-                .map(|(trace, reason)| proto::KeptTrace {
-                    trace_id: trace.to_bytes().to_vec(),
-                    reason: (*reason).to_owned(),
-                }),
-        );
     }
 
     fn is_idle(&self) -> bool {

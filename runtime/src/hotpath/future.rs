@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use pin_project::pin_project;
 
+use crate::clock::Ticks;
 use crate::context::{EntryRef, SpanContext, current_context};
 use crate::local::buffer;
 use crate::span::Span;
@@ -70,12 +71,30 @@ pub struct InSpan<F, S> {
     #[pin]
     inner: F,
     span: S,
+    /// The span starts right before the first poll and ends right after the
+    /// last, as `#[traced]` async fns do: those polls' outer ends are the
+    /// span's own start and end readings.
+    tight: bool,
 }
 
 impl<F, S: BorrowMut<Span>> InSpan<F, S> {
     /// Wraps `inner` so that `span` is current whenever it is polled.
     pub fn new(inner: F, span: S) -> InSpan<F, S> {
-        InSpan { inner, span }
+        InSpan {
+            inner,
+            span,
+            tight: false,
+        }
+    }
+
+    /// As [`new`](Self::new), for a span started right before the first
+    /// poll and ended right after the last.
+    pub(crate) fn tight(inner: F, span: S) -> InSpan<F, S> {
+        InSpan {
+            inner,
+            span,
+            tight: true,
+        }
     }
 
     /// The span.
@@ -100,14 +119,20 @@ impl<F: Future, S: BorrowMut<Span>> Future for InSpan<F, S> {
             // Unsampled child or tracing off: the parent's context stays.
             return this.inner.poll(cx);
         };
-        /// Ends the poll's entry, also when the poll panics.
+        /// Ends the poll's entry and adds the poll to the span's busy time,
+        /// also when the poll panics.
         struct Exit<'a> {
             span: &'a mut Span,
             entry: EntryRef,
+            started: Option<Ticks>,
+            tight: bool,
             ready: bool,
         }
         impl Drop for Exit<'_> {
             fn drop(&mut self) {
+                if let Some(started) = self.started {
+                    self.span.poll_ended(started, self.tight && self.ready);
+                }
                 self.span.exit_poll(self.entry);
                 // Back to the executor: hand on what this poll finished, a
                 // panicking poll's spans included. A finished future's spans
@@ -117,9 +142,12 @@ impl<F: Future, S: BorrowMut<Span>> Future for InSpan<F, S> {
                 }
             }
         }
+        let started = span.poll_started(*this.tight);
         let mut exit = Exit {
             span,
             entry,
+            started,
+            tight: *this.tight,
             ready: false,
         };
         let poll = this.inner.poll(cx);

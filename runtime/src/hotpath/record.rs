@@ -6,7 +6,7 @@ use crate::args::{Slots, ValueRef};
 use crate::clock::{self, Converter, Ticks};
 use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
-use crate::span::{Extras, Recording, SpanKind, Status};
+use crate::span::{Extras, POLL_OPEN, Recording, SpanKind, Status};
 use crate::value::{KeyValue, Value};
 
 /// Something that happened during a span, at a point in time.
@@ -30,6 +30,13 @@ impl Event {
     }
 }
 
+/// The attribute an async span's busy time is exported as, in nanoseconds.
+pub(crate) const BUSY_NS: &str = "busy_ns";
+/// The attribute an async span's idle time is exported as, in nanoseconds.
+pub(crate) const IDLE_NS: &str = "idle_ns";
+/// The attribute an async span's poll count is exported as.
+pub(crate) const POLLS: &str = "polls";
+
 /// A follows-from link to another span.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Link {
@@ -45,7 +52,7 @@ pub struct Link {
 /// place stays 128 bytes.
 #[derive(Clone, Debug)]
 pub struct SpanRecord {
-    trace_id: TraceId,
+    trace_id: TraceIdWords,
     span_id: SpanId,
     parent: Option<SpanId>,
     start: Ticks,
@@ -55,13 +62,69 @@ pub struct SpanRecord {
     args: Slots,
     kind: SpanKind,
     sampled: bool,
+    /// Polls of an async span (0 for others), saturating.
+    polls: u16,
+    /// Clock ticks spent inside them, as a float: precise to a few parts
+    /// in 10⁸, and small enough to keep the record 128 bytes (a larger one
+    /// is copied through `memcpy`).
+    busy: f32,
+}
+
+/// A trace id as two words: a `u128` would align the whole record to 16
+/// bytes, and the poll figures would pad it past 128.
+#[derive(Clone, Copy, Debug)]
+struct TraceIdWords([u64; 2]);
+
+impl TraceIdWords {
+    fn new(id: TraceId) -> TraceIdWords {
+        let id = id.to_u128();
+        TraceIdWords([(id >> 64) as u64, id as u64])
+    }
+
+    fn get(self) -> TraceId {
+        match TraceId::new(u128::from(self.0[0]) << 64 | u128::from(self.0[1])) {
+            Some(id) => id,
+            None => unreachable!("made from a trace id, which is never zero"),
+        }
+    }
+}
+
+/// An async span's polls and busy ticks as the record keeps them, closing a
+/// poll left open for the span's `end`.
+#[inline(never)]
+fn poll_figures(polls: u32, busy: Ticks, end: Ticks) -> (u16, f32) {
+    let (polls, busy) = if polls & POLL_OPEN != 0 {
+        // The last poll ended with the span.
+        (polls & !POLL_OPEN, busy.wrapping_add(end))
+    } else {
+        (polls, busy)
+    };
+    (polls.min(u32::from(u16::MAX)) as u16, busy as f32)
+}
+
+/// How an async span spent its time: inside `poll` (busy) or waiting to be
+/// polled again (idle).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PollTimes {
+    /// Nanoseconds spent inside `poll`.
+    pub busy_nanos: u64,
+    /// Nanoseconds of the span's duration spent outside `poll`.
+    pub idle_nanos: u64,
+    /// Times it was polled (at most 65,535: the count saturates).
+    pub polls: u32,
 }
 
 impl SpanRecord {
     #[inline]
     pub(crate) fn new(context: SpanContext, recording: Recording, end: Ticks) -> SpanRecord {
+        // Sync spans were never polled: one test.
+        let (polls, busy) = if recording.polls == 0 {
+            (0, 0.0)
+        } else {
+            poll_figures(recording.polls, recording.busy, end)
+        };
         SpanRecord {
-            trace_id: context.trace_id(),
+            trace_id: TraceIdWords::new(context.trace_id()),
             span_id: context.span_id(),
             parent: recording.parent,
             start: recording.start,
@@ -71,6 +134,8 @@ impl SpanRecord {
             args: recording.args,
             kind: recording.kind,
             sampled: context.is_sampled(),
+            polls,
+            busy,
         }
     }
 
@@ -90,7 +155,7 @@ impl SpanRecord {
 
     /// The span's trace.
     pub fn trace_id(&self) -> TraceId {
-        self.trace_id
+        self.trace_id.get()
     }
 
     /// The span's id.
@@ -100,7 +165,7 @@ impl SpanRecord {
 
     /// The span's context.
     pub fn context(&self) -> SpanContext {
-        SpanContext::new(self.trace_id, self.span_id, self.sampled)
+        SpanContext::new(self.trace_id.get(), self.span_id, self.sampled)
     }
 
     /// The parent's id; `None` for a root span.
@@ -131,6 +196,43 @@ impl SpanRecord {
     /// How long it lasted, in nanoseconds.
     pub fn duration_nanos(&self) -> u64 {
         clock::converter().nanos(self.start, self.end)
+    }
+
+    /// How an async span spent its time; `None` for a span that was never
+    /// polled (a sync span, or a future's span not polled through
+    /// [`InSpan`](crate::InSpan)).
+    pub fn poll_times(&self) -> Option<PollTimes> {
+        self.poll_times_with(&clock::converter())
+    }
+
+    /// [`poll_times`](Self::poll_times) with a converter taken once for many
+    /// records.
+    pub(crate) fn poll_times_with(&self, clock: &Converter) -> Option<PollTimes> {
+        if self.polls == 0 {
+            return None;
+        }
+        let duration = clock.nanos(self.start, self.end);
+        let busy_nanos = clock.nanos(0, self.busy as Ticks).min(duration);
+        Some(PollTimes {
+            busy_nanos,
+            idle_nanos: duration - busy_nanos,
+            polls: u32::from(self.polls),
+        })
+    }
+
+    /// The poll times as the attributes `busy_ns`, `idle_ns` and `polls`
+    /// (the names `tracing-opentelemetry` gives them), for encoders.
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn for_each_poll_attribute(
+        &self,
+        clock: &Converter,
+        mut f: impl FnMut(&'static str, ValueRef<'_>),
+    ) {
+        if let Some(times) = self.poll_times_with(clock) {
+            f(BUSY_NS, ValueRef::I64(times.busy_nanos as i64));
+            f(IDLE_NS, ValueRef::I64(times.idle_nanos as i64));
+            f(POLLS, ValueRef::I64(i64::from(times.polls)));
+        }
     }
 
     /// [`start_unix_nanos`](Self::start_unix_nanos) with a converter taken

@@ -71,7 +71,18 @@ pub(crate) struct Recording {
     /// Set on the stand-in `with_current_span` lends, which never ends as a
     /// span of its own.
     pub(crate) stand_in: bool,
+    /// Polls of an async span so far, and [`POLL_OPEN`] while the last one
+    /// is still to be closed by the span's end.
+    pub(crate) polls: u32,
+    /// Clock ticks spent inside those polls; while [`POLL_OPEN`] is set,
+    /// minus the open poll's start (the end adds the rest).
+    pub(crate) busy: Ticks,
 }
+
+/// Marks a poll left open, to be closed by the span's end: `#[traced]` async
+/// fns end their span right after its last poll, so that poll's end is the
+/// span's end and needs no clock read of its own.
+pub(crate) const POLL_OPEN: u32 = 1 << 31;
 
 /// The rarer parts of a span: attributes other than arguments in place,
 /// events, links, status. Boxes are recycled, so they cost no allocation
@@ -176,6 +187,8 @@ impl Span {
                 extras: earlier.extras,
                 entered: 0,
                 stand_in: true,
+                polls: 0,
+                busy: 0,
             })),
         }
     }
@@ -309,6 +322,8 @@ impl Span {
                 extras: None,
                 entered: 0,
                 stand_in: false,
+                polls: 0,
+                busy: 0,
                 start: clock::now(),
             })),
         }
@@ -571,6 +586,43 @@ impl Span {
     pub(crate) fn exit_poll(&mut self, entry: EntryRef) {
         if let Some(amendments) = entry.remove(true) {
             self.apply(amendments);
+        }
+    }
+
+    /// When a poll of a recording span starts; `None` for a span that
+    /// records nothing. With `at_start`, the first poll is taken to start
+    /// with the span, which began just before it (no clock read).
+    #[inline]
+    pub(crate) fn poll_started(&self, at_start: bool) -> Option<Ticks> {
+        let rec = self.recording.as_ref()?;
+        Some(if at_start && rec.polls == 0 {
+            rec.start
+        } else {
+            clock::now()
+        })
+    }
+
+    /// Adds a poll that started at `started` to the span's busy time. With
+    /// `span_ends`, the span ends right after this poll, so the poll is
+    /// closed by the span's end reading instead of one of its own.
+    #[inline]
+    pub(crate) fn poll_ended(&mut self, started: Ticks, span_ends: bool) {
+        let Some(rec) = self.recording.as_mut() else {
+            return;
+        };
+        if rec.polls & POLL_OPEN != 0 {
+            // Polled again after a poll it was told ended the span: close
+            // that one here.
+            rec.busy = rec.busy.wrapping_add(started);
+            rec.polls &= !POLL_OPEN;
+        }
+        let count = (rec.polls + 1).min(POLL_OPEN - 1);
+        if span_ends {
+            rec.busy = rec.busy.wrapping_sub(started);
+            rec.polls = count | POLL_OPEN;
+        } else {
+            rec.busy = rec.busy.wrapping_add(clock::now().wrapping_sub(started));
+            rec.polls = count;
         }
     }
 }

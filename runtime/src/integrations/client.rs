@@ -8,11 +8,12 @@
 //! # let _ = layer;
 //! ```
 
+use std::borrow::Cow;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
 
-use crate::events::HttpClient;
+use crate::events::{HttpClient, PEER_SERVICE, client_span_name};
 pub use crate::http_future::ResponseFuture;
 use crate::http_future::call_in_span;
 use crate::propagation::Propagator;
@@ -22,6 +23,7 @@ use crate::span::Span;
 #[derive(Clone, Debug, Default)]
 pub struct ClientLayer {
     propagator: Propagator,
+    peer_service: Option<Cow<'static, str>>,
 }
 
 impl ClientLayer {
@@ -32,7 +34,23 @@ impl ClientLayer {
 
     /// Writes the formats of `propagator`.
     pub fn with_propagator(propagator: Propagator) -> ClientLayer {
-        ClientLayer { propagator }
+        ClientLayer {
+            propagator,
+            peer_service: None,
+        }
+    }
+
+    /// Names the service this client calls: spans are named
+    /// `METHOD service /path` and carry `peer.service`.
+    ///
+    /// ```
+    /// use dapple::client::ClientLayer;
+    /// let layer = ClientLayer::new().with_peer_service("billing");
+    /// # let _ = layer;
+    /// ```
+    pub fn with_peer_service(mut self, service: impl Into<Cow<'static, str>>) -> ClientLayer {
+        self.peer_service = Some(service.into());
+        self
     }
 }
 
@@ -43,6 +61,7 @@ impl<S> tower_layer::Layer<S> for ClientLayer {
         ClientService {
             inner,
             propagator: self.propagator.clone(),
+            peer_service: self.peer_service.clone(),
         }
     }
 }
@@ -52,6 +71,7 @@ impl<S> tower_layer::Layer<S> for ClientLayer {
 pub struct ClientService<S> {
     inner: S,
     propagator: Propagator,
+    peer_service: Option<Cow<'static, str>>,
 }
 
 impl<S, B, R> tower_service::Service<Request<B>> for ClientService<S>
@@ -68,9 +88,19 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> ResponseFuture<S::Future> {
-        let mut span = Span::new(format!("{} {}", request.method(), request.uri().path()));
+        // Named only once it is known to record: unsampled requests format nothing.
+        let mut span = Span::new("");
         if span.is_recording() {
-            span.record(describe(request.method(), request.uri()));
+            let (method, uri) = (request.method(), request.uri());
+            span.set_name(client_span_name(
+                method.as_str(),
+                self.peer_service.as_deref(),
+                uri.path(),
+            ));
+            span.record(describe(method, uri));
+            if let Some(peer) = &self.peer_service {
+                span.set_attribute(PEER_SERVICE, peer.clone());
+            }
         }
         // The headers carry the client span itself, not its parent.
         if let Some(context) = span.context() {

@@ -165,6 +165,20 @@ impl SpanEvent for SqlQuery {
     }
 }
 
+/// The attribute naming the service a client span calls.
+#[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+pub(crate) const PEER_SERVICE: &str = "peer.service";
+
+/// A client span's name: `METHOD /path`, or `METHOD service /path` when the
+/// called service is named.
+#[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+pub(crate) fn client_span_name(method: &str, peer: Option<&str>, path: &str) -> String {
+    match peer {
+        Some(peer) => format!("{method} {peer} {path}"),
+        None => format!("{method} {path}"),
+    }
+}
+
 /// An outgoing HTTP request: makes the span a client span with
 /// `http.request.method`, `url.full` (without any `user:password@`),
 /// `server.address`, `server.port` and `http.response.status_code`; a status

@@ -2,7 +2,8 @@
 //! clients: one client span per request, whose own context goes out in the
 //! headers, so the server's span becomes the client span's child.
 //!
-//! The span is named `METHOD /path`, as the tower client layer names it,
+//! The span is named `METHOD /path` (`METHOD service /path` with
+//! [`TracingMiddleware::with_peer_service`]), as the tower client layer names it,
 //! and carries `http.request.method`,
 //! `url.full` (without any `user:password@`), `server.address`,
 //! `server.port` and `http.response.status_code`. A status of 400 or more
@@ -29,11 +30,15 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
+
 use ::reqwest::{Request, Response};
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
-use crate::events::{HttpClient, record_status_code, record_transport_error};
+use crate::events::{
+    HttpClient, PEER_SERVICE, client_span_name, record_status_code, record_transport_error,
+};
 use crate::future::InSpan;
 use crate::propagation::Propagator;
 use crate::span::Span;
@@ -43,6 +48,7 @@ use crate::span::Span;
 #[derive(Clone, Debug, Default)]
 pub struct TracingMiddleware {
     propagator: Propagator,
+    peer_service: Option<Cow<'static, str>>,
 }
 
 impl TracingMiddleware {
@@ -53,7 +59,17 @@ impl TracingMiddleware {
 
     /// Writes the formats of `propagator`.
     pub fn with_propagator(propagator: Propagator) -> TracingMiddleware {
-        TracingMiddleware { propagator }
+        TracingMiddleware {
+            propagator,
+            peer_service: None,
+        }
+    }
+
+    /// Names the service this client calls: spans are named
+    /// `METHOD service /path` and carry `peer.service`.
+    pub fn with_peer_service(mut self, service: impl Into<Cow<'static, str>>) -> TracingMiddleware {
+        self.peer_service = Some(service.into());
+        self
     }
 }
 
@@ -70,7 +86,15 @@ impl Middleware for TracingMiddleware {
         if span.is_recording() {
             let url = request.url();
             let host = url.host_str().map(str::to_owned);
-            span.set_name(format!("{} {}", request.method(), url.path()));
+            let peer = self.peer_service.as_deref();
+            span.set_name(client_span_name(
+                request.method().as_str(),
+                peer,
+                url.path(),
+            ));
+            if let Some(peer) = &self.peer_service {
+                span.set_attribute(PEER_SERVICE, peer.clone());
+            }
             let mut event = HttpClient::new(request.method().as_str().to_owned(), url.to_string());
             if let Some(host) = host {
                 event = event.server_address(host);

@@ -1,9 +1,22 @@
-//! Human durations, as Dapple's environment variables and the collector's
-//! flags and query parameters write them: `1.5ms`, `2s`, `250us`, `3m`,
-//! `1h`, `7d`. (humantime has no fractions, which `min_duration=1.5ms`
-//! needs.)
+//! Durations and probabilities as Dapple's environment variables and the
+//! collector's flags and query parameters write them: `1.5ms`, `2s`,
+//! `250us`, `3m`, `1h`, `7d`; `0.25`. (humantime has no fractions, which
+//! `min_duration=1.5ms` needs.)
 
 use std::time::Duration;
+
+/// Parses a probability, from 0 to 1.
+///
+/// ```
+/// assert_eq!(dapple::export::parse_probability("0.25"), Ok(0.25));
+/// assert!(dapple::export::parse_probability("1.5").is_err());
+/// ```
+pub fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a probability from 0 to 1")),
+    }
+}
 
 /// Parses a number followed by a unit: `ns`, `us` (or `µs`), `ms`, `s`,
 /// `m`, `h`, `d`.
