@@ -1,19 +1,28 @@
 //! The services of Dapple's webapp demo (Appdash's, ported): a front service whose page calls service
 //! A and service B, and B calls a nested service B1. Every service is its
-//! own axum server with Dapple's server layer, and every call between them
-//! goes through one of Dapple's client integrations (the front service's
-//! reqwest client with `dapple::reqwest::TracingMiddleware`, B's hyper
-//! client with `dapple::client::ClientLayer`), so one page view is one
-//! trace:
+//! own axum server with Dapple's server layer, does its work in
+//! `#[traced]` functions, and calls the others through one of Dapple's
+//! client integrations (the front service's reqwest clients with
+//! `dapple::reqwest::TracingMiddleware`, B's hyper client with
+//! `dapple::client::ClientLayer`), each naming the service it calls. So one
+//! page view is one trace, with HTTP, functions, SQL, spawned work and,
+//! one request in five, an error:
 //!
 //! ```text
-//! GET /                      front server span
-//!   GET /work                  client span to A
-//!     GET /work                  A's server span
-//!   GET /work                  client span to B
-//!     GET /work                  B's server span
-//!       GET /work                  client span to B1
-//!         GET /work                  B1's server span
+//! GET /                                 front server span
+//!   render_page                           #[traced]
+//!     GET serviceA /users/{id}              client span to A
+//!       GET /users/{id}                       A's server span
+//!         load_user                             #[traced], args(id)
+//!           SELECT users                          SQL on an SQLite file
+//!     GET serviceB /report                  client span to B
+//!       GET /report                           B's server span
+//!         build_report                          #[traced]
+//!           count_stock                           tokio::spawn, carried by the macro
+//!           score_items                           spawn_blocking, carried by the macro
+//!           GET serviceB1 /price                  client span to B1
+//!             GET /price                            B1's server span
+//!               quote_price                           #[traced(err)]: fails one call in five
 //! ```
 //!
 //! A crate of its own so that both users link only what they need: the
@@ -22,16 +31,21 @@
 //! `dapple-collector demo` runs the three processes beside a collector.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use dapple::client::{ClientLayer, ClientService};
 use dapple::server::TraceLayer;
+use dapple::sql::TracedConnection;
+use dapple::traced;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -43,14 +57,18 @@ type Bytes = axum::body::Bytes;
 type PlainClient = Client<HttpConnector, Empty<Bytes>>;
 type TracedClient = ClientService<PlainClient>;
 
+/// Spans in the trace of one page view of the front service.
+pub const SPANS_PER_VIEW: usize = 14;
+
 /// One of the demo's services.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Service {
     /// The front page; calls A and B.
     Front,
-    /// Works about 100 ms.
+    /// Loads a user from an SQLite file.
     A,
-    /// Works about 100 ms, then calls B1 (served by the same process).
+    /// Builds a report in a spawned task and a blocking thread, then asks
+    /// B1 (served by the same process) for a price.
     B,
 }
 
@@ -92,6 +110,10 @@ pub struct ServiceArgs {
     /// Where B1 listens (B only).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub b1_listen: SocketAddr,
+    /// Service A's SQLite file of users (A only); by default a file in the
+    /// temporary directory, removed when the service stops.
+    #[arg(long)]
+    pub users_db: Option<PathBuf>,
     /// The collector's web UI, for the front page's links.
     #[arg(long, default_value = "http://127.0.0.1:7700")]
     pub ui: String,
@@ -170,7 +192,7 @@ pub async fn router(service: Service, args: ServiceArgs) -> std::io::Result<Rout
             service_b: args.service_b,
             ui: args.ui,
         }),
-        Service::A => service_a(),
+        Service::A => service_a(Users::open(args.users_db)?),
         Service::B => {
             let b1 = TcpListener::bind(args.b1_listen).await?;
             let b1_url = format!("http://{}", b1.local_addr()?);
@@ -255,7 +277,12 @@ pub struct FrontConfig {
 #[derive(Clone)]
 struct Front {
     config: FrontConfig,
-    client: reqwest_middleware::ClientWithMiddleware,
+    /// Calls service A.
+    a: reqwest_middleware::ClientWithMiddleware,
+    /// Calls service B.
+    b: reqwest_middleware::ClientWithMiddleware,
+    /// Page views so far: each asks A for another user.
+    views: Arc<AtomicU64>,
 }
 
 /// `?fail=1` asks B1 to fail, to show an error trace.
@@ -275,27 +302,30 @@ impl FailQuery {
 
 /// The front service: `GET /` calls A, then B, and shows the trace.
 pub fn front(config: FrontConfig) -> Router {
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(dapple::reqwest::TracingMiddleware::new())
-        .build();
-    Router::new()
-        .route("/", get(home))
-        .with_state(Front { config, client })
+    let client = |service: &'static str| {
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(dapple::reqwest::TracingMiddleware::new().with_peer_service(service))
+            .build()
+    };
+    Router::new().route("/", get(home)).with_state(Front {
+        config,
+        a: client("serviceA"),
+        b: client("serviceB"),
+        views: Arc::default(),
+    })
 }
+
+/// What A and B answered, as `(status, body)` or why there was no answer.
+type Answer = Result<(StatusCode, String), String>;
 
 async fn home(State(front): State<Front>, Query(query): Query<FailQuery>) -> Response {
     let context = dapple::current_context();
-    let a = call(&front.client, &format!("{}/work", front.config.service_a)).await;
-    let fail = if query.fails() { "?fail=1" } else { "" };
-    let b = call(
-        &front.client,
-        &format!("{}/work{fail}", front.config.service_b),
-    )
-    .await;
+    let user = front.views.fetch_add(1, Ordering::Relaxed) % USERS.len() as u64 + 1;
+    let (a, b) = render_page(&front, user, query.fails()).await;
     let ok = [&a, &b]
         .iter()
         .all(|r| r.as_ref().is_ok_and(|(status, _)| status.is_success()));
-    let line = |name: &str, result: &Result<(StatusCode, String), String>| match result {
+    let line = |name: &str, result: &Answer| match result {
         Ok((status, body)) => format!("<li>{name}: {status} {}</li>", escape(body)),
         Err(e) => format!("<li>{name}: failed: {}</li>", escape(e)),
     };
@@ -331,32 +361,156 @@ async fn home(State(front): State<Front>, Query(query): Query<FailQuery>) -> Res
     response
 }
 
-/// Service A: about 100 ms of work.
-pub fn service_a() -> Router {
-    Router::new().route(
-        "/work",
-        get(|| async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            "service A: done"
-        }),
+/// Asks A for user `user`, then B for a report (passing a failure on when
+/// asked for one).
+#[traced]
+async fn render_page(front: &Front, user: u64, fail: bool) -> (Answer, Answer) {
+    let a = call(
+        &front.a,
+        &format!("{}/users/{user}", front.config.service_a),
     )
+    .await;
+    let fail = if fail { "?fail=1" } else { "" };
+    let b = call(
+        &front.b,
+        &format!("{}/report{fail}", front.config.service_b),
+    )
+    .await;
+    (a, b)
 }
 
-/// Service B: about 100 ms of work, then a call to B1 at `b1`.
+/// The users service A knows: `(id, name, plan)`.
+const USERS: [(i64, &str, &str); 5] = [
+    (1, "Ada", "team"),
+    (2, "Grace", "enterprise"),
+    (3, "Edsger", "free"),
+    (4, "Barbara", "team"),
+    (5, "Ken", "free"),
+];
+
+/// Service A's SQLite file of users.
+pub struct Users {
+    connection: Mutex<TracedConnection>,
+    /// The file to remove on drop, when A chose it.
+    temporary: Option<PathBuf>,
+}
+
+impl Users {
+    /// Opens (or creates) the users file at `path`, or a fresh one in the
+    /// temporary directory, and fills it.
+    pub fn open(path: Option<PathBuf>) -> std::io::Result<Users> {
+        let temporary = path.is_none().then(|| {
+            std::env::temp_dir().join(format!("dapple-demo-users-{}.sqlite", std::process::id()))
+        });
+        let file = path.or(temporary.clone()).unwrap_or_default();
+        // Filled before it is traced: setting up is no request's work.
+        let connection = rusqlite::Connection::open(&file).map_err(std::io::Error::other)?;
+        fill(&connection).map_err(std::io::Error::other)?;
+        Ok(Users {
+            connection: Mutex::new(TracedConnection::new(connection)),
+            temporary,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TracedConnection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Creates the users table, if need be, and puts [`USERS`] in it.
+fn fill(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    connection.execute_batch(
+        "PRAGMA busy_timeout = 5000;
+         CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, plan TEXT NOT NULL);",
+    )?;
+    for (id, name, plan) in USERS {
+        connection.execute(
+            "INSERT OR IGNORE INTO users (id, name, plan) VALUES (?1, ?2, ?3)",
+            (id, name, plan),
+        )?;
+    }
+    Ok(())
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users")
+            .field("temporary", &self.temporary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Users {
+    fn drop(&mut self) {
+        if let Some(file) = &self.temporary {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+/// Service A: `GET /users/{id}` reads a user from its SQLite file.
+pub fn service_a(users: Users) -> Router {
+    Router::new()
+        .route("/users/{id}", get(get_user))
+        .with_state(Arc::new(users))
+}
+
+async fn get_user(State(users): State<Arc<Users>>, Path(id): Path<i64>) -> (StatusCode, String) {
+    match load_user(&users, id) {
+        Ok(Some((name, plan))) => (StatusCode::OK, format!("service A: {name} ({plan} plan)")),
+        Ok(None) => (StatusCode::NOT_FOUND, format!("service A: no user {id}")),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("service A: {e}")),
+    }
+}
+
+/// One user's name and plan, by id.
+#[traced(args(id), err)]
+fn load_user(users: &Users, id: i64) -> rusqlite::Result<Option<(String, String)>> {
+    let connection = users.lock();
+    let mut statement = connection.prepare("SELECT name, plan FROM users WHERE id = ?1")?;
+    let mut rows = statement.query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.next().transpose()
+}
+
+/// Service B: `GET /report` builds a report, then asks B1 at `b1` for a
+/// price.
 pub fn service_b(b1: String) -> Router {
     Router::new()
-        .route("/work", get(work_b))
-        .with_state((b1, traced_client()))
+        .route("/report", get(report))
+        .with_state((b1, traced_client("serviceB1")))
 }
 
-async fn work_b(
+async fn report(
     State((b1, client)): State<(String, TracedClient)>,
     Query(query): Query<FailQuery>,
 ) -> (StatusCode, String) {
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let fail = if query.fails() { "?fail=1" } else { "" };
-    match fetch(&client, &format!("{b1}/work{fail}")).await {
-        Ok((status, body)) if status.is_success() => (StatusCode::OK, format!("service B: {body}")),
+    build_report(&b1, &client, query.fails()).await
+}
+
+/// Counts stock in a spawned task and scores items on a blocking thread
+/// (both carried into the report's trace by `#[traced]`), then prices the
+/// report with B1.
+#[traced]
+async fn build_report(b1: &str, client: &TracedClient, fail: bool) -> (StatusCode, String) {
+    let stock = tokio::spawn(count_stock());
+    let score = tokio::task::spawn_blocking(|| score_items(20_000));
+    let (stock, score) = match (stock.await, score.await) {
+        (Ok(stock), Ok(score)) => (stock, score),
+        _ => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "service B: a task failed".into(),
+            );
+        }
+    };
+    let fail = if fail { "?fail=1" } else { "" };
+    match fetch(client, &format!("{b1}/price{fail}")).await {
+        Ok((status, body)) if status.is_success() => (
+            StatusCode::OK,
+            format!("service B: {stock} in stock, score {score}, {body}"),
+        ),
         Ok((status, body)) => (
             StatusCode::BAD_GATEWAY,
             format!("service B: B1 answered {status}: {body}"),
@@ -368,27 +522,70 @@ async fn work_b(
     }
 }
 
-/// Service B1: about 30 ms of work; `?fail=1` makes it fail.
+/// Waits on the (pretend) warehouse for about 40 ms.
+#[traced]
+async fn count_stock() -> u64 {
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    42
+}
+
+/// A few milliseconds of real computation, off the async workers.
+#[traced(args(items))]
+fn score_items(items: u64) -> u64 {
+    (1..=items).fold(17u64, |acc, i| {
+        acc.wrapping_mul(31).wrapping_add(i * i) % 1_000_003
+    })
+}
+
+/// Service B1: `GET /price` quotes a price; one call in five fails, and
+/// `?fail=1` makes a call fail.
 pub fn service_b1() -> Router {
-    Router::new().route(
-        "/work",
-        get(|Query(query): Query<FailQuery>| async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            if query.fails() {
-                (StatusCode::INTERNAL_SERVER_ERROR, "B1: failed, as asked")
-            } else {
-                (StatusCode::OK, "B1: done")
-            }
-        }),
-    )
+    Router::new()
+        .route("/price", get(price))
+        .with_state(Arc::new(AtomicU64::new(0)))
+}
+
+async fn price(
+    State(calls): State<Arc<AtomicU64>>,
+    Query(query): Query<FailQuery>,
+) -> (StatusCode, String) {
+    let call = calls.fetch_add(1, Ordering::Relaxed) + 1;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    match quote_price(call, query.fails()) {
+        Ok(cents) => (StatusCode::OK, format!("B1: {cents} cents")),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("B1: {e}")),
+    }
+}
+
+/// Why B1 could not quote.
+#[derive(Debug, thiserror::Error)]
+enum PriceError {
+    #[error("the price list is being updated (call {0})")]
+    Updating(u64),
+    #[error("failed, as asked")]
+    Asked,
+}
+
+/// The price of call `call`: every fifth call fails, as does one asked to.
+#[traced(args(call), err)]
+fn quote_price(call: u64, asked_to_fail: bool) -> Result<u64, PriceError> {
+    if asked_to_fail {
+        Err(PriceError::Asked)
+    } else if call.is_multiple_of(5) {
+        Err(PriceError::Updating(call))
+    } else {
+        Ok(1_999 + call % 7 * 100)
+    }
 }
 
 fn plain_client() -> PlainClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-fn traced_client() -> TracedClient {
-    ClientLayer::new().layer(plain_client())
+fn traced_client(service: &'static str) -> TracedClient {
+    ClientLayer::new()
+        .with_peer_service(service)
+        .layer(plain_client())
 }
 
 /// GETs `url` with the front service's reqwest client: the status and the
@@ -436,24 +633,20 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Requests the front page at `front` every `interval`, every fifth time
-/// with a failure in B1, until `stop` completes. The requests are not
+/// Requests the front page at `front` every `interval` until `stop`
+/// completes (B1 fails one call in five by itself). The requests are not
 /// traced, so each page view starts its own trace. Prints one line per
-/// failed request.
+/// request that got no answer.
 pub async fn drive(front: String, interval: Duration, stop: impl Future<Output = ()>) {
     let client = plain_client();
     let mut tick = tokio::time::interval(interval);
     tokio::pin!(stop);
-    for n in 1u64.. {
+    let url = format!("{front}/");
+    loop {
         tokio::select! {
             () = &mut stop => return,
             _ = tick.tick() => {}
         }
-        let url = if n % 5 == 0 {
-            format!("{front}/?fail=1")
-        } else {
-            format!("{front}/")
-        };
         if let Err(e) = fetch(&client, &url).await {
             eprintln!("demo: {url}: {e}");
         }

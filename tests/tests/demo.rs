@@ -61,7 +61,7 @@ fn the_demo_fills_the_collector_with_traces_of_three_services() {
             .as_array()
             .expect("traces")
             .iter()
-            .filter(|t| t["span_count"] == 7)
+            .filter(|t| t["span_count"] == 14)
             .cloned()
             .collect();
         // The demo samples retroactively: every fifth request fails in B1,
@@ -99,7 +99,7 @@ fn the_demo_fills_the_collector_with_traces_of_three_services() {
     assert!(!failed.is_empty(), "{body}");
     for trace in failed {
         assert_eq!(
-            trace["span_count"], 7,
+            trace["span_count"], 14,
             "a failing request kept whole: {trace}"
         );
     }

@@ -32,7 +32,7 @@ fn a_failure_in_the_deepest_service_keeps_the_whole_trace_from_every_process() {
     let (status, failed_trace) = view(&format!("{}/?fail=1", front.url));
     assert_eq!(status, 502);
 
-    let spans = collector.trace_with(&failed_trace, 7);
+    let spans = collector.trace_with(&failed_trace, dapple_demo::SPANS_PER_VIEW);
     let mut seen: Vec<(String, String, String)> = spans
         .iter()
         .map(|s| {
@@ -50,9 +50,16 @@ fn a_failure_in_the_deepest_service_keeps_the_whole_trace_from_every_process() {
         [
             ("frontservice", "client", "\"error\""),
             ("frontservice", "client", "\"unset\""),
+            ("frontservice", "internal", "\"unset\""),
             ("frontservice", "server", "\"error\""),
+            ("serviceA", "client", "\"unset\""),
+            ("serviceA", "internal", "\"unset\""),
             ("serviceA", "server", "\"unset\""),
             ("serviceB", "client", "\"error\""),
+            ("serviceB", "internal", "\"error\""),
+            ("serviceB", "internal", "\"unset\""),
+            ("serviceB", "internal", "\"unset\""),
+            ("serviceB", "internal", "\"unset\""),
             ("serviceB", "server", "\"error\""),
             ("serviceB", "server", "\"error\""),
         ]

@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use clickhouse::ClickHouse;
+use dapple_demo::SPANS_PER_VIEW;
 use serde_json::{Value, json};
 use support::{
     CollectorProcess, ServiceProcess, checked, render_trace, run_traced_program, view_traced,
@@ -100,13 +101,13 @@ fn under_retroactive_sampling_a_trigger_reaches_processes_of_the_other_collector
     );
     let (status, trace) = view_traced(&format!("{}/?fail=1", front.url));
     assert_eq!(status, 502);
-    let spans = pair.a.trace_with(&trace, 7);
+    let spans = pair.a.trace_with(&trace, SPANS_PER_VIEW);
     assert_eq!(
         per_service(&spans),
         BTreeMap::from([
-            ("frontservice".to_owned(), 3),
-            ("serviceA".to_owned(), 1),
-            ("serviceB".to_owned(), 3),
+            ("frontservice".to_owned(), 4),
+            ("serviceA".to_owned(), 3),
+            ("serviceB".to_owned(), 7),
         ]),
         "{}",
         render_trace(&json!({ "spans": spans }))
@@ -138,18 +139,19 @@ fn the_demo_services_report_to_two_collectors_and_each_returns_every_trace_whole
         ],
     );
 
-    const VIEWS: usize = 5;
+    // Four: B1 fails every fifth call.
+    const VIEWS: usize = 4;
     let traces: Vec<String> = (0..VIEWS).map(|_| view(&front)).collect();
     let expected: BTreeMap<String, usize> = [
-        ("frontservice".to_owned(), 3),
-        ("serviceA".to_owned(), 1),
-        ("serviceB".to_owned(), 3),
+        ("frontservice".to_owned(), 4),
+        ("serviceA".to_owned(), 3),
+        ("serviceB".to_owned(), 7),
     ]
     .into();
     for trace in &traces {
-        let on_a = a.trace_with(trace, 7);
-        let on_b = b.trace_with(trace, 7);
-        assert_eq!(on_a.len(), 7, "trace {trace} on A: {on_a:#?}");
+        let on_a = a.trace_with(trace, SPANS_PER_VIEW);
+        let on_b = b.trace_with(trace, SPANS_PER_VIEW);
+        assert_eq!(on_a.len(), SPANS_PER_VIEW, "trace {trace} on A: {on_a:#?}");
         assert_eq!(per_service(&on_a), expected, "trace {trace} on A");
         assert_eq!(on_a, on_b, "trace {trace}: A and B answer the same spans");
         let ids: HashSet<&str> = on_a.iter().filter_map(|s| s["span_id"].as_str()).collect();
@@ -182,9 +184,12 @@ fn the_demo_services_report_to_two_collectors_and_each_returns_every_trace_whole
         })
         .collect();
     listed.sort();
-    let mut wanted: Vec<(&str, u64)> = traces.iter().map(|t| (t.as_str(), 7)).collect();
+    let mut wanted: Vec<(&str, u64)> = traces
+        .iter()
+        .map(|t| (t.as_str(), SPANS_PER_VIEW as u64))
+        .collect();
     wanted.sort();
-    assert_eq!(listed, wanted, "serviceA's traces, 7 spans each");
+    assert_eq!(listed, wanted, "serviceA's traces, whole");
 
     for path in [
         "/api/dependencies?window=1h",
@@ -212,7 +217,7 @@ fn the_demo_services_report_to_two_collectors_and_each_returns_every_trace_whole
     assert_eq!(
         pair.server
             .query("SELECT count() FROM (SELECT DISTINCT trace_id, span_id FROM dapple.spans)"),
-        format!("{}\n", VIEWS * 7),
+        format!("{}\n", VIEWS * SPANS_PER_VIEW),
         "ClickHouse holds each span of the views"
     );
 

@@ -85,12 +85,12 @@ struct Expect {
     children: Vec<Expect>,
 }
 
-fn span(service: &'static str, kind: &'static str, children: Vec<Expect>) -> Expect {
-    let name = if kind == "server" && service == "frontservice" {
-        "GET /"
-    } else {
-        "GET /work"
-    };
+fn span(
+    service: &'static str,
+    kind: &'static str,
+    name: &'static str,
+    children: Vec<Expect>,
+) -> Expect {
     Expect {
         service,
         kind,
@@ -99,8 +99,9 @@ fn span(service: &'static str, kind: &'static str, children: Vec<Expect>) -> Exp
     }
 }
 
-/// Checks `actual` and its subtree against `expected`, and that each child
-/// lies within its parent's time, allowing for clock skew.
+/// Checks `actual` and its subtree against `expected` (children in any
+/// order: spawned work starts in no fixed order), and that each child lies
+/// within its parent's time, allowing for clock skew.
 fn check(actual: &Value, expected: &Expect, by_parent: &HashMap<String, Vec<&Value>>, path: &str) {
     let path = format!(
         "{path} > {} {} ({})",
@@ -110,10 +111,12 @@ fn check(actual: &Value, expected: &Expect, by_parent: &HashMap<String, Vec<&Val
     assert_eq!(actual["kind"], expected.kind, "{path}: {actual}");
     assert_eq!(actual["name"], expected.name, "{path}: {actual}");
     assert_eq!(actual["status"]["code"], "unset", "{path}: {actual}");
-    assert_eq!(
-        actual["attributes"]["http.response.status_code"], 200,
-        "{path}: {actual}"
-    );
+    if expected.name.starts_with("GET ") {
+        assert_eq!(
+            actual["attributes"]["http.response.status_code"], 200,
+            "{path}: {actual}"
+        );
+    }
     assert_eq!(
         nanos(actual, "duration_nanos"),
         nanos(actual, "end_unix_nanos") - nanos(actual, "start_unix_nanos"),
@@ -121,13 +124,15 @@ fn check(actual: &Value, expected: &Expect, by_parent: &HashMap<String, Vec<&Val
     );
     let id = actual["span_id"].as_str().expect("a span id");
     let mut children = by_parent.get(id).cloned().unwrap_or_default();
-    children.sort_by_key(|s| s["start_unix_nanos"].as_u64());
+    children.sort_by_key(|s| s["name"].as_str().map(str::to_owned));
+    let mut expected_children: Vec<&Expect> = expected.children.iter().collect();
+    expected_children.sort_by_key(|e| e.name);
     assert_eq!(
         children.len(),
-        expected.children.len(),
+        expected_children.len(),
         "{path}: children {children:?}"
     );
-    for (child, want) in children.iter().zip(&expected.children) {
+    for (child, want) in children.iter().zip(expected_children) {
         assert!(
             nanos(child, "start_unix_nanos") >= nanos(actual, "start_unix_nanos") - SKEW_NANOS,
             "{path}: a child starts before its parent: {child}"
@@ -140,6 +145,9 @@ fn check(actual: &Value, expected: &Expect, by_parent: &HashMap<String, Vec<&Val
     }
 }
 
+/// Spans in one page view of the demo.
+const SPANS: usize = 14;
+
 #[test]
 fn one_page_view_is_one_trace_across_four_servers_and_three_processes() {
     let demo = Demo::start();
@@ -150,8 +158,8 @@ fn one_page_view_is_one_trace_across_four_servers_and_three_processes() {
         "the page links to its trace: {page}"
     );
 
-    let spans = demo.collector.trace_with(&trace_id, 7);
-    assert_eq!(spans.len(), 7, "{spans:?}");
+    let spans = demo.collector.trace_with(&trace_id, SPANS);
+    assert_eq!(spans.len(), SPANS, "{spans:?}");
     let mut by_parent: HashMap<String, Vec<&Value>> = HashMap::new();
     let mut roots = Vec::new();
     for s in &spans {
@@ -162,44 +170,99 @@ fn one_page_view_is_one_trace_across_four_servers_and_three_processes() {
     }
     assert_eq!(roots.len(), 1, "one root: {roots:?}");
 
+    let (front, a, b) = ("frontservice", "serviceA", "serviceB");
     let expected = span(
-        "frontservice",
+        front,
         "server",
-        vec![
-            span(
-                "frontservice",
-                "client",
-                vec![span("serviceA", "server", vec![])],
-            ),
-            span(
-                "frontservice",
-                "client",
-                vec![span(
-                    "serviceB",
-                    "server",
+        "GET /",
+        vec![span(
+            front,
+            "internal",
+            "dapple_demo::render_page",
+            vec![
+                span(
+                    front,
+                    "client",
+                    "GET serviceA /users/1",
                     vec![span(
-                        "serviceB",
-                        "client",
-                        vec![span("serviceB", "server", vec![])],
+                        a,
+                        "server",
+                        "GET /users/{id}",
+                        vec![span(
+                            a,
+                            "internal",
+                            "dapple_demo::load_user",
+                            vec![span(a, "client", "SELECT users", vec![])],
+                        )],
                     )],
-                )],
-            ),
-        ],
+                ),
+                span(
+                    front,
+                    "client",
+                    "GET serviceB /report",
+                    vec![span(
+                        b,
+                        "server",
+                        "GET /report",
+                        vec![span(
+                            b,
+                            "internal",
+                            "dapple_demo::build_report",
+                            vec![
+                                span(b, "internal", "dapple_demo::count_stock", vec![]),
+                                span(b, "internal", "dapple_demo::score_items", vec![]),
+                                span(
+                                    b,
+                                    "client",
+                                    "GET serviceB1 /price",
+                                    vec![span(
+                                        b,
+                                        "server",
+                                        "GET /price",
+                                        vec![span(
+                                            b,
+                                            "internal",
+                                            "dapple_demo::quote_price",
+                                            vec![],
+                                        )],
+                                    )],
+                                ),
+                            ],
+                        )],
+                    )],
+                ),
+            ],
+        )],
     );
     check(roots[0], &expected, &by_parent, "");
 
-    // The first call went to A, and A's handler sleeps 100 ms.
-    let root_id = roots[0]["span_id"].as_str().unwrap();
-    let mut calls = by_parent[root_id].clone();
-    calls.sort_by_key(|s| s["start_unix_nanos"].as_u64());
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {spans:?}"))
+    };
+    // The front's first page view asks A for user 1, which A reads from its
+    // SQLite file.
     assert_eq!(
-        calls[0]["attributes"]["url.full"],
-        format!("{}/work", demo.a.url)
+        named("GET serviceA /users/1")["attributes"]["url.full"],
+        format!("{}/users/1", demo.a.url)
     );
-    let a_server = by_parent[calls[0]["span_id"].as_str().unwrap()][0];
+    assert_eq!(
+        named("GET serviceA /users/1")["attributes"]["peer.service"],
+        "serviceA"
+    );
+    assert_eq!(named("dapple_demo::load_user")["attributes"]["id"], 1);
+    let select = named("SELECT users");
+    assert_eq!(select["attributes"]["db.system.name"], "sqlite");
+    assert_eq!(select["attributes"]["db.response.returned_rows"], 1);
+    // Async spans say how long they ran and how long they waited: the
+    // stock count waits on a 40 ms timer.
+    let stock = named("dapple_demo::count_stock");
+    assert!(stock["attributes"]["polls"].as_i64() >= Some(2), "{stock}");
     assert!(
-        nanos(a_server, "duration_nanos") >= 100_000_000,
-        "{a_server}"
+        stock["attributes"]["idle_ns"].as_i64() >= Some(40_000_000),
+        "{stock}"
     );
 }
 
@@ -222,11 +285,36 @@ fn malformed_incoming_headers_start_a_fresh_trace_and_still_get_200() {
         let (status, trace_id, page) = demo.view(&[header]);
         assert_eq!(status, 200, "{header:?}: {page}");
         assert_ne!(trace_id, claimed, "{header:?}");
-        let spans = demo.collector.trace_with(&trace_id, 7);
+        let spans = demo.collector.trace_with(&trace_id, SPANS);
         let root = spans
             .iter()
             .find(|s| s["name"] == "GET /" && s["service"] == "frontservice")
             .expect("the front server span");
         assert_eq!(root["parent_id"], Value::Null, "{header:?}: {root}");
+    }
+}
+
+#[test]
+fn every_fifth_price_fails_in_a_function_marked_err_and_fails_the_page() {
+    let demo = Demo::start();
+    for _ in 0..4 {
+        assert_eq!(demo.view(&[]).0, 200);
+    }
+    let (status, trace_id, page) = demo.view(&[]);
+    assert_eq!(status, 502, "{page}");
+    let spans = demo.collector.trace_with(&trace_id, SPANS);
+    let quote = spans
+        .iter()
+        .find(|s| s["name"] == "dapple_demo::quote_price")
+        .expect("B1's quote");
+    assert_eq!(quote["status"]["code"], "error", "{quote}");
+    assert_eq!(
+        quote["status"]["message"], "the price list is being updated (call 5)",
+        "{quote}"
+    );
+    // The failure shows on the way back up, up to the page's own span.
+    for name in ["GET /price", "GET serviceB1 /price", "GET /report", "GET /"] {
+        let span = spans.iter().find(|s| s["name"] == name).expect(name);
+        assert_eq!(span["status"]["code"], "error", "{span}");
     }
 }

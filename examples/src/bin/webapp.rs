@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             service_a: String::new(),
             service_b: String::new(),
             b1_listen: free,
+            users_db: None,
             ui: cli.ui,
             stop_on_stdin_eof: false,
         };
