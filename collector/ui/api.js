@@ -131,7 +131,7 @@ export const api = {
     const text = await fetchText(`/api/traces/${encodeURIComponent(id)}`);
     return { text, trace: parseTrace(text) };
   },
-  aggregates: (window) => getJson(`/api/aggregates${query({ window })}`),
+  aggregates: (window, service) => getJson(`/api/aggregates${query({ window, service })}`),
   series: (params) => getJson(`/api/aggregates/series${query(params)}`),
   dependencies: (window) => getJson(`/api/dependencies${query({ window })}`),
 };

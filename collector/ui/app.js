@@ -10,6 +10,8 @@ import { searchPage } from './search.js';
 import { tracePage, setImported } from './trace.js';
 import { dashboardPage } from './dashboard.js';
 import { graphPage } from './graph.js';
+import { flamePage } from './flame.js';
+import { comparePage } from './compare.js';
 
 // What the page's Content-Security-Policy blocked, for the browser tests
 // (and a look from the console): the UI is written to need no exception.
@@ -38,6 +40,8 @@ function route() {
   if (trace) page = 'trace';
   else if (path === '/dashboard') page = 'dashboard';
   else if (path === '/graph') page = 'graph';
+  else if (path === '/flame') page = 'flame';
+  else if (path === '/compare') page = 'compare';
   for (const link of document.querySelectorAll('.topbar nav a')) {
     link.classList.toggle('active', link.dataset.page === page);
   }
@@ -49,6 +53,10 @@ function route() {
       return dashboardPage(main);
     case 'graph':
       return graphPage(main);
+    case 'flame':
+      return flamePage(main);
+    case 'compare':
+      return comparePage(main);
     default:
       return searchPage(main);
   }

@@ -1,5 +1,6 @@
 // The search page: a form whose every field lives in the URL, a
-// duration-over-time scatter plot of the results and a sortable, paged list.
+// duration-over-time scatter plot of the results and a sortable, paged list
+// whose rows can be ticked, two at a time, to compare their traces.
 
 import { api } from './api.js';
 import {
@@ -12,7 +13,7 @@ const LOOKBACKS = [['15m', 'Last 15 minutes', 15 * 60e3], ['1h', 'Last hour', 36
 const SORTS = [['newest', 'Newest first'], ['longest', 'Longest first'], ['shortest', 'Shortest first']];
 
 /** The search in the URL, with defaults filled in. */
-function readSearch() {
+export function readSearch() {
   const p = new URLSearchParams(location.search);
   const lookback = LOOKBACKS.some(([k]) => k === p.get('lookback')) ? p.get('lookback') : '1h';
   const number = (key) => (/^\d+$/.test(p.get(key) || '') ? Number(p.get(key)) : null);
@@ -26,6 +27,7 @@ function readSearch() {
     start: number('start'),
     end: number('end'),
     error: p.get('error') === 'true',
+    sameSpan: p.get('same_span') === 'true',
     limit: number('limit') || 20,
     sort: SORTS.some(([k]) => k === p.get('sort')) ? p.get('sort') : 'newest',
     cursors: (p.get('cursors') || '').split(',').filter(Boolean),
@@ -46,6 +48,7 @@ function writeSearch(s) {
   if (s.lookback === 'custom') put('start', s.start);
   put('end', s.end);
   put('error', s.error ? 'true' : '');
+  put('same_span', s.sameSpan ? 'true' : '');
   if (s.limit !== 20) put('limit', s.limit);
   if (s.sort !== 'newest') put('sort', s.sort);
   put('cursors', s.cursors.join(','));
@@ -58,6 +61,25 @@ function timeRange(s) {
   const lookback = LOOKBACKS.find(([k]) => k === s.lookback);
   if (lookback[2] !== null) return [end - lookback[2], end];
   return [s.start ?? end - 3600e3, end];
+}
+
+/** The API query of search `s`. */
+export function searchQuery(s) {
+  const [from, to] = timeRange(s);
+  return {
+    service: s.service,
+    name: s.name,
+    attr: s.attrs,
+    min_duration: s.minDuration,
+    max_duration: s.maxDuration,
+    start: `${Math.floor(from)}000000`,
+    end: `${Math.ceil(to)}000000`,
+    error: s.error ? 'true' : '',
+    same_span: s.sameSpan ? 'true' : '',
+    limit: s.limit,
+    sort: s.sort,
+    cursor: s.cursors[s.cursors.length - 1],
+  };
 }
 
 function toLocalInput(ms) {
@@ -123,7 +145,7 @@ function searchForm(s, results) {
     el('label', {}, 'Span name', name),
     el('label', {}, 'Attributes', el('input', {
       name: 'attrs', id: 'attrs', placeholder: 'http.response.status_code=500 user.id=7', value: s.attrs.join(' '),
-      title: 'key=value pairs separated by spaces; one span must have them all',
+      title: 'key=value pairs separated by spaces; each may be on a different span of the trace, unless all filters must be on one span',
     })),
     el('div', { class: 'pair' },
       el('label', {}, 'Min duration', el('input', { name: 'min', id: 'min-duration', placeholder: '10ms', value: s.minDuration })),
@@ -135,8 +157,11 @@ function searchForm(s, results) {
       el('label', {}, 'Order', el('select', { name: 'sort', id: 'sort' },
         SORTS.map(([k, label]) => el('option', { value: k, selected: k === s.sort }, label))))),
     el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'error', id: 'error-only', checked: s.error }), 'Errors only'),
+    el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'sameSpan', id: 'same-span', checked: s.sameSpan }),
+      'All filters on one span'),
     el('button', { type: 'submit', class: 'primary', id: 'search-button' }, 'Find traces'),
-    el('p', { class: 'hint' }, 'A trace matches when one of its spans passes every filter.'));
+    el('p', { class: 'hint' }, 'A trace matches when its spans, between them, pass every filter: ',
+      'the service on one span, the error on another. Tick \u201cAll filters on one span\u201d to ask one span to pass them all.'));
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -151,6 +176,7 @@ function searchForm(s, results) {
       start: null,
       end: Date.now(),
       error: f.error.checked,
+      sameSpan: f.sameSpan.checked,
       limit: Number(f.limit.value) || 20,
       sort: f.sort.value,
       cursors: [],
@@ -180,19 +206,7 @@ async function showResults(s, results) {
       replace(results, noTracesYet());
       return;
     }
-    answer = await api.search({
-      service: s.service,
-      name: s.name,
-      attr: s.attrs,
-      min_duration: s.minDuration,
-      max_duration: s.maxDuration,
-      start: `${Math.floor(from)}000000`,
-      end: `${Math.ceil(to)}000000`,
-      error: s.error ? 'true' : '',
-      limit: s.limit,
-      sort: s.sort,
-      cursor: s.cursors[s.cursors.length - 1],
-    });
+    answer = await api.search(searchQuery(s));
   } catch (e) {
     replace(results, errorMessage(e, 'Search'));
     return;
@@ -208,7 +222,9 @@ async function showResults(s, results) {
       el('p', {}, 'Widen the time range, remove a filter, or check the attribute spelling (key=value, exact match).')));
     return;
   }
-  replace(results, heading, scatter(traces), traceTable(traces, s, results), pager(s, answer.next_cursor, results));
+  const compare = comparePicker();
+  replace(results, heading, el('p', { class: 'flame-link' }, el('a', { href: `/flame${location.search}`, id: 'flame-link' }, 'Flame graph of these traces')),
+    scatter(traces), compare.bar, traceTable(traces, s, results, compare), pager(s, answer.next_cursor, results));
 }
 
 /** Duration over start time, one dot per trace; a click opens the trace. */
@@ -254,7 +270,52 @@ function scatter(traces) {
     el('figcaption', {}, 'Duration by start time; red dots have errors. Click a dot to open its trace.'));
 }
 
-function traceTable(traces, s, results) {
+/**
+ * The "Compare" bar over the list, and the ticks it counts: the first trace
+ * ticked is A, the second B; with two ticked the others wait.
+ */
+function comparePicker() {
+  const picked = [];
+  const button = el('button', {
+    type: 'button',
+    id: 'compare-button',
+    class: 'primary',
+    disabled: true,
+    onclick: () => {
+      if (picked.length !== 2) return;
+      const p = new URLSearchParams({ a: picked[0], b: picked[1] });
+      location.href = `/compare?${p}`;
+    },
+  }, 'Compare');
+  const hint = el('span', { class: 'hint', id: 'compare-hint' });
+  const bar = el('div', { class: 'compare-bar' }, button, hint);
+  const boxes = [];
+  const refresh = () => {
+    button.disabled = picked.length !== 2;
+    hint.textContent = picked.length === 2 ? `A ${picked[0].slice(0, 8)}… with B ${picked[1].slice(0, 8)}…`
+      : `Tick ${2 - picked.length} ${picked.length ? 'more trace' : 'traces'} to compare`;
+    for (const box of boxes) box.disabled = picked.length === 2 && !box.checked;
+  };
+  const checkbox = (traceId) => {
+    const box = el('input', {
+      type: 'checkbox',
+      class: 'compare-pick',
+      'aria-label': `Compare trace ${traceId}`,
+      onchange: () => {
+        const at = picked.indexOf(traceId);
+        if (box.checked && at < 0) picked.push(traceId);
+        if (!box.checked && at >= 0) picked.splice(at, 1);
+        refresh();
+      },
+    });
+    boxes.push(box);
+    return box;
+  };
+  refresh();
+  return { bar, checkbox };
+}
+
+function traceTable(traces, s, results, compare) {
   const sortHeader = (label, sorts, id) => {
     const active = sorts.includes(s.sort);
     const next = active && sorts.length > 1 ? sorts[(sorts.indexOf(s.sort) + 1) % sorts.length] : sorts[0];
@@ -265,6 +326,7 @@ function traceTable(traces, s, results) {
   return el('div', { class: 'table-scroll' },
     el('table', { class: 'data traces', id: 'trace-list' },
       el('thead', {}, el('tr', {},
+        el('th', { class: 'pick' }, el('span', { class: 'visually-hidden' }, 'Compare')),
         el('th', {}, 'Trace'), el('th', {}, 'Root span'), el('th', {}, 'Service'),
         el('th', { class: 'num' }, 'Spans'), el('th', { class: 'num' }, 'Errors'),
         sortHeader('Duration', ['longest', 'shortest'], 'sort-duration'),
@@ -273,10 +335,11 @@ function traceTable(traces, s, results) {
         class: t.error_count ? 'has-errors' : '',
         dataset: { traceId: t.trace_id },
         onclick: (e) => {
-          if (e.target.closest('a')) return;
+          if (e.target.closest('a, input, .pick')) return;
           location.href = `/trace/${t.trace_id}`;
         },
       },
+      el('td', { class: 'pick' }, compare.checkbox(t.trace_id)),
       el('td', {}, el('a', { href: `/trace/${t.trace_id}`, class: 'trace-link' }, el('code', {}, t.trace_id.slice(0, 16)))),
       el('td', { class: 'root-name' }, t.root_name || '(no root)'),
       el('td', {}, serviceBadge(t.root_service || '?'),

@@ -1,11 +1,13 @@
 // The trace page: a virtualised waterfall (one row per span, indented by
-// depth, collapsible, the critical path highlighted), the selected span's
-// details, JSON export, and per-name statistics.
+// depth, collapsible, the critical path highlighted, an async span's busy
+// time drawn in its bar) or a flame graph of the same spans, find in trace,
+// the selected span's details, JSON export, and per-name statistics.
 
 import { api, ApiError, parseTrace } from './api.js';
 import {
-  el, errorMessage, formatDuration, formatTime, loading, niceTicks, replace, serviceBadge, serviceColor,
+  el, errorMessage, formatDuration, formatPercent, formatTime, loading, niceTicks, replace, serviceBadge, serviceColor,
 } from './util.js';
+import { FlameGraph, describeSpan, traceBoxes } from './flame.js';
 
 /** Where an imported trace waits in this tab, so a reload shows it again. */
 export const IMPORT_KEY = 'dapple.import';
@@ -84,6 +86,7 @@ export function buildModel(trace) {
     s.children = [];
     s.orphan = false;
     s.error = s.status.code === 'error';
+    s.poll = pollTimes(s);
     if (!byId.has(s.span_id)) byId.set(s.span_id, s);
   }
   const byStart = (a, b) => a.offset - b.offset || a.name.localeCompare(b.name);
@@ -150,6 +153,53 @@ export function buildModel(trace) {
     critical: criticalPath(root),
     services: [...new Set(spans.map((s) => s.service))].sort(),
   };
+}
+
+/**
+ * An async span's time inside `poll` (`busy_ns`) and waiting between polls
+ * (`idle_ns`, else the rest of its duration), and its `polls`, as Dapple's
+ * runtime and tracing-opentelemetry record them; null for other spans.
+ * `share` is busy over the duration.
+ */
+export function pollTimes(span) {
+  const busy = count(span.attributes.busy_ns);
+  if (busy === null) return null;
+  const idle = count(span.attributes.idle_ns) ?? Math.max(span.duration_nanos - busy, 0);
+  const whole = span.duration_nanos || busy + idle;
+  return { busy, idle, polls: count(span.attributes.polls), share: whole ? Math.min(busy / whole, 1) : 0 };
+}
+
+/** A non-negative integer attribute (a number, or digits in a string), or null. */
+function count(value) {
+  const n = typeof value === 'number' ? value : (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN);
+  return Number.isInteger(n) && n >= 0 ? n : null;
+}
+
+/** An async span's busy and idle time in words, for tooltips. */
+export function busyNote(poll) {
+  const polls = poll.polls === null ? '' : ` in ${poll.polls} poll${poll.polls === 1 ? '' : 's'}`;
+  return `busy ${formatDuration(poll.busy)}${polls}, idle ${formatDuration(poll.idle)} ` +
+    '(totals: when each poll ran is not recorded)';
+}
+
+/** A span's name, service and attributes, lower case, for find in trace. */
+function findText(span) {
+  if (span.findText === undefined) {
+    const text = (v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v));
+    // NUL between fields: what a user types never runs from one into the next.
+    span.findText = [span.name, span.service, ...Object.entries(span.attributes).map(([k, v]) => `${k}\u0000${text(v)}`)]
+      .join('\u0000').toLowerCase();
+  }
+  return span.findText;
+}
+
+/** Sets (or with an empty value removes) a parameter of the page's query, in place. */
+function setQuery(key, value) {
+  const params = new URLSearchParams(location.search);
+  if (value) params.set(key, value);
+  else params.delete(key);
+  const query = params.toString();
+  history.replaceState(null, '', `${location.pathname}${query ? `?${query}` : ''}`);
 }
 
 /** A span's time not covered by any of its children. */
@@ -226,6 +276,13 @@ class TraceView {
     this.selected = null;
     this.visible = model.order;
     this.frame = 0;
+    this.parentOf = new Map();
+    for (const s of model.order) for (const c of s.children) this.parentOf.set(c, s);
+    this.matches = [];
+    this.matchSet = new Set();
+    this.current = -1;
+    this.needle = '';
+    const query = new URLSearchParams(location.search);
 
     const { trace, spans, root, total } = model;
     const errors = spans.filter((s) => s.error).length;
@@ -240,6 +297,28 @@ class TraceView {
     this.details = el('section', { class: 'details', id: 'span-details' },
       el('p', { class: 'hint' }, 'Click a span to see its attributes, events, links and status.'));
     this.rowCount = el('span', { id: 'row-count' });
+    this.waterfall = el('section', { class: 'waterfall', id: 'waterfall', role: 'table', 'aria-label': 'Spans of the trace' },
+      this.axis(),
+      this.scroller);
+    this.flame = null;
+    this.flameView = el('section', { class: 'flame-view', id: 'flame-view' });
+    this.viewButtons = {
+      waterfall: el('button', { type: 'button', id: 'view-waterfall', onclick: () => this.show('waterfall') }, 'Waterfall'),
+      flame: el('button', { type: 'button', id: 'view-flame', onclick: () => this.show('flame') }, 'Flame graph'),
+    };
+    this.findInput = el('input', {
+      type: 'search', id: 'find-input', placeholder: 'Find in trace', 'aria-label': 'Find spans by name, service or attribute',
+      value: query.get('find') || '', oninput: () => this.find(), onchange: () => this.find(), onkeydown: (e) => {
+        if (e.key === 'Enter') {
+          e.preventDefault();
+          this.step(e.shiftKey ? -1 : 1);
+        }
+      },
+    });
+    this.findCount = el('span', { id: 'find-count' });
+    this.findPosition = el('span', { id: 'find-position' });
+    this.findHidden = el('span', { id: 'find-hidden', class: 'find-hidden' });
+    const polled = spans.some((s) => s.poll);
 
     replace(main,
       el('section', { class: 'trace-header' },
@@ -259,13 +338,109 @@ class TraceView {
           el('button', { type: 'button', id: 'export-json', onclick: () => this.export() }, 'Export JSON'),
           el('span', { class: 'key' }, el('span', { class: 'key-critical' }), 'critical path'),
           el('span', { class: 'key' }, el('span', { class: 'key-error' }), 'error'),
-          this.rowCount)),
-      el('section', { class: 'waterfall', id: 'waterfall', role: 'table', 'aria-label': 'Spans of the trace' },
-        this.axis(),
-        this.scroller),
+          polled
+            ? el('span', { class: 'key', id: 'busy-key', title: 'An async span\'s bar: solid for its time inside poll, hatched for its time waiting. Only the totals are recorded, not when each poll ran, so the busy part is drawn first.' },
+              el('span', { class: 'key-busy' }), 'busy (in poll)', el('span', { class: 'key-idle' }), 'idle, in total')
+            : null,
+          this.rowCount),
+        el('div', { class: 'toolbar' },
+          el('div', { class: 'view-switch', role: 'group', 'aria-label': 'View' }, this.viewButtons.waterfall, this.viewButtons.flame),
+          el('div', { class: 'find', role: 'search' },
+            this.findInput,
+            el('button', { type: 'button', id: 'find-previous', 'aria-label': 'Previous match (Shift+Enter)', title: 'Previous match (Shift+Enter)', onclick: () => this.step(-1) }, '↑'),
+            el('button', { type: 'button', id: 'find-next', 'aria-label': 'Next match (Enter)', title: 'Next match (Enter)', onclick: () => this.step(1) }, '↓'),
+            el('span', { class: 'find-status', 'aria-live': 'polite' }, this.findCount, this.findPosition, this.findHidden)))),
+      this.waterfall,
+      this.flameView,
       this.details,
       this.statistics());
     this.refresh();
+    if (this.findInput.value) this.find();
+    this.show(query.get('view') === 'flame' ? 'flame' : 'waterfall');
+  }
+
+  /** Shows the waterfall or the flame graph, and says so in the URL. */
+  show(view) {
+    this.view = view;
+    for (const [name, button] of Object.entries(this.viewButtons)) button.setAttribute('aria-pressed', String(name === view));
+    this.waterfall.hidden = view !== 'waterfall';
+    this.flameView.hidden = view !== 'flame';
+    setQuery('view', view === 'flame' ? 'flame' : '');
+    if (view === 'flame' && !this.flame) {
+      // Laid out on first use only: a big trace seen as a waterfall never pays for it.
+      this.flame = new FlameGraph({
+        id: 'flame',
+        label: 'Flame graph of the trace',
+        unit: 'spans',
+        describe: describeSpan,
+        classesOf: (s) => this.marks(s),
+        onSelect: (s) => this.select(s),
+        axis: true,
+      });
+      this.flame.node.classList.toggle('finding', this.matchSet.size > 0 || Boolean(this.findInput.value.trim()));
+      replace(this.flameView, this.flame.node);
+      this.flame.show(traceBoxes(this.model), this.model.total);
+    }
+    if (view === 'waterfall') {
+      if (this.selected) this.scrollTo(this.selected);
+      this.draw();
+    }
+  }
+
+  /** The find and selection classes of a span's row or box. */
+  marks(span) {
+    const marks = [];
+    if (span === this.selected) marks.push('selected');
+    if (this.matchSet.has(span)) marks.push('match');
+    if (this.current >= 0 && this.matches[this.current] === span) marks.push('current-match');
+    return marks;
+  }
+
+  /** Finds the spans whose name, service or an attribute's key or value holds the typed text. */
+  find() {
+    const text = this.findInput.value;
+    const needle = text.trim().toLowerCase();
+    setQuery('find', text.trim());
+    // A change event after the input events of the same text changes nothing.
+    if (needle === this.needle) return;
+    this.needle = needle;
+    this.matches = needle ? this.model.order.filter((s) => findText(s).includes(needle)) : [];
+    this.matchSet = new Set(this.matches);
+    this.current = -1;
+    if (this.flame) this.flame.node.classList.toggle('finding', Boolean(needle));
+    this.sayFound();
+    this.draw();
+    this.flame?.refreshClasses();
+  }
+
+  /** "N of M spans match", where the current one is, and how many are collapsed out of sight. */
+  sayFound() {
+    const needle = this.findInput.value.trim();
+    this.findCount.textContent = needle ? `${this.matches.length} of ${this.model.spans.length} spans match` : '';
+    this.findPosition.textContent = this.current >= 0 ? `${this.current + 1} / ${this.matches.length}` : '';
+    const hidden = this.matches.filter((s) => s.row < 0).length;
+    this.findHidden.textContent = hidden ? `${hidden} in collapsed spans` : '';
+  }
+
+  /** Goes to the next (`1`) or previous (`-1`) match: shows its row, expanding what hides it, and its details. */
+  step(delta) {
+    const n = this.matches.length;
+    if (!n) return;
+    this.current = this.current < 0 ? (delta > 0 ? 0 : n - 1) : (this.current + delta + n) % n;
+    const span = this.matches[this.current];
+    let changed = false;
+    for (let p = this.parentOf.get(span); p; p = this.parentOf.get(p)) changed = this.collapsed.delete(p) || changed;
+    if (changed) this.refresh();
+    this.scrollTo(span);
+    this.select(span);
+    this.sayFound();
+  }
+
+  /** Scrolls the waterfall so the row of `span` is in the middle of the view. */
+  scrollTo(span) {
+    if (span.row < 0 || this.waterfall.hidden) return;
+    const height = this.scroller.clientHeight || 600;
+    this.scroller.scrollTop = Math.max(span.row * ROW_HEIGHT - (height - ROW_HEIGHT) / 2, 0);
   }
 
   axis() {
@@ -300,9 +475,12 @@ class TraceView {
         i = this.collapsed.has(s) ? s.subtreeEnd : i + 1;
       }
     }
+    for (const s of order) s.row = -1;
+    this.visible.forEach((s, i) => { s.row = i; });
     this.spacer.style.height = `${this.visible.length * ROW_HEIGHT}px`;
     const hidden = this.model.spans.length - this.visible.length;
     this.rowCount.textContent = hidden ? `${this.visible.length} rows shown, ${hidden} hidden` : `${this.visible.length} rows`;
+    if (this.matches.length) this.sayFound();
     this.draw();
   }
 
@@ -335,7 +513,7 @@ class TraceView {
     if (span.error) classes.push('error');
     if (span.orphan) classes.push('orphan');
     if (critical.has(span)) classes.push('critical');
-    if (span === this.selected) classes.push('selected');
+    classes.push(...this.marks(span));
     const hidden = collapsed ? span.subtreeEnd - span.index - 1 : 0;
     return el('div', {
       class: classes.join(' '),
@@ -363,10 +541,17 @@ class TraceView {
       span.orphan ? el('span', { class: 'orphan-mark', title: `parent ${span.parent_id || '?'} never arrived` }, 'orphan') : null,
       hidden ? el('span', { class: 'hidden-count' }, `+${hidden}`) : null),
     el('div', { class: 'wf-bar-area' },
-      el('div', {
-        class: 'wf-bar',
-        style: { left: `${left}%`, width: `${width}%`, background: serviceColor(span.service) },
-      }),
+      span.poll
+        // Busy first, idle after: only the totals are known, not when each poll ran.
+        ? el('div', {
+          class: 'wf-bar has-busy',
+          title: busyNote(span.poll),
+          style: { left: `${left}%`, width: `${width}%`, 'background-color': serviceColor(span.service) },
+        }, el('div', { class: 'wf-busy', style: { width: `${span.poll.share * 100}%`, 'background-color': serviceColor(span.service) } }))
+        : el('div', {
+          class: 'wf-bar',
+          style: { left: `${left}%`, width: `${width}%`, background: serviceColor(span.service) },
+        }),
       (critical.get(span) || []).map(([from, to]) => el('div', {
         class: 'wf-critical',
         style: { left: `${(from / total) * 100}%`, width: `${Math.max(((to - from) / total) * 100, 0.1)}%` },
@@ -377,6 +562,8 @@ class TraceView {
   select(span) {
     this.selected = span;
     this.draw();
+    this.flame?.refreshClasses();
+    const poll = span.poll;
     const base = this.model.base;
     const relative = (nanos) => `+${formatDuration(Number(nanos - base))}`;
     const attributes = Object.entries(span.attributes);
@@ -389,6 +576,17 @@ class TraceView {
         el('dt', {}, 'Status'), el('dd', { id: 'detail-status', class: span.error ? 'status-error' : '' },
           span.status.code + (span.status.message ? `: ${span.status.message}` : '')),
         el('dt', {}, 'Duration'), el('dd', {}, formatDuration(span.duration_nanos), ` (self ${formatDuration(span.selfTime)})`),
+        poll
+          ? [
+            el('dt', { title: 'Time inside poll, in total' }, 'Busy'),
+            el('dd', { class: 'poll-time' }, el('strong', { id: 'detail-busy' }, formatDuration(poll.busy)), ` (${formatPercent(poll.share)} of the span)`),
+            el('dt', { title: 'Time waiting between polls, in total' }, 'Idle'),
+            el('dd', { class: 'poll-time' }, el('strong', { id: 'detail-idle' }, formatDuration(poll.idle)),
+              span.attributes.idle_ns === undefined ? ' (the duration less the busy time)' : ''),
+            poll.polls === null ? null : [el('dt', {}, 'Polls'), el('dd', { class: 'poll-time' }, el('strong', { id: 'detail-polls' }, poll.polls))],
+            el('dd', { class: 'hint poll-note' }, 'Totals over the span\'s polls: when each poll ran is not recorded.'),
+          ]
+          : null,
         el('dt', {}, 'Start'), el('dd', {}, relative(span.start_unix_nanos), ' from the trace start'),
         el('dt', {}, 'Kind'), el('dd', {}, span.kind || 'internal'),
         el('dt', {}, 'Span id'), el('dd', {}, el('code', {}, span.span_id)),

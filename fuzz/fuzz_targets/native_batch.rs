@@ -54,19 +54,20 @@ fuzz_target!(|bytes: &[u8]| {
             filter: Default::default(),
             attributes: vec![("http.route".into(), "/".into())],
             sort: search::Sort::Longest,
+            same_span: false,
             limit: 10,
             after: None,
         },
     )
     .unwrap();
-    aggregate::operations(store, always).unwrap();
+    aggregate::operations(store, always, None).unwrap();
     aggregate::series(
         store,
         &aggregate::SeriesRequest {
             service: None,
             name,
             window: always,
-            buckets: 7,
+            buckets: aggregate::Buckets::Count(7),
         },
     )
     .unwrap();

@@ -169,10 +169,24 @@ fn search_filters_and_pages(collector: &CollectorProcess) {
     assert_eq!(count("name=program.compute&min_duration=1h"), 0);
     assert_eq!(count("max_duration=1ns"), 0);
     assert_eq!(count("attr=items=3"), 5);
-    assert_eq!(count("attr=items=3&attr=n=4"), 0, "all attrs on one span");
+    assert_eq!(
+        count("attr=items=3&attr=n=4"),
+        5,
+        "each attr on a span of its own"
+    );
+    assert_eq!(
+        count("attr=items=3&attr=n=4&same_span=true"),
+        0,
+        "all attrs on one span"
+    );
     assert_eq!(count("attr=items=4"), 0);
     assert_eq!(count("error=true&name=program.store"), 5);
-    assert_eq!(count("error=true&name=program.load"), 0);
+    assert_eq!(
+        count("error=true&name=program.load"),
+        5,
+        "the error is in store"
+    );
+    assert_eq!(count("error=true&name=program.load&same_span=true"), 0);
     assert_eq!(count("service=nobody"), 0);
     assert_eq!(count("start=9999999999999999999"), 0);
 }
@@ -717,11 +731,20 @@ impl Shop {
     /// The `(sort key, trace)` of the traces `search` finds, in the order of
     /// `sort`, as the collector keys its cursors.
     fn found(&self, search: &Search, sort: &str) -> Vec<(u64, String)> {
+        let criteria = search.criteria();
         let mut newest: BTreeMap<String, u64> = BTreeMap::new();
-        for (_, span) in self.spans().filter(|(r, s)| search.matches(r, s)) {
+        for (_, span) in self.spans().filter(|(r, s)| criteria[0].matches(r, s)) {
             let key = newest.entry(hex(&span.trace_id)).or_default();
             *key = (*key).max(span.start_unix_nanos);
         }
+        // Every other filter has a span of its own in the trace.
+        newest.retain(|trace, _| {
+            criteria[1..].iter().all(|criterion| {
+                self.spans_of(trace)
+                    .iter()
+                    .any(|(r, s)| criterion.matches(r, s))
+            })
+        });
         let mut keys: Vec<(u64, String)> = match sort {
             "newest" => newest.into_iter().map(|(t, k)| (k, t)).collect(),
             _ => newest
@@ -1061,6 +1084,10 @@ struct Search {
     start: Option<u64>,
     end: Option<u64>,
     error: bool,
+    /// One span must match every filter (`same_span=true`); otherwise each
+    /// of these may be matched by a span of its own: the service, name and
+    /// durations together, errors only, each attribute.
+    same_span: bool,
 }
 
 impl Search {
@@ -1091,6 +1118,9 @@ impl Search {
         if self.error {
             pairs.push(("error", "true".into()));
         }
+        if self.same_span {
+            pairs.push(("same_span", "true".into()));
+        }
         pairs
             .iter()
             .map(|(k, v)| format!("{k}={}", encode(v)))
@@ -1098,6 +1128,52 @@ impl Search {
             .join("&")
     }
 
+    /// The search's filters, each to be matched by a span of its own, in
+    /// the collector's order (the first keys the trace); one when
+    /// `same_span`.
+    fn criteria(&self) -> Vec<Search> {
+        let window = Search {
+            start: self.start,
+            end: self.end,
+            same_span: true,
+            ..Search::default()
+        };
+        if self.same_span {
+            return vec![self.clone()];
+        }
+        let mut criteria = Vec::new();
+        if self.service.is_some()
+            || self.name.is_some()
+            || self.min_duration_ms.is_some()
+            || self.max_duration_ms.is_some()
+        {
+            criteria.push(Search {
+                service: self.service,
+                name: self.name,
+                min_duration_ms: self.min_duration_ms,
+                max_duration_ms: self.max_duration_ms,
+                ..window.clone()
+            });
+        }
+        if self.error {
+            criteria.push(Search {
+                error: true,
+                ..window.clone()
+            });
+        }
+        for attribute in &self.attributes {
+            criteria.push(Search {
+                attributes: vec![attribute.clone()],
+                ..window.clone()
+            });
+        }
+        if criteria.is_empty() {
+            criteria.push(window);
+        }
+        criteria
+    }
+
+    /// Whether one span matches every filter.
     fn matches(&self, resource: &proto::Resource, span: &proto::Span) -> bool {
         let duration = span.end_unix_nanos - span.start_unix_nanos;
         self.service.is_none_or(|s| s == resource.service_name)
@@ -1321,6 +1397,17 @@ fn every_endpoint_answers_the_same_json_on_every_store() {
             ..Search::default()
         },
     ];
+    // The searches whose filters may match different spans, once more with
+    // one span matching them all.
+    let one_span: Vec<Search> = searches
+        .iter()
+        .filter(|s| s.criteria().len() > 1)
+        .map(|s| Search {
+            same_span: true,
+            ..s.clone()
+        })
+        .collect();
+    let searches = [&searches[..], &one_span[..]].concat();
     let mut found_any = 0;
     for (n, search) in searches.iter().enumerate() {
         // Pages of one for all traces, the tie and a search by attribute.
@@ -1336,7 +1423,9 @@ fn every_endpoint_answers_the_same_json_on_every_store() {
             compared += 1;
             assert_eq!(status, 200, "{query}: {page}");
             assert_eq!(page, shop.pages(search, sort, 1000)[0], "{query}");
-            found_any += usize::from(!shop.found(search, sort).is_empty());
+            if !search.same_span {
+                found_any += usize::from(!shop.found(search, sort).is_empty());
+            }
             for &limit in limits {
                 let pages = same_pages(&collectors, &format!("{query}&limit={limit}"));
                 compared += pages.len();
@@ -1350,7 +1439,7 @@ fn every_endpoint_answers_the_same_json_on_every_store() {
     }
     assert_eq!(
         found_any,
-        3 * (searches.len() - 3),
+        3 * (searches.len() - one_span.len() - 3),
         "every search finds something but the three that must not"
     );
     // The default order is the newest first, 20 at most.
@@ -1444,6 +1533,8 @@ fn every_endpoint_answers_the_same_json_on_every_store() {
         "one checkout per bucket: {checkouts}"
     );
 
+    compared += narrowed_aggregates_and_aligned_series(&collectors, &shop);
+
     let stores: Vec<String> = collectors
         .iter()
         .map(|c| format!("{:?}", c.backend))
@@ -1453,7 +1544,8 @@ fn every_endpoint_answers_the_same_json_on_every_store() {
         format!(
             "{}: {} spans in {} traces; {} answers compared across stores and with the \
              expected JSON ({} searches x 3 sorts, one page and pages of 1 and 4; every \
-             trace; services, names; aggregates and dependencies over 3 windows; 7 series)",
+             trace; services, names; aggregates and dependencies over 3 windows; 7 series; \
+             aggregates of each service; 6 series in round or automatic buckets)",
             stores.join(", "),
             shop.spans().count(),
             shop.traces().len(),
@@ -1461,4 +1553,199 @@ fn every_endpoint_answers_the_same_json_on_every_store() {
             searches.len(),
         ),
     );
+}
+
+/// A series asked for with `step=`, the length of its buckets, and where its
+/// first bucket must start: at the earliest, at the latest (asked after the
+/// answer, since it may follow the clock).
+struct Stepped<'a> {
+    service: Option<&'a str>,
+    name: &'a str,
+    window: &'a str,
+    step: &'a str,
+    step_secs: u64,
+    first_within: Box<dyn Fn() -> (u64, u64) + 'a>,
+}
+
+/// Aggregates of one service (`service=`), and series whose buckets are
+/// round lengths (`step=5m`) or chosen for the window and the spans in it
+/// (`step=auto`), on every collector; gives how many answers it compared.
+fn narrowed_aggregates_and_aligned_series(collectors: &[Collector], shop: &Shop) -> usize {
+    let mut compared = 0;
+    for (window, secs) in [("1h", 3_600), ("3h", 10_800)] {
+        for service in ["frontend", "backend", "db", "nobody"] {
+            let (status, aggregates) = same_answer(
+                collectors,
+                &format!("/api/aggregates?window={window}&service={service}"),
+            );
+            let mut expected = shop.aggregates(window, secs);
+            expected["operations"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|o| o["service"] == service);
+            expected["service"] = json!(service);
+            assert_eq!(
+                (status, &aggregates),
+                (200, &expected),
+                "{service} {window}"
+            );
+            compared += 1;
+        }
+    }
+
+    let earliest = |name: &str| {
+        shop.spans()
+            .filter(|(_, s)| s.name == name)
+            .map(|(_, s)| s.start_unix_nanos)
+            .min()
+            .unwrap()
+    };
+    let a_minute_ago = || dapple::now_unix_nanos() - 60 * SECOND;
+    let checkouts = earliest("GET /checkout");
+    let orders = earliest("POST /order");
+    let old = earliest("GET /old");
+    let cases = [
+        // Spans over most of the hour: 30 s buckets from the oldest.
+        Stepped {
+            service: None,
+            name: "GET /checkout",
+            window: "1h",
+            step: "auto",
+            step_secs: 30,
+            first_within: Box::new(move || (checkouts - 30 * SECOND + 1, checkouts)),
+        },
+        Stepped {
+            service: Some("backend"),
+            name: "POST /order",
+            window: "1h",
+            step: "auto",
+            step_secs: 30,
+            first_within: Box::new(move || (orders - 30 * SECOND + 1, orders)),
+        },
+        // Spans of the last minute only, in a window of ten: the last
+        // minute in one-second buckets.
+        Stepped {
+            service: None,
+            name: "GET /tie",
+            window: "10m",
+            step: "auto",
+            step_secs: 1,
+            first_within: Box::new(move || (shop.now - 61 * SECOND, a_minute_ago())),
+        },
+        // Spans two hours old in a window of three: from them, by two minutes.
+        Stepped {
+            service: None,
+            name: "GET /old",
+            window: "3h",
+            step: "auto",
+            step_secs: 120,
+            first_within: Box::new(move || (old - 120 * SECOND + 1, old)),
+        },
+        // No span: the whole window.
+        Stepped {
+            service: None,
+            name: "nothing",
+            window: "1h",
+            step: "auto",
+            step_secs: 30,
+            first_within: Box::new(move || {
+                (shop.now - 3_630 * SECOND, a_minute_ago() - 3_540 * SECOND)
+            }),
+        },
+        // A length asked for: the whole window, from a round time.
+        Stepped {
+            service: Some("frontend"),
+            name: "GET /checkout",
+            window: "1h",
+            step: "5m",
+            step_secs: 300,
+            first_within: Box::new(move || {
+                (shop.now - 3_900 * SECOND, a_minute_ago() - 3_540 * SECOND)
+            }),
+        },
+    ];
+    for Stepped {
+        service,
+        name,
+        window,
+        step: step_param,
+        step_secs,
+        first_within,
+    } in cases
+    {
+        let mut path = format!(
+            "/api/aggregates/series?name={}&window={window}&step={step_param}",
+            encode(name)
+        );
+        if let Some(service) = service {
+            path.push_str(&format!("&service={service}"));
+        }
+        let window_secs = match window {
+            "10m" => 600,
+            "1h" => 3_600,
+            _ => 10_800,
+        };
+        let step = step_secs * SECOND;
+        for collector in collectors {
+            let asked = dapple::now_unix_nanos();
+            let (status, mut body) = collector.get(&path);
+            let (first_at_least, first_at_most) = first_within();
+            let what = format!("{:?} {path}", collector.backend);
+            assert_eq!(status, 200, "{what}: {body}");
+            assert_eq!(body["bucket_nanos"], step, "{what}: {body}");
+            let points = body["points"].as_array_mut().expect("points");
+            let first = points[0]["start_unix_nanos"].as_u64().unwrap();
+            assert_eq!(first % step, 0, "{what}: buckets start at round times");
+            assert!(
+                (first_at_least..=first_at_most).contains(&first),
+                "{what}: the first bucket starts at {first}, not in \
+                 {first_at_least}..={first_at_most}"
+            );
+            let last = first + (points.len() as u64 - 1) * step;
+            assert!(
+                last <= dapple::now_unix_nanos() && last + step > asked,
+                "{what}: the last bucket holds now"
+            );
+            let mut slots: Vec<Vec<&proto::Span>> = vec![Vec::new(); points.len()];
+            for (resource, span) in shop.in_window(window_secs) {
+                if span.name == name && service.is_none_or(|s| s == resource.service_name) {
+                    slots[((span.start_unix_nanos - first) / step) as usize].push(span);
+                }
+            }
+            for (i, point) in points.iter_mut().enumerate() {
+                let point = point.as_object_mut().expect("a point");
+                let start = point.remove("start_unix_nanos").and_then(|s| s.as_u64());
+                assert_eq!(start, Some(first + i as u64 * step), "{what}");
+                assert_eq!(*point, latency(&slots[i]), "{what}: bucket {i}");
+            }
+            assert_eq!(
+                (&body["name"], &body["service"], &body["window"]),
+                (&json!(name), &json!(service), &json!(window)),
+                "{what}"
+            );
+            compared += 1;
+        }
+    }
+
+    for (query, parameter) in [
+        ("name=x&step=0s", "step"),
+        ("name=x&step=soon", "step"),
+        ("name=x&step=1ms&window=1h", "step"),
+        ("name=x&step=auto&buckets=5", "step"),
+        ("name=x&buckets=0", "buckets"),
+    ] {
+        let (status, body) = same_answer(collectors, &format!("/api/aggregates/series?{query}"));
+        assert_eq!(
+            (status, &body["parameter"]),
+            (400, &json!(parameter)),
+            "{query}: {body}"
+        );
+    }
+    let (status, body) = same_answer(collectors, "/api/aggregates?window=1h&services=db");
+    assert_eq!(
+        (status, &body["parameter"]),
+        (400, &json!("query")),
+        "{body}"
+    );
+    compared
 }

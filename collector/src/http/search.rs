@@ -1,4 +1,5 @@
-//! `GET /api/traces`: traces with a span matching every filter, newest
+//! `GET /api/traces`: traces matching every filter, each filter perhaps in
+//! a span of its own (or all in one span, with `same_span=true`), newest
 //! first (or longest or shortest first), a page at a time.
 
 use axum::Json;
@@ -39,6 +40,7 @@ fn parse(params: &Params) -> Result<TraceSearch, ApiError> {
         "limit",
         "cursor",
         "sort",
+        "same_span",
     ])?;
     let sort = match params.get("sort") {
         None | Some("newest") => Sort::Newest,
@@ -85,6 +87,7 @@ fn parse(params: &Params) -> Result<TraceSearch, ApiError> {
     Ok(TraceSearch {
         filter,
         attributes,
+        same_span: params.flag("same_span")?,
         sort,
         limit,
         after,

@@ -37,11 +37,21 @@ const ASSETS: &[Asset] = &[
     asset!("trace.js", "text/javascript; charset=utf-8"),
     asset!("dashboard.js", "text/javascript; charset=utf-8"),
     asset!("graph.js", "text/javascript; charset=utf-8"),
+    asset!("flame.js", "text/javascript; charset=utf-8"),
+    asset!("compare.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
 /// The UI's pages, each answered with `index.html`.
-pub(super) const PAGES: &[&str] = &["/", "/search", "/trace/{trace_id}", "/dashboard", "/graph"];
+pub(super) const PAGES: &[&str] = &[
+    "/",
+    "/search",
+    "/trace/{trace_id}",
+    "/dashboard",
+    "/graph",
+    "/flame",
+    "/compare",
+];
 
 /// Headers on every page and asset: scripts, styles and images only from
 /// the collector itself, nothing inline, no framing by other sites, and no

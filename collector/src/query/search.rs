@@ -1,10 +1,13 @@
-//! Trace searches: the traces with a span matching every filter, newest
-//! first (or longest or shortest first), a page at a time. Pages are keyed,
-//! not numbered: a page ends with a [`Cursor`] naming its last trace, and
-//! the next page starts after it, so traces arriving meanwhile shift
+//! Trace searches: the traces matching every filter, newest first (or
+//! longest or shortest first), a page at a time. Each filter may be matched
+//! by a span of its own (a service filter and "errors only" find a trace
+//! whose error is in another service), or, with
+//! [`TraceSearch::same_span`], one span must match them all. Pages are
+//! keyed, not numbered: a page ends with a [`Cursor`] naming its last trace,
+//! and the next page starts after it, so traces arriving meanwhile shift
 //! nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -19,8 +22,18 @@ use crate::store::{SpanFilter, Store, StoreError};
 const SCAN_LIMIT: usize = 200_000;
 
 /// Traces ordered by duration, at most: such a search orders the newest this
-/// many matching traces.
+/// many matching traces. Also the most traces a search whose filters match
+/// different spans looks at for its first filter.
 const SORT_LIMIT: usize = 10_000;
+
+/// Traces a search whose filters match different spans takes at a time for
+/// its first filter, before checking them against the others.
+const CHUNK: usize = 500;
+
+/// How far apart the spans of one trace may start, at most, for filters
+/// matched by different spans: the other filters are looked for within
+/// this much of the first filter's spans.
+const TRACE_SPREAD_NS: u64 = 15 * 60 * 1_000_000_000;
 
 /// The order of a trace list; a cursor's key is what it orders by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,9 +85,13 @@ pub struct TraceSearch {
     /// Which spans a trace needs one of (its `limit` is not used: a search
     /// reads as much as its order needs).
     pub filter: SpanFilter,
-    /// Attributes that same span must have, as `(key, value text)` (see
+    /// Attributes a span must have, as `(key, value text)` (see
     /// [`crate::span::Value::text`]).
     pub attributes: Vec<(String, String)>,
+    /// Whether one span must match every filter. Otherwise each of these
+    /// may be matched by a span of its own: the service, name and duration
+    /// together; errors only; each attribute.
+    pub same_span: bool,
     /// The order.
     pub sort: Sort,
     /// Traces per page.
@@ -106,6 +123,12 @@ pub fn search(store: &dyn Store, search: &TraceSearch) -> Result<TracePage, Stor
 /// span, newest first; for `Sort::Newest` only those after the cursor, at
 /// most one more than a page (to tell whether there is a next page).
 fn newest_keys(store: &dyn Store, search: &TraceSearch) -> Result<Vec<Cursor>, StoreError> {
+    if !search.same_span {
+        let criteria = Criterion::all_of(search);
+        if criteria.len() > 1 {
+            return across_spans(store, search, &criteria);
+        }
+    }
     let newest = search.sort == Sort::Newest;
     if search.attributes.is_empty() {
         // The store groups and pages by itself.
@@ -147,6 +170,161 @@ fn newest_keys(store: &dyn Store, search: &TraceSearch) -> Result<Vec<Cursor>, S
         keys.retain(|key| search.after.is_none_or(|after| *key < after));
     }
     keys.sort_by(|a, b| b.cmp(a));
+    Ok(keys)
+}
+
+/// One filter of a search whose filters may match different spans.
+#[derive(Debug)]
+enum Criterion {
+    /// Spans passing a filter.
+    Spans(SpanFilter),
+    /// Spans in a time window with an attribute.
+    Attribute(SpanFilter, (String, String)),
+}
+
+impl Criterion {
+    /// The search's filters, each its own criterion, within its time
+    /// window: the service, name and durations together, errors only, each
+    /// attribute.
+    fn all_of(search: &TraceSearch) -> Vec<Criterion> {
+        let f = &search.filter;
+        let window = SpanFilter {
+            start_ns: f.start_ns,
+            end_ns: f.end_ns,
+            ..SpanFilter::default()
+        };
+        let mut criteria = Vec::new();
+        if f.service.is_some()
+            || f.name.is_some()
+            || f.min_duration_ns.is_some()
+            || f.max_duration_ns.is_some()
+        {
+            criteria.push(Criterion::Spans(SpanFilter {
+                error_only: false,
+                ..f.clone()
+            }));
+        }
+        if f.error_only {
+            criteria.push(Criterion::Spans(SpanFilter {
+                error_only: true,
+                ..window.clone()
+            }));
+        }
+        for attribute in &search.attributes {
+            criteria.push(Criterion::Attribute(window.clone(), attribute.clone()));
+        }
+        criteria
+    }
+
+    /// The same criterion, its spans starting within `[from, to)` as well.
+    fn within(&self, from: u64, to: u64) -> Criterion {
+        let narrow = |filter: &SpanFilter| SpanFilter {
+            start_ns: Some(filter.start_ns.map_or(from, |s| s.max(from))),
+            end_ns: Some(filter.end_ns.map_or(to, |e| e.min(to))),
+            ..filter.clone()
+        };
+        match self {
+            Criterion::Spans(filter) => Criterion::Spans(narrow(filter)),
+            Criterion::Attribute(filter, attribute) => {
+                Criterion::Attribute(narrow(filter), attribute.clone())
+            }
+        }
+    }
+
+    /// The traces with a matching span, keyed by the newest one's start,
+    /// newest first, below `before`, at most `limit`.
+    fn keys(
+        &self,
+        store: &dyn Store,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<Cursor>, StoreError> {
+        match self {
+            Criterion::Spans(filter) => Ok(store
+                .trace_keys(
+                    &SpanFilter {
+                        limit,
+                        ..filter.clone()
+                    },
+                    before.map(|c| (c.key, c.trace_id)),
+                )?
+                .into_iter()
+                .map(|(key, trace_id)| Cursor { key, trace_id })
+                .collect()),
+            Criterion::Attribute(filter, attribute) => {
+                let filter = SpanFilter {
+                    limit: SCAN_LIMIT,
+                    ..filter.clone()
+                };
+                let mut latest: HashMap<TraceId, u64> = HashMap::new();
+                for span in store
+                    .spans(&filter)?
+                    .iter()
+                    .filter(|s| has_attributes(s, std::slice::from_ref(attribute)))
+                {
+                    let key = latest.entry(span.trace_id).or_default();
+                    *key = (*key).max(span.start_unix_nanos);
+                }
+                let mut keys: Vec<Cursor> = latest
+                    .into_iter()
+                    .map(|(trace_id, key)| Cursor { key, trace_id })
+                    .filter(|key| before.is_none_or(|before| *key < before))
+                    .collect();
+                keys.sort_by(|a, b| b.cmp(a));
+                keys.truncate(limit);
+                Ok(keys)
+            }
+        }
+    }
+}
+
+/// The keys of the traces matching every criterion, each perhaps in a span
+/// of its own, keyed by the first criterion's newest span; for
+/// `Sort::Newest` only those after the cursor, at most one more than a page.
+/// The first criterion's traces are taken `CHUNK` at a time, newest first,
+/// and kept when every other criterion has a span in the same trace starting
+/// within `TRACE_SPREAD_NS` of them; at most `SORT_LIMIT` are looked at.
+fn across_spans(
+    store: &dyn Store,
+    search: &TraceSearch,
+    criteria: &[Criterion],
+) -> Result<Vec<Cursor>, StoreError> {
+    let Some((first, others)) = criteria.split_first() else {
+        return Ok(Vec::new());
+    };
+    let newest = search.sort == Sort::Newest;
+    let wanted = if newest { search.limit + 1 } else { SORT_LIMIT };
+    let mut before = if newest { search.after } else { None };
+    let mut keys = Vec::new();
+    let mut looked_at = 0;
+    while keys.len() < wanted && looked_at < SORT_LIMIT {
+        let chunk = first.keys(store, before, CHUNK)?;
+        let (Some(newest_key), Some(oldest_key)) = (chunk.first(), chunk.last()) else {
+            break;
+        };
+        let from = oldest_key.key.saturating_sub(TRACE_SPREAD_NS);
+        let to = newest_key.key.saturating_add(TRACE_SPREAD_NS);
+        let mut kept: HashSet<TraceId> = chunk.iter().map(|c| c.trace_id).collect();
+        for other in others {
+            if kept.is_empty() {
+                break;
+            }
+            let matching: HashSet<TraceId> = other
+                .within(from, to)
+                .keys(store, None, SCAN_LIMIT)?
+                .into_iter()
+                .map(|c| c.trace_id)
+                .collect();
+            kept.retain(|id| matching.contains(id));
+        }
+        keys.extend(chunk.iter().filter(|c| kept.contains(&c.trace_id)));
+        looked_at += chunk.len();
+        if chunk.len() < CHUNK {
+            break;
+        }
+        before = Some(*oldest_key);
+    }
+    keys.truncate(wanted);
     Ok(keys)
 }
 
@@ -295,6 +473,77 @@ mod tests {
             pages(&store, request(Sort::Longest, &[("parity", "odd")])),
             [vec![1, 3], vec![5]]
         );
+    }
+
+    /// Four traces of a front service calling a back one: in 1 the back
+    /// fails, in 2 the front, in 3 neither; trace 4 is the back alone,
+    /// failing. The spans of trace `t` start just after `10 * t`.
+    fn front_and_back() -> MemoryStore {
+        let store = MemoryStore::new(Limits::spans(1000));
+        let span = |t: u8, id: u64, service: &str, failed: bool| Span {
+            service: service.into(),
+            resource: std::sync::Arc::new(crate::span::Resource::of_service(service)),
+            start_unix_nanos: 10 * u64::from(t) + id,
+            // Older traces last longer.
+            end_unix_nanos: 10 * u64::from(t) + 10 - u64::from(t),
+            parent_id: (id == 2).then(|| dapple::SpanId::new(1).unwrap()),
+            status: crate::span::Status {
+                code: if failed {
+                    crate::span::StatusCode::Error
+                } else {
+                    crate::span::StatusCode::Unset
+                },
+                message: String::new(),
+            },
+            ..Span::example(t, id)
+        };
+        store
+            .insert(vec![
+                span(1, 1, "front", false),
+                span(1, 2, "back", true),
+                span(2, 1, "front", true),
+                span(2, 2, "back", false),
+                span(3, 1, "front", false),
+                span(3, 2, "back", false),
+                span(4, 2, "back", true),
+            ])
+            .unwrap();
+        store
+    }
+
+    fn front_with_errors(same_span: bool) -> TraceSearch {
+        TraceSearch {
+            filter: SpanFilter {
+                service: Some("front".into()),
+                error_only: true,
+                ..SpanFilter::default()
+            },
+            same_span,
+            limit: 1,
+            ..TraceSearch::default()
+        }
+    }
+
+    #[test]
+    fn filters_may_match_different_spans_of_a_trace_or_one_span_when_asked() {
+        let store = front_and_back();
+        // A front span and an error anywhere: traces 2 and 1, a page each.
+        assert_eq!(pages(&store, front_with_errors(false)), [vec![2], vec![1]]);
+        // A failing front span: trace 2 only.
+        assert_eq!(pages(&store, front_with_errors(true)), [vec![2]]);
+        // Ordered by duration too.
+        let longest = TraceSearch {
+            sort: Sort::Longest,
+            ..front_with_errors(false)
+        };
+        assert_eq!(pages(&store, longest), [vec![1], vec![2]]);
+        // An attribute is a filter of its own as well.
+        let with_attribute = TraceSearch {
+            attributes: vec![("parity".into(), "odd".into())],
+            ..front_with_errors(false)
+        };
+        let none: Vec<Vec<u8>> = vec![vec![]];
+        assert_eq!(pages(&store, with_attribute), none);
     }
 
     #[test]

@@ -11,8 +11,10 @@ mod support;
 
 mod api;
 mod browser;
+mod compare_dashboard;
 mod guarded;
 mod shop;
+mod trace_views;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
