@@ -230,6 +230,10 @@ struct Waiting {
     traces: HashMap<TraceId, Pending>,
     /// Traces in the order their first span came (decided ones are skipped).
     arrival: VecDeque<TraceId>,
+    /// Each time a trace's `last` moved, in that order: the entry whose time
+    /// is its trace's `last` is current, older ones for it are skipped (as
+    /// are decided traces'). Quiet traces are found at its front.
+    activity: VecDeque<(Instant, TraceId)>,
     spans: usize,
     /// Recent decisions: kept or not.
     decided: HashMap<TraceId, bool>,
@@ -297,60 +301,79 @@ impl TailSampler {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Decides every trace quiet since `now - decision_wait`.
+    /// Decides every trace quiet since `now - decision_wait`: those at the
+    /// front of the activity queue, so a tick costs what it decides (and
+    /// the stale entries it passes, each once), not every waiting trace.
     pub fn decide_quiet(&self, now: Instant) {
         let wait = self.policies.decision_wait;
         let ready: Vec<(TraceId, Vec<Span>)> = {
             let mut waiting = self.lock();
-            let quiet: Vec<TraceId> = waiting
-                .traces
-                .iter()
-                .filter(|(_, p)| now.duration_since(p.last) >= wait)
-                .map(|(id, _)| *id)
-                .collect();
-            quiet
-                .into_iter()
-                .filter_map(|id| take(&mut waiting, id).map(|spans| (id, spans)))
-                .collect()
+            let mut ready = Vec::new();
+            while let Some(&(at, id)) = waiting.activity.front() {
+                if now.saturating_duration_since(at) < wait {
+                    break;
+                }
+                waiting.activity.pop_front();
+                let current = waiting.traces.get(&id).is_some_and(|p| p.last == at);
+                if current && let Some(spans) = take(&mut waiting, id) {
+                    ready.push((id, spans));
+                }
+            }
+            ready
         };
-        for (id, spans) in ready {
-            self.decide(id, spans);
-        }
+        self.decide(ready);
     }
 
-    /// Applies the policies to a trace, stores it when kept, and counts.
-    fn decide(&self, id: TraceId, mut spans: Vec<Span>) {
-        let kept = self
-            .policies
-            .policies
-            .iter()
-            .enumerate()
-            .find_map(|(i, policy)| policy.keeps(id, &spans).map(|at| (i, at)));
-        self.remember(id, kept.is_some());
-        let Some((policy, at)) = kept else {
-            self.counts.dropped_traces.fetch_add(1, Relaxed);
-            self.counts
-                .dropped_spans
-                .fetch_add(spans.len() as u64, Relaxed);
+    /// Applies the policies to traces, remembers the decisions (under one
+    /// lock), stores the traces kept, and counts.
+    fn decide(&self, traces: Vec<(TraceId, Vec<Span>)>) {
+        if traces.is_empty() {
             return;
-        };
-        self.counts.kept[policy].fetch_add(1, Relaxed);
-        let span = &mut spans[at];
-        if !span.attributes.iter().any(|a| a.key == KEPT_BY) {
-            span.attributes.push(Attribute {
-                key: KEPT_BY.to_owned(),
-                value: Some(Value::String(self.policies.policies[policy].name.clone())),
-            });
         }
-        if self.inner.insert(spans).is_err() {
-            self.counts.store_failures.fetch_add(1, Relaxed);
+        let decided: Vec<_> = traces
+            .into_iter()
+            .map(|(id, spans)| {
+                let kept = self
+                    .policies
+                    .policies
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, policy)| policy.keeps(id, &spans).map(|at| (i, at)));
+                (id, spans, kept)
+            })
+            .collect();
+        // Remembered before the kept spans are stored, so that spans coming
+        // meanwhile follow the decision.
+        self.remember(decided.iter().map(|(id, _, kept)| (*id, kept.is_some())));
+        for (_, mut spans, kept) in decided {
+            let Some((policy, at)) = kept else {
+                self.counts.dropped_traces.fetch_add(1, Relaxed);
+                self.counts
+                    .dropped_spans
+                    .fetch_add(spans.len() as u64, Relaxed);
+                continue;
+            };
+            self.counts.kept[policy].fetch_add(1, Relaxed);
+            let span = &mut spans[at];
+            if !span.attributes.iter().any(|a| a.key == KEPT_BY) {
+                span.attributes.push(Attribute {
+                    key: KEPT_BY.to_owned(),
+                    value: Some(Value::String(self.policies.policies[policy].name.clone())),
+                });
+            }
+            if self.inner.insert(spans).is_err() {
+                self.counts.store_failures.fetch_add(1, Relaxed);
+            }
         }
     }
 
-    fn remember(&self, id: TraceId, kept: bool) {
+    /// Remembers decisions (kept or not), the last [`REMEMBERED`] of them.
+    fn remember(&self, decisions: impl IntoIterator<Item = (TraceId, bool)>) {
         let mut waiting = self.lock();
-        if waiting.decided.insert(id, kept).is_none() {
-            waiting.decided_order.push_back(id);
+        for (id, kept) in decisions {
+            if waiting.decided.insert(id, kept).is_none() {
+                waiting.decided_order.push_back(id);
+            }
         }
         while waiting.decided_order.len() > REMEMBERED {
             if let Some(old) = waiting.decided_order.pop_front() {
@@ -411,13 +434,18 @@ impl Store for TailSampler {
                     }
                     None => {
                         let waiting = &mut *waiting;
+                        let mut new = false;
                         let pending = waiting.traces.entry(id).or_insert_with(|| {
+                            new = true;
                             waiting.arrival.push_back(id);
                             Pending {
                                 spans: Vec::new(),
                                 last: now,
                             }
                         });
+                        if new || pending.last != now {
+                            waiting.activity.push_back((now, id));
+                        }
                         pending.spans.push(span);
                         pending.last = now;
                         waiting.spans += 1;
@@ -440,6 +468,13 @@ impl Store for TailSampler {
                 } = &mut *waiting;
                 arrival.retain(|id| traces.contains_key(id));
             }
+            // And the activity queue with stale entries: one per trace stays.
+            if waiting.activity.len() > 2 * waiting.traces.len() + 1024 {
+                let Waiting {
+                    traces, activity, ..
+                } = &mut *waiting;
+                activity.retain(|(at, id)| traces.get(id).is_some_and(|p| p.last == *at));
+            }
         }
         if !late_kept.is_empty() {
             self.counts
@@ -447,10 +482,10 @@ impl Store for TailSampler {
                 .fetch_add(late_kept.len() as u64, Relaxed);
             self.inner.insert(late_kept)?;
         }
-        for (id, spans) in early {
-            self.counts.decided_early.fetch_add(1, Relaxed);
-            self.decide(id, spans);
-        }
+        self.counts
+            .decided_early
+            .fetch_add(early.len() as u64, Relaxed);
+        self.decide(early);
         Ok(count)
     }
 
@@ -588,6 +623,105 @@ mod tests {
         assert_eq!(sampler.counts_json()["decided_early"], 1);
         decide_all(&sampler);
         assert_eq!(store.trace(trace(2)).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_trace_is_quiet_from_its_last_span_not_its_first() {
+        let (sampler, store) = sampler(
+            r#"
+            decision_wait = "1h"
+            [[policy]]
+            name = "all"
+            probability = 1.0
+            "#,
+        );
+        let hour = Duration::from_secs(3600);
+        sampler.insert(vec![Span::example(1, 1)]).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        sampler.insert(vec![Span::example(2, 1)]).unwrap();
+        let after_two = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        // Trace 1 is active again: it is not quiet as of `after_two`.
+        sampler.insert(vec![Span::example(1, 2)]).unwrap();
+        sampler.decide_quiet(after_two + hour);
+        assert!(store.trace(trace(1)).unwrap().is_empty());
+        assert_eq!(store.trace(trace(2)).unwrap().len(), 1);
+        let counts = sampler.counts_json();
+        assert_eq!(counts["waiting_traces"], 1);
+        assert_eq!(counts["waiting_spans"], 2);
+        // Trace 1's first entry was passed over; its current one is left.
+        assert_eq!(sampler.lock().activity.len(), 1);
+        sampler.decide_quiet(Instant::now() + hour);
+        assert_eq!(store.trace(trace(1)).unwrap().len(), 2);
+        assert!(sampler.lock().activity.is_empty());
+        assert_eq!(sampler.counts_json()["policies"][0]["kept_traces"], 2);
+    }
+
+    #[test]
+    fn the_activity_queue_sheds_stale_entries() {
+        let (sampler, store) = sampler(
+            r#"
+            decision_wait = "1h"
+            max_spans = 100000
+            [[policy]]
+            name = "all"
+            probability = 1.0
+            "#,
+        );
+        // One trace busy for a long time: an entry per insert, at most.
+        for span in 1..=3000 {
+            sampler.insert(vec![Span::example(1, span)]).unwrap();
+        }
+        let queued = sampler.lock().activity.len();
+        assert!(queued <= 2 + 1024, "{queued} entries for one trace");
+        // Several spans of a trace in one insert: one entry.
+        sampler
+            .insert((1..=10).map(|s| Span::example(2, s)).collect())
+            .unwrap();
+        assert_eq!(sampler.counts_json()["waiting_spans"], 3010);
+        decide_all(&sampler);
+        assert_eq!(store.trace(trace(2)).unwrap().len(), 10);
+        assert_eq!(sampler.counts_json()["policies"][0]["kept_traces"], 2);
+        let waiting = sampler.lock();
+        assert!(waiting.activity.is_empty() && waiting.traces.is_empty());
+        assert_eq!(waiting.decided.len(), 2);
+    }
+
+    #[test]
+    fn the_last_decisions_are_remembered() {
+        let (sampler, _store) = sampler(
+            r#"
+            decision_wait = "1h"
+            [[policy]]
+            name = "errors"
+            errors = true
+            "#,
+        );
+        // Span `id` of trace number `t`.
+        let span = |t: u64, id| {
+            let mut span = Span::example(1, id);
+            span.trace_id = TraceId::from_bytes((u128::from(t) << 64 | 1).to_be_bytes()).unwrap();
+            span
+        };
+        let traces = REMEMBERED as u64 + 10;
+        for chunk in (1..=traces).collect::<Vec<_>>().chunks(10_000) {
+            sampler
+                .insert(chunk.iter().map(|&t| span(t, 1)).collect())
+                .unwrap();
+        }
+        decide_all(&sampler);
+        {
+            let waiting = sampler.lock();
+            assert_eq!(waiting.decided.len(), REMEMBERED);
+            assert_eq!(waiting.decided_order.len(), REMEMBERED);
+            assert!(waiting.decided.values().all(|kept| !kept));
+        }
+        // The newest decision is followed, the oldest forgotten.
+        sampler.insert(vec![span(traces, 2), span(1, 2)]).unwrap();
+        let counts = sampler.counts_json();
+        assert_eq!(counts["dropped_traces"], traces);
+        assert_eq!(counts["late_dropped_spans"], 1);
+        assert_eq!(counts["waiting_traces"], 1);
     }
 
     #[test]

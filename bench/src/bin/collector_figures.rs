@@ -37,18 +37,15 @@
 //! the ClickHouse queries; `--only memory|sqlite|clickhouse` runs one
 //! store).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dapple::traced;
-use dapple_collector::server::{self, ServerConfig};
-use dapple_collector::store::{
-    ClickHouseConfig, ClickHouseStore, Limits, MemoryStore, SqliteStore, Store,
-};
+use dapple_bench::collector_process::{self, Collector};
+use dapple_bench::cpu;
 use dapple_proto::{self as proto, Frame, FrameReader, any_value, frame};
 use dapple_testkit::clickhouse::{ClickHouse, Options, ServerBinary};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -74,136 +71,9 @@ fn leaf(i: u64, route: &str) {
     std::hint::black_box((i, route));
 }
 
-/// The collector process: serves `store` (at `location`: SQLite's data
-/// directory, or ClickHouse's URL and a database, space-separated), keeping at most `max_spans`, on free
-/// loopback ports, prints `native http` on its first line, answers each
-/// `count` line on stdin with the spans stored, and exits when stdin
-/// closes.
-fn serve(store: &str, location: &str, max_spans: usize) {
-    let limits = Limits::spans(max_spans);
-    let store: Arc<dyn Store> = match store {
-        "memory" => Arc::new(MemoryStore::new(limits)),
-        "clickhouse" => {
-            let (url, database) = location.split_once(' ').expect("a URL and a database");
-            let config = ClickHouseConfig {
-                database: database.to_owned(),
-                ..ClickHouseConfig::new(url)
-            };
-            Arc::new(ClickHouseStore::open(&config, limits).expect("a store"))
-        }
-        _ => Arc::new(SqliteStore::open(Path::new(location), limits).expect("a store")),
-    };
-    let counted = store.clone();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            if line.is_err() {
-                break;
-            }
-            println!("{}", counted.span_count().expect("the store counts"));
-        }
-        std::process::exit(0);
-    });
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
-    let config = ServerConfig {
-        otlp_http: Some(any),
-        otlp_grpc: Some(any),
-        ..ServerConfig::new(any, any)
-    };
-    let served = runtime.block_on(server::run(config, store, |bound| {
-        let otlp = |a: Option<SocketAddr>| a.expect("an OTLP address").to_string();
-        println!(
-            "{} {} {} {}",
-            bound.native,
-            bound.http,
-            otlp(bound.otlp_http),
-            otlp(bound.otlp_grpc)
-        );
-    }));
-    served.expect("the collector serves");
-}
-
-/// A collector in a child process.
-struct Collector {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    native: SocketAddr,
-    http: SocketAddr,
-    otlp_http: SocketAddr,
-    otlp_grpc: SocketAddr,
-}
-
-impl Collector {
-    /// A fresh collector of `store` at `location` (a SQLite data
-    /// directory, removed first, or ClickHouse's URL).
-    fn start(store: &str, location: &str, max_spans: u64) -> Collector {
-        if store == "sqlite" {
-            let _ = std::fs::remove_dir_all(location);
-        }
-        let mut child = Command::new(std::env::current_exe().expect("this binary"))
-            .arg("serve")
-            .arg(store)
-            .arg(location)
-            .arg(max_spans.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the collector starts");
-        let stdin = child.stdin.take().expect("a stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("a stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("the collector binds");
-        let mut addresses = line
-            .split_whitespace()
-            .map(|a| a.parse().expect("an address"));
-        let mut next = || addresses.next().expect("four addresses");
-        let (native, http, otlp_http, otlp_grpc) = (next(), next(), next(), next());
-        Collector {
-            child,
-            stdin,
-            stdout,
-            native,
-            http,
-            otlp_http,
-            otlp_grpc,
-        }
-    }
-
-    fn span_count(&mut self) -> u64 {
-        writeln!(self.stdin, "count").expect("the collector listens");
-        let mut line = String::new();
-        self.stdout
-            .read_line(&mut line)
-            .expect("the collector answers");
-        line.trim().parse().expect("a count")
-    }
-
-    /// The process's user + system CPU time so far.
-    fn cpu(&self) -> Duration {
-        process_cpu(self.child.id())
-    }
-
-    fn stop(mut self) {
-        drop(self.stdin);
-        let _ = self.child.wait();
-    }
-}
-
 /// The user + system CPU time so far of process `pid`.
 fn process_cpu(pid: u32) -> Duration {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's /proc stat");
-    // Fields after the command name, which ends at the last ')': state
-    // is field 3, utime 14, stime 15.
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 1..]
-        .split_whitespace()
-        .collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    // SAFETY: sysconf only reads a configuration value.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
+    Duration::from_nanos(cpu::pid_ns(pid))
 }
 
 /// One ingest run's figures.
@@ -663,8 +533,8 @@ enum Run {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("serve") {
-        serve(&args[2], &args[3], args[4].parse().expect("a span bound"));
+    if args.get(1).map(String::as_str) == Some(collector_process::SERVE) {
+        collector_process::serve_args(&args[2..]);
         return;
     }
     let mut only: Option<String> = None;

@@ -19,7 +19,7 @@
 //! Then it asks the collector for every failing trace: stored whole, all 10
 //! spans, or not.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -27,8 +27,7 @@ use std::time::{Duration, Instant};
 
 use dapple::export::{Reporter, ReporterConfig, RetroExporter, Retroactive, TcpExporter};
 use dapple::{Span, traced};
-use dapple_collector::server::{self, ServerConfig};
-use dapple_collector::store::{Limits, MemoryStore, Store};
+use dapple_bench::collector_process::{self, Collector};
 use dapple_demo::{Service, ServiceArgs};
 
 /// Spans per trace: a root and nine children.
@@ -151,33 +150,10 @@ fn run(mode: &str, native: &str, traces: u64) {
     drop(reporter);
 }
 
-/// The collector: prints its native and HTTP addresses, serves until
-/// stdin closes.
-fn serve() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Limits::spans(50_000_000)));
-    let counted = store.clone();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            if line.is_err() {
-                break;
-            }
-            println!("{}", counted.span_count().expect("the store counts"));
-        }
-        std::process::exit(0);
-    });
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
-    runtime
-        .block_on(server::run(ServerConfig::new(any, any), store, |bound| {
-            println!("{} {}", bound.native, bound.http);
-        }))
-        .expect("the collector serves");
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("serve") => return serve(),
+        Some(collector_process::SERVE) => return collector_process::serve_args(&args[2..]),
         Some("run") => return run(&args[2], &args[3], args[4].parse().expect("traces")),
         Some("service") => return service(&args[2..]),
         _ => {}
@@ -206,6 +182,7 @@ fn service(args: &[String]) {
         service_a: args.get(1).cloned().unwrap_or_default(),
         service_b: args.get(2).cloned().unwrap_or_default(),
         b1_listen: any,
+        users_db: None,
         ui: String::new(),
         stop_on_stdin_eof: true,
     };
@@ -213,65 +190,20 @@ fn service(args: &[String]) {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
-/// A collector in a child process, killed when dropped.
-struct Collector {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-    native: String,
-    http: String,
-}
+/// Spans the collector stores in memory at most.
+const COLLECTOR_SPANS: u64 = 50_000_000;
 
-impl Collector {
-    fn start() -> Collector {
-        let mut child = Command::new(std::env::current_exe().expect("this binary"))
-            .arg("serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the collector starts");
-        let stdin = child.stdin.take().expect("its stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("its stdout"));
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("its addresses");
-        let (native, http) = first.trim().split_once(' ').expect("two addresses");
-        Collector {
-            native: native.to_owned(),
-            http: http.to_owned(),
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// Spans stored.
-    fn spans(&mut self) -> u64 {
-        writeln!(self.stdin, "count").expect("the collector reads");
-        let mut line = String::new();
-        self.stdout
-            .read_line(&mut line)
-            .expect("the collector counts");
-        line.trim().parse().expect("a count")
-    }
-
-    /// The number of spans of `trace` stored.
-    fn trace_spans(&self, agent: &ureq::Agent, trace: &str) -> u64 {
-        let body = agent
-            .get(&format!("http://{}/api/traces/{trace}", self.http))
-            .call()
-            .ok()
-            .and_then(|mut r| r.body_mut().read_to_string().ok())
-            .unwrap_or_default();
-        let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        value["spans"].as_array().map_or(0, Vec::len) as u64
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The number of spans of `trace` the collector serving HTTP at `http`
+/// stored.
+fn trace_spans(http: SocketAddr, agent: &ureq::Agent, trace: &str) -> u64 {
+    let body = agent
+        .get(&format!("http://{http}/api/traces/{trace}"))
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    value["spans"].as_array().map_or(0, Vec::len) as u64
 }
 
 fn agent() -> ureq::Agent {
@@ -284,18 +216,17 @@ fn agent() -> ureq::Agent {
 /// Both modes, each run in a process of its own, against one collector.
 fn one_process(traces: u64) {
     let this = std::env::current_exe().expect("this binary");
-    let collector = Collector::start();
-    let (native, http) = (collector.native.as_str(), collector.http.as_str());
+    let collector = Collector::memory(COLLECTOR_SPANS);
+    let (native, http) = (collector.native.to_string(), collector.http);
     println!(
         "{traces} traces of {SPANS_PER_TRACE} spans, one in {FAIL_EVERY} failing in its last span"
     );
     let agent = agent();
-    let _ = http;
     // Each mode twice, alternating, so that neither always runs first.
     for mode in ["everything", "retroactive", "everything", "retroactive"] {
         let sent = loopback_bytes();
         let output = Command::new(&this)
-            .args(["run", mode, native, &traces.to_string()])
+            .args(["run", mode, &native, &traces.to_string()])
             .output()
             .expect("the mode runs");
         let sent = loopback_bytes() - sent;
@@ -309,7 +240,7 @@ fn one_process(traces: u64) {
                 continue;
             };
             failing += 1;
-            if collector.trace_spans(&agent, trace) == SPANS_PER_TRACE {
+            if trace_spans(http, &agent, trace) == SPANS_PER_TRACE {
                 whole += 1;
             }
         }
@@ -323,18 +254,17 @@ fn one_process(traces: u64) {
     }
 }
 
-/// Spans of one demo page view: the front's server span and its two client
-/// spans, A's server span, B's server and client spans, and B1's.
-const DEMO_SPANS: u64 = 7;
+/// Spans of one demo page view.
+const DEMO_SPANS: u64 = dapple_demo::SPANS_PER_VIEW as u64;
 
 /// The webapp demo's three processes (front, A, B with B1) at 1,000
-/// requests per second, one in 100 failing in B1, the deepest service:
+/// requests per second, one in five failing in B1, the deepest service:
 /// once sending every request, once retroactive with a 1% baseline, each
 /// against a collector of its own.
 fn three_processes(requests: u64) {
     const RATE: u64 = 1000;
     println!(
-        "\nthe webapp demo in three processes: {requests} requests at {RATE}/s, one in 100 failing in B1"
+        "\nthe webapp demo in three processes: {requests} requests at {RATE}/s, one in five failing in B1"
     );
     let modes: [(&str, &[(&str, &str)]); 2] = [
         ("everything", &[("DAPPLE_SAMPLING", "head")]),
@@ -347,13 +277,13 @@ fn three_processes(requests: u64) {
         ),
     ];
     for (mode, env) in modes {
-        let mut collector = Collector::start();
+        let mut collector = Collector::memory(COLLECTOR_SPANS);
         let start = |role: &str, urls: &[&str]| {
             let mut child = Command::new(std::env::current_exe().expect("this binary"))
                 .args(["service", role])
                 .args(urls)
                 .envs(env.iter().copied())
-                .env("DAPPLE_ENDPOINT", &collector.native)
+                .env("DAPPLE_ENDPOINT", collector.native.to_string())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
@@ -390,14 +320,14 @@ fn three_processes(requests: u64) {
             .collect();
         let whole = failing
             .iter()
-            .filter(|t| collector.trace_spans(&agent, t) == DEMO_SPANS)
+            .filter(|t| trace_spans(collector.http, &agent, t) == DEMO_SPANS)
             .count();
         let unanswered = outcomes.iter().filter(|(status, _)| *status == 0).count();
         println!(
             "{mode:<12} {:.0} requests/s ({unanswered} unanswered); {} spans stored; over loopback {:.1} MB \
              (the services' own HTTP too); failing requests stored whole: {whole} of {} ({:.1}%)",
             outcomes.len() as f64 / elapsed.as_secs_f64(),
-            collector.spans(),
+            collector.span_count(),
             sent as f64 / 1e6,
             failing.len(),
             100.0 * whole as f64 / failing.len().max(1) as f64,
@@ -405,9 +335,9 @@ fn three_processes(requests: u64) {
     }
 }
 
-/// Requests `front` `requests` times at `rate` per second, every 100th
-/// with `?fail=1`, from enough threads to keep the pace: each outcome's
-/// status (0 for none) and trace id.
+/// Requests `front` `requests` times at `rate` per second (B1 fails one
+/// call in five by itself), from enough threads to keep the pace: each
+/// outcome's status (0 for none) and trace id.
 fn drive(front: &str, requests: u64, rate: u64) -> Vec<(u16, String)> {
     const THREADS: u64 = 400;
     let began = Instant::now();
@@ -426,8 +356,7 @@ fn drive(front: &str, requests: u64, rate: u64) -> Vec<(u16, String)> {
                     }
                     let due = began + Duration::from_micros(i * 1_000_000 / rate);
                     std::thread::sleep(due.saturating_duration_since(Instant::now()));
-                    let fail = if i % 100 == 99 { "?fail=1" } else { "" };
-                    let outcome = match agent.get(&format!("{front}/{fail}")).call() {
+                    let outcome = match agent.get(&format!("{front}/")).call() {
                         Ok(response) => {
                             let trace = response
                                 .headers()

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::browser::Page;
 use crate::shop::driver;
 use crate::support::CollectorProcess;
-use crate::{in_browser, in_shop, listed};
+use crate::{assert_no_csp_violations, fits_the_width, in_browser, in_shop, listed};
 
 /// A row of the compare table: `(service, name, presence, error_in, text)`,
 /// presence `a`, `b` or `both`, error_in `A`, `B` or empty.
@@ -37,24 +37,6 @@ fn row<'a>(rows: &'a [Row], service: &str, name: &str) -> &'a Row {
 
 async fn text(page: &Page, css: &str) -> String {
     page.element(css).await.text().await.expect("its text")
-}
-
-async fn no_csp_violations(page: &Page) {
-    assert_eq!(page.js("return window.__cspViolations").await, json!([]));
-}
-
-/// Fails when the page scrolls sideways at the window's width.
-async fn fits_the_width(page: &Page, what: &str) {
-    let overflow = page
-        .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        .await;
-    let culprits = page
-        .js("const w = document.documentElement.clientWidth;
-             return [...document.querySelectorAll('body *')]
-               .filter(e => e.getBoundingClientRect().right > w + 0.5)
-               .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id);")
-        .await;
-    assert_eq!(overflow, json!(0), "{what} scrolls sideways: {culprits}");
 }
 
 #[tokio::test]
@@ -155,7 +137,7 @@ async fn comparing_a_declined_checkout_with_an_accepted_one_shows_what_differs()
             links,
             json!([format!("/trace/{declined}"), format!("/trace/{accepted}")])
         );
-        no_csp_violations(page).await;
+        assert_no_csp_violations(page).await;
         page.screenshot("compare").await;
 
         // The largest change first, kept in the URL.
@@ -223,7 +205,7 @@ async fn a_compare_url_works_alone_and_says_which_trace_is_missing() {
         page.click("#compare-submit").await;
         compared(page).await;
         assert_eq!(page.location().await, format!("/compare?a={b}&b={a}"));
-        no_csp_violations(page).await;
+        assert_no_csp_violations(page).await;
 
         page.resize(390, 844).await;
         page.reload().await;
@@ -332,7 +314,7 @@ async fn the_dashboards_service_filter_narrows_the_table_and_the_charts() {
             "return document.querySelector('#chart-name')?.textContent === 'payment.authorize'",
         )
         .await;
-        no_csp_violations(page).await;
+        assert_no_csp_violations(page).await;
         page.js("document.getElementById('rate-chart').scrollIntoView(); return null;")
             .await;
         page.screenshot("dashboard-service-filter").await;
@@ -442,7 +424,7 @@ async fn the_rate_charts_buckets_follow_the_window_and_the_spans_in_it() {
             .js("return document.querySelectorAll('#rate-chart rect.rate-bar.error').length")
             .await;
         assert_eq!(errors, json!(15), "one call in ten failed, each alone in its bucket");
-        no_csp_violations(page).await;
+        assert_no_csp_violations(page).await;
         page.screenshot("dashboard-rate-7d").await;
         assert_eq!(
             page.location().await,

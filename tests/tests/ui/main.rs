@@ -75,6 +75,26 @@ async fn waterfall(page: &Page) -> Vec<(String, u64, bool, bool)> {
     serde_json::from_value(rows).expect("rows")
 }
 
+/// Fails if the page's Content-Security-Policy blocked anything.
+async fn assert_no_csp_violations(page: &Page) {
+    let violations = page.js("return window.__cspViolations").await;
+    assert_eq!(violations, json!([]), "{}", page.location().await);
+}
+
+/// Fails when the page scrolls sideways at the window's width.
+async fn fits_the_width(page: &Page, what: &str) {
+    let overflow = page
+        .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        .await;
+    let culprits = page
+        .js("const w = document.documentElement.clientWidth;
+             return [...document.querySelectorAll('body *')]
+               .filter(e => e.getBoundingClientRect().right > w + 0.5)
+               .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id);")
+        .await;
+    assert_eq!(overflow, json!(0), "{what} scrolls sideways: {culprits}");
+}
+
 fn names(rows: &[(String, u64, bool, bool)]) -> Vec<&str> {
     rows.iter().map(|r| r.0.as_str()).collect()
 }
@@ -584,23 +604,18 @@ async fn every_page_fits_a_phone_screen() {
         page.resize(390, 844).await;
         let pages = [
             ("search", "/search".to_owned(), "#trace-list"),
-            ("trace", format!("/trace/{}", shop.checkouts[0]), "#waterfall .wf-row"),
+            (
+                "trace",
+                format!("/trace/{}", shop.checkouts[0]),
+                "#waterfall .wf-row",
+            ),
             ("dashboard", "/dashboard".to_owned(), "#operations"),
             ("graph", "/graph".to_owned(), "#service-graph"),
         ];
         for (name, path, ready) in pages {
             page.goto(&path).await;
             page.element(ready).await;
-            let overflow = page
-                .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-                .await;
-            let culprits = page
-                .js("const w = document.documentElement.clientWidth;
-                     return [...document.querySelectorAll('body *')]
-                       .filter(e => e.getBoundingClientRect().right > w + 0.5)
-                       .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id);")
-                .await;
-            assert_eq!(overflow, json!(0), "{path} scrolls sideways on a phone: {culprits}");
+            fits_the_width(page, &format!("{path} on a phone")).await;
             page.screenshot(&format!("phone-{name}")).await;
         }
     })

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use crate::browser::Page;
 use crate::shop::{WIDE_SPANS, driver};
 use crate::support::CollectorProcess;
-use crate::{in_browser, in_shop, listed, names, waterfall};
+use crate::{
+    assert_no_csp_violations, fits_the_width, in_browser, in_shop, listed, names, waterfall,
+};
 
 /// A box of the trace's flame graph as drawn: its span, its parent's, its
 /// name and row, its label, and where it is, in pixels.
@@ -62,12 +64,6 @@ async fn flame_boxes(page: &Page) -> Vec<FlameBox> {
             },
         )
         .collect()
-}
-
-/// Fails if the page's Content-Security-Policy blocked anything.
-async fn assert_no_csp_violations(page: &Page) {
-    let violations = page.js("return window.__cspViolations").await;
-    assert_eq!(violations, json!([]), "{}", page.location().await);
 }
 
 /// `12.3 ms` as the UI writes a duration, in nanoseconds.
@@ -626,23 +622,26 @@ async fn the_flame_graphs_and_find_fit_a_phone_screen() {
     in_shop(async |page, shop| {
         page.resize(390, 844).await;
         let pages = [
-            ("trace-flame", format!("/trace/{}?view=flame", shop.checkouts[0]), "#flame .fl-box"),
-            ("trace-find", format!("/trace/{}?find=ledger", shop.checkouts[0]), "#waterfall .wf-row.match"),
-            ("search-flame", "/flame?service=frontend".to_owned(), "#agg-flame .fl-box"),
+            (
+                "trace-flame",
+                format!("/trace/{}?view=flame", shop.checkouts[0]),
+                "#flame .fl-box",
+            ),
+            (
+                "trace-find",
+                format!("/trace/{}?find=ledger", shop.checkouts[0]),
+                "#waterfall .wf-row.match",
+            ),
+            (
+                "search-flame",
+                "/flame?service=frontend".to_owned(),
+                "#agg-flame .fl-box",
+            ),
         ];
         for (name, path, ready) in pages {
             page.goto(&path).await;
             page.element(ready).await;
-            let overflow = page
-                .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-                .await;
-            let culprits = page
-                .js("const w = document.documentElement.clientWidth;
-                     return [...document.querySelectorAll('body *')]
-                       .filter(e => e.getBoundingClientRect().right > w + 0.5)
-                       .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id);")
-                .await;
-            assert_eq!(overflow, json!(0), "{path} scrolls sideways on a phone: {culprits}");
+            fits_the_width(page, &format!("{path} on a phone")).await;
             page.screenshot(&format!("phone-{name}")).await;
         }
         assert_no_csp_violations(page).await;
