@@ -23,10 +23,10 @@ mod tls_testing;
 mod warn;
 mod wire;
 
-pub use parse::{parse_duration, parse_probability};
 pub use init::{Config, ConfigError, Guard, Protocol, dropped_spans, flush, init, try_init};
 #[cfg(feature = "otlp")]
 pub use otlp::OtlpExporter;
+pub use parse::{parse_duration, parse_probability};
 pub use reporter::{Exporter, Reporter, ReporterConfig, ReporterStats};
 pub use retro::{RetroExporter, RetroFigures, Retroactive};
 /// The rustls this crate was built with, for [`TcpExporter::with_tls`].
