@@ -60,7 +60,10 @@ fn assert_both_back_ends_answered(response: &str) {
     assert!(response.starts_with("HTTP/1.0 200"), "{response}");
     // A read the first user from its SQLite file; B counted, scored and
     // got a price from B1.
-    assert!(response.contains("service A: Ada (team plan)"), "{response}");
+    assert!(
+        response.contains("service A: Ada (team plan)"),
+        "{response}"
+    );
     assert!(response.contains("service B: 42 in stock"), "{response}");
     assert!(response.contains("B1: 2099 cents"), "{response}");
     assert!(response.contains("traceresponse: 00-"), "{response}");
