@@ -116,7 +116,7 @@ pub struct PollTimes {
 
 impl SpanRecord {
     #[inline]
-    pub(crate) fn new(context: SpanContext, recording: Recording, end: Ticks) -> SpanRecord {
+    pub(crate) fn new(context: SpanContext, recording: &mut Recording, end: Ticks) -> SpanRecord {
         // Sync spans were never polled: one test.
         let (polls, busy) = if recording.polls == 0 {
             (0, 0.0)
@@ -129,8 +129,8 @@ impl SpanRecord {
             parent: recording.parent,
             start: recording.start,
             end,
-            name: recording.name,
-            extras: recording.extras,
+            name: std::mem::replace(&mut recording.name, Cow::Borrowed("")),
+            extras: recording.extras.take(),
             args: recording.args,
             kind: recording.kind,
             sampled: context.is_sampled(),

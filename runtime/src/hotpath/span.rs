@@ -667,11 +667,14 @@ impl Span {
             }
         }
         let end = clock::now();
-        if let (Some(mut rec), Some(context)) = (self.recording.take(), self.context) {
+        if let (Some(rec), Some(context)) = (self.recording.as_mut(), self.context) {
             if std::thread::panicking() && !matches!(rec.status(), Status::Error(_)) {
                 rec.extras().status = Status::Error(crate::panic::current_message().into());
             }
+            // Read in place rather than moved out whole: the record takes
+            // the name and extras, and what stays owns nothing.
             buffer::push(SpanRecord::new(context, rec, end));
+            self.recording = ManuallyDrop::new(None);
         }
     }
 }
