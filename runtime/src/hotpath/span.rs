@@ -513,8 +513,10 @@ impl Span {
         }
     }
 
-    /// Enters a span that has a context.
-    #[inline]
+    /// Enters a span that has a context. Out of line, like `pop_entry`, so
+    /// that a traced function whose span has no context stays small enough
+    /// to inline.
+    #[inline(never)]
     fn push_entry(&mut self, context: SpanContext) -> EntryRef {
         let owner = match self.recording.as_mut() {
             Some(rec) => {
