@@ -129,57 +129,25 @@ fn newest_keys(store: &dyn Store, search: &TraceSearch) -> Result<Vec<Cursor>, S
             return across_spans(store, search, &criteria);
         }
     }
-    let newest = search.sort == Sort::Newest;
-    if search.attributes.is_empty() {
-        // The store groups and pages by itself.
-        let (limit, before) = if newest {
-            (search.limit + 1, search.after)
-        } else {
-            (SORT_LIMIT, None)
-        };
-        let filter = SpanFilter {
-            limit,
-            ..search.filter.clone()
-        };
-        let before = before.map(|c| (c.key, c.trace_id));
-        return Ok(store
-            .trace_keys(&filter, before)?
-            .into_iter()
-            .map(|(key, trace_id)| Cursor { key, trace_id })
-            .collect());
-    }
-    // Attributes are inside the spans: filter the newest spans here.
-    let filter = SpanFilter {
-        limit: SCAN_LIMIT,
-        ..search.filter.clone()
+    // One span matches every filter.
+    let criterion = Criterion {
+        filter: search.filter.clone(),
+        attributes: search.attributes.clone(),
     };
-    let mut latest: HashMap<TraceId, u64> = HashMap::new();
-    for span in store
-        .spans(&filter)?
-        .iter()
-        .filter(|s| has_attributes(s, &search.attributes))
-    {
-        let key = latest.entry(span.trace_id).or_default();
-        *key = (*key).max(span.start_unix_nanos);
+    if search.sort == Sort::Newest {
+        criterion.keys(store, search.after, search.limit + 1)
+    } else {
+        criterion.keys(store, None, SORT_LIMIT)
     }
-    let mut keys: Vec<Cursor> = latest
-        .into_iter()
-        .map(|(trace_id, key)| Cursor { key, trace_id })
-        .collect();
-    if newest {
-        keys.retain(|key| search.after.is_none_or(|after| *key < after));
-    }
-    keys.sort_by(|a, b| b.cmp(a));
-    Ok(keys)
 }
 
-/// One filter of a search whose filters may match different spans.
+/// What one span of a trace must match: a filter and attributes.
 #[derive(Debug)]
-enum Criterion {
-    /// Spans passing a filter.
-    Spans(SpanFilter),
-    /// Spans in a time window with an attribute.
-    Attribute(SpanFilter, (String, String)),
+struct Criterion {
+    /// What the store filters by.
+    filter: SpanFilter,
+    /// Attributes the span must have, as `(key, value text)`.
+    attributes: Vec<(String, String)>,
 }
 
 impl Criterion {
@@ -199,35 +167,42 @@ impl Criterion {
             || f.min_duration_ns.is_some()
             || f.max_duration_ns.is_some()
         {
-            criteria.push(Criterion::Spans(SpanFilter {
-                error_only: false,
-                ..f.clone()
-            }));
+            criteria.push(Criterion {
+                filter: SpanFilter {
+                    error_only: false,
+                    ..f.clone()
+                },
+                attributes: Vec::new(),
+            });
         }
         if f.error_only {
-            criteria.push(Criterion::Spans(SpanFilter {
-                error_only: true,
-                ..window.clone()
-            }));
+            criteria.push(Criterion {
+                filter: SpanFilter {
+                    error_only: true,
+                    ..window.clone()
+                },
+                attributes: Vec::new(),
+            });
         }
         for attribute in &search.attributes {
-            criteria.push(Criterion::Attribute(window.clone(), attribute.clone()));
+            criteria.push(Criterion {
+                filter: window.clone(),
+                attributes: vec![attribute.clone()],
+            });
         }
         criteria
     }
 
     /// The same criterion, its spans starting within `[from, to)` as well.
     fn within(&self, from: u64, to: u64) -> Criterion {
-        let narrow = |filter: &SpanFilter| SpanFilter {
-            start_ns: Some(filter.start_ns.map_or(from, |s| s.max(from))),
-            end_ns: Some(filter.end_ns.map_or(to, |e| e.min(to))),
-            ..filter.clone()
-        };
-        match self {
-            Criterion::Spans(filter) => Criterion::Spans(narrow(filter)),
-            Criterion::Attribute(filter, attribute) => {
-                Criterion::Attribute(narrow(filter), attribute.clone())
-            }
+        let f = &self.filter;
+        Criterion {
+            filter: SpanFilter {
+                start_ns: Some(f.start_ns.map_or(from, |s| s.max(from))),
+                end_ns: Some(f.end_ns.map_or(to, |e| e.min(to))),
+                ..f.clone()
+            },
+            attributes: self.attributes.clone(),
         }
     }
 
@@ -239,42 +214,40 @@ impl Criterion {
         before: Option<Cursor>,
         limit: usize,
     ) -> Result<Vec<Cursor>, StoreError> {
-        match self {
-            Criterion::Spans(filter) => Ok(store
-                .trace_keys(
-                    &SpanFilter {
-                        limit,
-                        ..filter.clone()
-                    },
-                    before.map(|c| (c.key, c.trace_id)),
-                )?
+        if self.attributes.is_empty() {
+            // The store groups and pages by itself.
+            let filter = SpanFilter {
+                limit,
+                ..self.filter.clone()
+            };
+            return Ok(store
+                .trace_keys(&filter, before.map(|c| (c.key, c.trace_id)))?
                 .into_iter()
                 .map(|(key, trace_id)| Cursor { key, trace_id })
-                .collect()),
-            Criterion::Attribute(filter, attribute) => {
-                let filter = SpanFilter {
-                    limit: SCAN_LIMIT,
-                    ..filter.clone()
-                };
-                let mut latest: HashMap<TraceId, u64> = HashMap::new();
-                for span in store
-                    .spans(&filter)?
-                    .iter()
-                    .filter(|s| has_attributes(s, std::slice::from_ref(attribute)))
-                {
-                    let key = latest.entry(span.trace_id).or_default();
-                    *key = (*key).max(span.start_unix_nanos);
-                }
-                let mut keys: Vec<Cursor> = latest
-                    .into_iter()
-                    .map(|(trace_id, key)| Cursor { key, trace_id })
-                    .filter(|key| before.is_none_or(|before| *key < before))
-                    .collect();
-                keys.sort_by(|a, b| b.cmp(a));
-                keys.truncate(limit);
-                Ok(keys)
-            }
+                .collect());
         }
+        // Attributes are inside the spans: filter the newest spans here.
+        let filter = SpanFilter {
+            limit: SCAN_LIMIT,
+            ..self.filter.clone()
+        };
+        let mut latest: HashMap<TraceId, u64> = HashMap::new();
+        for span in store
+            .spans(&filter)?
+            .iter()
+            .filter(|s| has_attributes(s, &self.attributes))
+        {
+            let key = latest.entry(span.trace_id).or_default();
+            *key = (*key).max(span.start_unix_nanos);
+        }
+        let mut keys: Vec<Cursor> = latest
+            .into_iter()
+            .map(|(trace_id, key)| Cursor { key, trace_id })
+            .filter(|key| before.is_none_or(|before| *key < before))
+            .collect();
+        keys.sort_by(|a, b| b.cmp(a));
+        keys.truncate(limit);
+        Ok(keys)
     }
 }
 

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 
-use crate::events::{HttpClient, PEER_SERVICE, client_span_name};
+use crate::events::{HttpClient, name_client_span};
 pub use crate::http_future::ResponseFuture;
 use crate::http_future::call_in_span;
 use crate::propagation::Propagator;
@@ -92,15 +92,9 @@ where
         let mut span = Span::new("");
         if span.is_recording() {
             let (method, uri) = (request.method(), request.uri());
-            span.set_name(client_span_name(
-                method.as_str(),
-                self.peer_service.as_deref(),
-                uri.path(),
-            ));
+            let peer = self.peer_service.as_ref();
+            name_client_span(&mut span, method.as_str(), peer, uri.path());
             span.record(describe(method, uri));
-            if let Some(peer) = &self.peer_service {
-                span.set_attribute(PEER_SERVICE, peer.clone());
-            }
         }
         // The headers carry the client span itself, not its parent.
         if let Some(context) = span.context() {

@@ -165,17 +165,21 @@ impl SpanEvent for SqlQuery {
     }
 }
 
-/// The attribute naming the service a client span calls.
+/// Names a client span `METHOD /path`, or `METHOD service /path` with
+/// `peer.service` set when the called service is named.
 #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
-pub(crate) const PEER_SERVICE: &str = "peer.service";
-
-/// A client span's name: `METHOD /path`, or `METHOD service /path` when the
-/// called service is named.
-#[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
-pub(crate) fn client_span_name(method: &str, peer: Option<&str>, path: &str) -> String {
+pub(crate) fn name_client_span(
+    span: &mut Span,
+    method: &str,
+    peer: Option<&Cow<'static, str>>,
+    path: &str,
+) {
     match peer {
-        Some(peer) => format!("{method} {peer} {path}"),
-        None => format!("{method} {path}"),
+        Some(peer) => {
+            span.set_name(format!("{method} {peer} {path}"));
+            span.set_attribute("peer.service", peer.clone());
+        }
+        None => span.set_name(format!("{method} {path}")),
     }
 }
 

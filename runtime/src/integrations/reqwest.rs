@@ -36,9 +36,7 @@ use ::reqwest::{Request, Response};
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
-use crate::events::{
-    HttpClient, PEER_SERVICE, client_span_name, record_status_code, record_transport_error,
-};
+use crate::events::{HttpClient, name_client_span, record_status_code, record_transport_error};
 use crate::future::InSpan;
 use crate::propagation::Propagator;
 use crate::span::Span;
@@ -86,15 +84,8 @@ impl Middleware for TracingMiddleware {
         if span.is_recording() {
             let url = request.url();
             let host = url.host_str().map(str::to_owned);
-            let peer = self.peer_service.as_deref();
-            span.set_name(client_span_name(
-                request.method().as_str(),
-                peer,
-                url.path(),
-            ));
-            if let Some(peer) = &self.peer_service {
-                span.set_attribute(PEER_SERVICE, peer.clone());
-            }
+            let peer = self.peer_service.as_ref();
+            name_client_span(&mut span, request.method().as_str(), peer, url.path());
             let mut event = HttpClient::new(request.method().as_str().to_owned(), url.to_string());
             if let Some(host) = host {
                 event = event.server_address(host);
