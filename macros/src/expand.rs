@@ -42,7 +42,13 @@ fn expand(mut function: Function, checked: &Checked) -> TokenStream {
     if checked.propagate {
         crate::propagate::rewrite(&mut function.item.block, checked.krate.as_ref());
     }
-    let start = start_span(&function, checked);
+    // A sync fn's span is entered as it starts and left as it ends, in
+    // one step each; an async fn's is entered for each poll.
+    let starter = match function.shape {
+        Shape::Sync => quote!(start_entered),
+        Shape::Async | Shape::AsyncTrait => quote!(start),
+    };
+    let start = start_span(&function, checked, starter);
     let record = record_attributes(checked);
     let fake_return = function.nameable_return_type().map(fake_return);
     let finish = finish(checked);
@@ -55,11 +61,8 @@ fn expand(mut function: Function, checked: &Checked) -> TokenStream {
                 quote! {{
                     #start
                     #record
-                    let __dapple_ret = {
-                        let __dapple_entered = __dapple_span.enter();
-                        #[allow(clippy::redundant_closure_call)]
-                        (move || { #fake_return #block })()
-                    };
+                    #[allow(clippy::redundant_closure_call)]
+                    let __dapple_ret = (move || { #fake_return #block })();
                     #finish
                     __dapple_ret
                 }}
@@ -67,7 +70,6 @@ fn expand(mut function: Function, checked: &Checked) -> TokenStream {
                 quote! {{
                     #start
                     #record
-                    let __dapple_entered = __dapple_span.enter();
                     #block
                 }}
             }
@@ -101,6 +103,13 @@ fn expand(mut function: Function, checked: &Checked) -> TokenStream {
     quote!(#item)
 }
 
+/// The variable holding the call's span. Named at the macro's own site
+/// (mixed-site hygiene), so that the function's body cannot reach it: the
+/// span stays entered until the call ends, whatever the body does.
+fn span_var() -> syn::Ident {
+    syn::Ident::new("__dapple_span", Span::mixed_site())
+}
+
 /// The path of the dapple crate, placed at `span` so that generated code
 /// spanned at a user's token reports errors at that token. A `crate = path`
 /// keeps resolving where it was written.
@@ -124,17 +133,19 @@ fn async_body(
     finish: &TokenStream,
     future: TokenStream,
 ) -> TokenStream {
+    let dapple_span = span_var();
     let krate = krate_at(krate, Span::call_site());
     quote! {{
         #start
         #record
-        let __dapple_ret = #krate::__private::in_span(&mut __dapple_span, #future).await;
+        let __dapple_ret = #krate::__private::in_span(&mut #dapple_span, #future).await;
         #finish
         __dapple_ret
     }}
 }
 
-fn start_span(function: &Function, checked: &Checked) -> TokenStream {
+fn start_span(function: &Function, checked: &Checked, starter: TokenStream) -> TokenStream {
+    let dapple_span = span_var();
     let name = match &checked.name {
         Some(name) => quote!(#name),
         None => {
@@ -152,7 +163,7 @@ fn start_span(function: &Function, checked: &Checked) -> TokenStream {
     };
     quote! {
         #[allow(unused_mut)]
-        let mut __dapple_span = #krate::__private::start(
+        let mut #dapple_span = #krate::__private::#starter(
             #name,
             #krate::SpanKind::#kind,
             #root,
@@ -164,6 +175,7 @@ fn start_span(function: &Function, checked: &Checked) -> TokenStream {
 /// Records arguments and fields, only when the span records: an unsampled
 /// call formats nothing.
 fn record_attributes(checked: &Checked) -> TokenStream {
+    let dapple_span = span_var();
     let krate = krate_at(checked.krate.as_ref(), Span::call_site());
     let mut sets = Vec::new();
     let keys: Vec<String> = checked
@@ -182,7 +194,7 @@ fn record_attributes(checked: &Checked) -> TokenStream {
     for (index, ident) in checked.record.iter().enumerate() {
         let krate = krate_at(checked.krate.as_ref(), ident.span());
         sets.push(quote_spanned! {ident.span()=>
-            #krate::__private::arg(&mut __dapple_span, &__DAPPLE_ARG_KEYS, #index, (&&#krate::__private::Arg(&#ident)).__dapple_value());
+            #krate::__private::arg(&mut #dapple_span, &__DAPPLE_ARG_KEYS, #index, (&&#krate::__private::Arg(&#ident)).__dapple_value());
         });
     }
     for field in &checked.fields {
@@ -195,13 +207,13 @@ fn record_attributes(checked: &Checked) -> TokenStream {
             FieldValue::Display(expr) => quote!(#krate::__private::display(&(#expr))),
             FieldValue::Debug(expr) => quote!(#krate::__private::debug(&(#expr))),
         };
-        sets.push(quote!(#krate::__private::attribute(&mut __dapple_span, #key, #value);));
+        sets.push(quote!(#krate::__private::attribute(&mut #dapple_span, #key, #value);));
     }
     if sets.is_empty() {
         return TokenStream::new();
     }
     quote! {
-        if __dapple_span.is_recording() {
+        if #dapple_span.is_recording() {
             #[allow(unused_imports)]
             use #krate::__private::{RecordDebug as _, RecordTyped as _, Unrecordable as _};
             #(#sets)*
@@ -212,12 +224,13 @@ fn record_attributes(checked: &Checked) -> TokenStream {
 /// Records the outcome from `__dapple_ret`. Spanned at the option, so a
 /// type error names it.
 fn finish(checked: &Checked) -> TokenStream {
+    let dapple_span = span_var();
     let krate = krate_at(checked.krate.as_ref(), Span::call_site());
     let mut out = TokenStream::new();
     if let Some(err) = &checked.err {
         let krate = krate_at(checked.krate.as_ref(), err.span());
         out.extend(quote_spanned! {err.span()=>
-            #krate::__private::record_err(&mut __dapple_span, &__dapple_ret);
+            #krate::__private::record_err(&mut #dapple_span, &__dapple_ret);
         });
     }
     if let Some(ret) = &checked.ret {
@@ -226,10 +239,10 @@ fn finish(checked: &Checked) -> TokenStream {
             (&&#krate_here::__private::Arg(&__dapple_ret)).__dapple_value()
         };
         out.extend(quote! {
-            if __dapple_span.is_recording() {
+            if #dapple_span.is_recording() {
                 #[allow(unused_imports)]
                 use #krate::__private::{RecordDebug as _, RecordTyped as _, Unrecordable as _};
-                __dapple_span.set_attribute("return", #value);
+                #dapple_span.set_attribute("return", #value);
             }
         });
     }

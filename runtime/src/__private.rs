@@ -28,11 +28,46 @@ pub fn start(name: &'static str, kind: SpanKind, root: bool, threshold: Option<u
     }
 }
 
+/// Starts the span of a call to a traced sync fn, entered until it ends:
+/// as [`start`], with entering in the same out-of-line step, and leaving in
+/// the span's end.
+#[inline(always)]
+pub fn start_entered(
+    name: &'static str,
+    kind: SpanKind,
+    root: bool,
+    threshold: Option<u64>,
+) -> Span {
+    match crate::context::current_sampled() {
+        Some(false) if !root => Span::none(),
+        Some(true) if !root => start_child_entered(name, kind),
+        _ if !crate::sink::is_enabled() => Span::none(),
+        _ => start_root_entered(name, kind, threshold),
+    }
+}
+
+#[inline(never)]
+fn start_root_entered(name: &'static str, kind: SpanKind, threshold: Option<u64>) -> Span {
+    let mut span = start_root(name, kind, threshold);
+    span.enter_for_call();
+    span
+}
+
 #[inline(never)]
 fn start_child(name: &'static str, kind: SpanKind) -> Span {
+    child(name, kind, false)
+}
+
+#[inline(never)]
+fn start_child_entered(name: &'static str, kind: SpanKind) -> Span {
+    child(name, kind, true)
+}
+
+#[inline(always)]
+fn child(name: &'static str, kind: SpanKind, enter: bool) -> Span {
     match current_context() {
         Some(parent) if crate::sink::is_enabled() => {
-            Span::start_child(Cow::Borrowed(name), kind, parent)
+            Span::start_child(Cow::Borrowed(name), kind, parent, enter)
         }
         _ => Span::none(),
     }

@@ -96,6 +96,55 @@ fn spans_dropped_before_their_leaked_guards_in_any_order_leave_a_clean_thread() 
     assert_eq!(with_current_span(|s| s.is_recording()), None);
 }
 
+#[traced(name = "call.leaks")]
+fn call_leaking_a_guard() -> Span {
+    let mut inner = Span::new("call.leaks.inner");
+    std::mem::forget(inner.enter());
+    inner
+}
+
+#[test]
+fn a_traced_call_whose_body_leaks_a_guard_still_leaves_its_own_span() {
+    collector();
+    let mut outer = Span::root("call.leaks.outer");
+    let outer_id = outer.context().map(|c| c.span_id());
+    let guard = outer.enter();
+    let inner = call_leaking_a_guard();
+    assert_eq!(
+        current_context(),
+        inner.context(),
+        "the leaked guard keeps its span current until that span ends"
+    );
+    drop(inner);
+    assert_eq!(current_context().map(|c| c.span_id()), outer_id);
+    drop(Span::new("call.leaks.after"));
+    drop(guard);
+    drop(outer);
+    assert_eq!(current_context(), None);
+
+    let call = &collector().named("call.leaks")[0];
+    assert_eq!(call.parent_id(), outer_id);
+    let inner = &collector().named("call.leaks.inner")[0];
+    assert_eq!(inner.parent_id(), Some(call.span_id()));
+    let after = &collector().named("call.leaks.after")[0];
+    assert_eq!(after.parent_id(), outer_id, "not a child of the ended call");
+}
+
+#[traced(name = "unsampled.call", sample = 0.0)]
+fn unsampled_call() -> Option<dapple::SpanContext> {
+    current_context()
+}
+
+#[test]
+fn an_unsampled_traced_root_is_current_for_its_call_only() {
+    collector();
+    let inside = unsampled_call();
+    assert_eq!(inside.map(|c| c.is_sampled()), Some(false));
+    assert_eq!(current_context(), None);
+    assert_eq!(with_current_span(|_| ()), None);
+    assert!(collector().named("unsampled.call").is_empty());
+}
+
 #[test]
 fn a_cancelled_future_holding_a_guard_across_await_leaves_nothing_behind() {
     collector();

@@ -303,6 +303,18 @@ pub(crate) struct EntryRef {
 }
 
 impl EntryRef {
+    /// Names no entry: removing it finds nothing.
+    pub(crate) const NONE: EntryRef = EntryRef {
+        token: u64::MAX,
+        index: usize::MAX,
+    };
+
+    /// Whether this is [`EntryRef::NONE`].
+    #[inline(always)]
+    pub(crate) fn is_none(self) -> bool {
+        self.index == usize::MAX
+    }
+
     /// Pushes a bare context: attached, or carried into a task.
     #[inline]
     pub(crate) fn push(context: Option<SpanContext>) -> EntryRef {
@@ -344,10 +356,7 @@ impl EntryRef {
             })
             // The thread is being torn down: nothing to push onto, and
             // removal finds nothing.
-            .unwrap_or(EntryRef {
-                token: u64::MAX,
-                index: usize::MAX,
-            })
+            .unwrap_or(EntryRef::NONE)
     }
 
     /// Whether the stack was empty when this entry was pushed: the thread
@@ -434,8 +443,9 @@ fn push_deep(entry: Entry) {
     });
 }
 
-/// Removes the entries a span's leaked guards left on this thread's stack,
-/// and returns what `with_current_span` left in them (nothing for an
+/// Removes the entries a span's leaked guards left on this thread's stack
+/// (and an unsampled root's own `#[traced]` call entry), and returns what
+/// `with_current_span` left in them (nothing for an
 /// unsampled span, whose children would otherwise record nothing).
 #[cold]
 #[inline(never)]
@@ -445,8 +455,24 @@ pub(crate) fn remove_leaked(span_id: SpanId) -> Vec<Amendments> {
         .try_with(|stack| {
             let len = stack.len.get();
             let shallow = &stack.shallow[..len.min(SHALLOW)];
-            if len <= SHALLOW && !shallow.iter().any(|cell| is_leaked(&cell.get())) {
-                return Vec::new();
+            if len <= SHALLOW {
+                match shallow.iter().position(|cell| is_leaked(&cell.get())) {
+                    None => return Vec::new(),
+                    // Only the top entry is the span's: the entry of an
+                    // unsampled root's own `#[traced]` call. Popped in place.
+                    Some(top) if top + 1 == len => {
+                        let entry = shallow[top].get();
+                        stack.len.set(top);
+                        let below = top.checked_sub(1).and_then(|b| shallow[b].get().context);
+                        stack.current.set(below);
+                        return if entry.amended {
+                            vec![entry]
+                        } else {
+                            Vec::new()
+                        };
+                    }
+                    Some(_) => {}
+                }
             }
             let (leaked, kept): (Vec<Entry>, Vec<Entry>) =
                 stack.all().into_iter().partition(is_leaked);

@@ -77,6 +77,12 @@ pub(crate) struct Recording {
     /// Clock ticks spent inside those polls; while [`POLL_OPEN`] is set,
     /// minus the open poll's start (the end adds the rest).
     pub(crate) busy: Ticks,
+    /// The entry a `#[traced]` call pushed as it started the span
+    /// ([`EntryRef::NONE`] otherwise): removed as the span ends, so that a
+    /// call enters and leaves its span without a guard of its own. (An
+    /// unsampled root keeps no recording: its span's end finds its entry
+    /// by span id.)
+    pub(crate) call_entry: EntryRef,
 }
 
 /// Marks a poll left open, to be closed by the span's end: `#[traced]` async
@@ -189,6 +195,7 @@ impl Span {
                 stand_in: true,
                 polls: 0,
                 busy: 0,
+                call_entry: EntryRef::NONE,
             })),
         }
     }
@@ -274,17 +281,26 @@ impl Span {
         if !parent.is_sampled() || !crate::sink::is_enabled() {
             return Span::none();
         }
-        Span::start_child(name.into(), SpanKind::Internal, parent)
+        Span::start_child(name.into(), SpanKind::Internal, parent, false)
     }
 
-    #[inline]
+    /// Starts a child of `parent`; with `enter`, entered for the rest of
+    /// the `#[traced]` call that starts it (the entry goes when the span
+    /// ends), the entry pushed before the span is written in place.
+    #[inline(always)]
     pub(crate) fn start_child(
         name: Cow<'static, str>,
         kind: SpanKind,
         parent: SpanContext,
+        enter: bool,
     ) -> Span {
         let context = SpanContext::new(parent.trace_id(), SpanId::random(), true);
-        Span::recording(context, name, kind, Some(parent.span_id()))
+        let entry = if enter {
+            EntryRef::push_for_span(context, Some(kind))
+        } else {
+            EntryRef::NONE
+        };
+        Span::recording(context, name, kind, Some(parent.span_id()), entry)
     }
 
     #[inline]
@@ -302,7 +318,7 @@ impl Span {
                 recording: ManuallyDrop::new(None),
             };
         }
-        Span::recording(context, name, kind, None)
+        Span::recording(context, name, kind, None, EntryRef::NONE)
     }
 
     #[inline]
@@ -311,6 +327,7 @@ impl Span {
         name: Cow<'static, str>,
         kind: SpanKind,
         parent: Option<SpanId>,
+        call_entry: EntryRef,
     ) -> Span {
         Span {
             context: Some(context),
@@ -325,7 +342,22 @@ impl Span {
                 polls: 0,
                 busy: 0,
                 start: clock::now(),
+                call_entry,
             })),
+        }
+    }
+
+    /// Makes this span current for the rest of the `#[traced]` call that
+    /// started it: the entry goes when the span ends. Not counted in
+    /// `entered`, since the span's end removes it.
+    #[inline(always)]
+    pub(crate) fn enter_for_call(&mut self) {
+        if let Some(context) = self.context {
+            let owner = self.recording.as_ref().map(|rec| rec.kind);
+            let entry = EntryRef::push_for_span(context, owner);
+            if let Some(rec) = self.recording.as_mut() {
+                rec.call_entry = entry;
+            }
         }
     }
 
@@ -645,6 +677,14 @@ impl Span {
     /// buffer.
     #[inline(never)]
     fn finish(&mut self) {
+        if let Some(rec) = self.recording.as_mut()
+            && !rec.call_entry.is_none()
+        {
+            let entry = std::mem::replace(&mut rec.call_entry, EntryRef::NONE);
+            if let Some(amendments) = entry.remove(false) {
+                self.apply(amendments);
+            }
+        }
         let Some(rec) = self.recording.as_ref() else {
             // An unsampled root: a guard of it may have been leaked.
             if let Some(context) = self.context {
@@ -675,7 +715,7 @@ impl Span {
             }
             // Read in place rather than moved out whole: the record takes
             // the name and extras, and what stays owns nothing.
-            buffer::push(SpanRecord::new(context, rec, end));
+            buffer::push(|| SpanRecord::new(context, rec, end));
             self.recording = ManuallyDrop::new(None);
         }
     }

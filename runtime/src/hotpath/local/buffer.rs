@@ -39,17 +39,29 @@ thread_local! {
     static BUFFER: RefCell<LocalBuffer> = const { RefCell::new(LocalBuffer { spans: Vec::new() }) };
 }
 
-/// Adds a finished span; hands the buffer on when it is full or when this
-/// thread has no current span any more.
+/// Adds the finished span `record` makes; hands the buffer on when it is
+/// full or when this thread has no current span any more. The record is
+/// written straight into the buffer, not built first and copied in.
 #[inline]
-pub(crate) fn push(span: SpanRecord) {
+pub(crate) fn push(record: impl FnOnce() -> SpanRecord) {
     let full = BUFFER.try_with(|buffer| {
         let mut buffer = buffer.borrow_mut();
-        if buffer.spans.capacity() == 0 {
-            buffer.spans = take_empty();
+        let spans = &mut buffer.spans;
+        if spans.len() == spans.capacity() {
+            if spans.capacity() == 0 {
+                *spans = take_empty();
+            } else {
+                spans.reserve(1);
+            }
         }
-        buffer.spans.push(span);
-        buffer.spans.len() >= CAPACITY
+        let len = spans.len();
+        if let Some(slot) = spans.spare_capacity_mut().first_mut() {
+            slot.write(record());
+            // SAFETY: the element at `len` was just written, and the
+            // capacity holds it.
+            unsafe { spans.set_len(len + 1) };
+        }
+        spans.len() >= CAPACITY
     });
     match full {
         Ok(true) => flush(),
