@@ -115,8 +115,8 @@ fn root() {
     }
 }
 
-/// An integer and a short text kept in place, a long text in the span's
-/// recycled box.
+/// An integer and a 40-byte text kept in place, a third argument in the
+/// span's recycled box.
 #[traced(name = "export.leaf", args(n, route, short))]
 fn leaf(n: i64, route: &str, short: &str) {
     let _ = (n, route, short);

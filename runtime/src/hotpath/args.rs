@@ -1,18 +1,25 @@
 //! The arguments a `#[traced]` function records, kept in place in the span
-//! as a few typed bytes each: recording two of them writes about 40 bytes
-//! next to the span's timestamps, takes no list from a pool and leaves the
-//! reporter nothing to drop. What does not fit (a third argument, a long
-//! string, a `Debug` form) goes to the span's attribute list instead.
+//! as a few typed bytes each: recording two of them writes their bytes next
+//! to the span's timestamps, takes no list from a pool and leaves the
+//! reporter nothing to drop. What does not fit (a third argument, strings
+//! longer than the room left, a `Debug` form) goes to the span's attribute
+//! list instead.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use crate::value::{KeyValue, Value};
 
 /// Arguments kept in place per span.
 pub(crate) const SLOTS: usize = 2;
-/// Bytes of one slot: an integer, a float, or a string of up to 15 bytes
-/// (so that two slots, their tags and their key pointer take 40 bytes).
-const SLOT_BYTES: usize = 15;
+/// Bytes the arguments in place share: an integer, a float or a boolean
+/// takes 8, a string its length. The first argument is written from the
+/// front, the second against the back, so they fit when their lengths add
+/// up to this: an integer with a string of up to 54 bytes, or two strings
+/// of 31. Sized so that a record is 160 bytes.
+const BYTES: usize = 62;
+/// Bytes of an integer, float or boolean in place.
+const WORD: usize = 8;
 
 const EMPTY: u8 = 0;
 const I64: u8 = 1;
@@ -132,11 +139,24 @@ impl<'a> ValueRef<'a> {
 }
 
 /// Up to [`SLOTS`] arguments, typed, in place.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub(crate) struct Slots {
     keys: Option<&'static ArgKeys>,
     tags: [u8; SLOTS],
-    data: [[u8; SLOT_BYTES]; SLOTS],
+    /// Only the bytes of the arguments whose tags are set are initialized:
+    /// a span with no arguments writes none of them.
+    data: [MaybeUninit<u8>; BYTES],
+}
+
+impl Default for Slots {
+    #[inline(always)]
+    fn default() -> Slots {
+        Slots {
+            keys: None,
+            tags: [EMPTY; SLOTS],
+            data: [MaybeUninit::uninit(); BYTES],
+        }
+    }
 }
 
 impl std::fmt::Debug for Slots {
@@ -145,7 +165,28 @@ impl std::fmt::Debug for Slots {
     }
 }
 
+/// Bytes a value with `tag` takes in place.
+#[inline(always)]
+fn len_of(tag: u8) -> usize {
+    match tag {
+        EMPTY => 0,
+        I64 | F64 | BOOL => WORD,
+        tag => usize::from(tag - STR).min(BYTES),
+    }
+}
+
 impl Slots {
+    /// Where argument `index`'s `len` bytes go: the first from the front,
+    /// the second against the back.
+    #[inline(always)]
+    fn range(index: usize, len: usize) -> std::ops::Range<usize> {
+        if index == 0 {
+            0..len
+        } else {
+            BYTES - len..BYTES
+        }
+    }
+
     /// Stores argument `index` of `keys` in place; gives it back when it
     /// does not fit.
     #[inline(always)]
@@ -158,20 +199,33 @@ impl Slots {
         if index >= SLOTS {
             return Err(value);
         }
-        let (tag, data) = match value {
-            ArgValue::I64(v) => (I64, widen(v.to_le_bytes())),
-            ArgValue::F64(v) => (F64, widen(v.to_bits().to_le_bytes())),
-            ArgValue::Bool(v) => (BOOL, widen([u8::from(v); 8])),
-            ArgValue::Str(s) if s.len() <= SLOT_BYTES => {
-                let mut data = [0; SLOT_BYTES];
-                data[..s.len()].copy_from_slice(s.as_bytes());
-                (STR + s.len() as u8, data)
+        let room = BYTES - len_of(self.tags[1 - index]);
+        let word;
+        let (tag, bytes): (u8, &[u8]) = match value {
+            ArgValue::I64(v) => {
+                word = v.to_le_bytes();
+                (I64, &word)
             }
+            ArgValue::F64(v) => {
+                word = v.to_bits().to_le_bytes();
+                (F64, &word)
+            }
+            ArgValue::Bool(v) => {
+                word = [u8::from(v); WORD];
+                (BOOL, &word)
+            }
+            ArgValue::Str(s) if s.len() <= room.min(BYTES) => (STR + s.len() as u8, s.as_bytes()),
             other => return Err(other),
         };
+        if bytes.len() > room {
+            return Err(value);
+        }
+        let range = Slots::range(index, bytes.len());
+        for (slot, byte) in self.data[range].iter_mut().zip(bytes) {
+            slot.write(*byte);
+        }
         self.keys = Some(keys);
         self.tags[index] = tag;
-        self.data[index] = data;
         Ok(())
     }
 
@@ -239,31 +293,28 @@ impl Slots {
     }
 
     fn value_ref(&self, index: usize) -> Option<ValueRef<'_>> {
-        let data = &self.data[index];
+        let tag = self.tags[index];
+        let data = &self.data[Slots::range(index, len_of(tag))];
+        // SAFETY: the pointer and length are those of a live slice of
+        // `MaybeUninit<u8>`, which has `u8`'s layout, borrowed from `self`
+        // for as long as the result. Its bytes are initialized: `store`
+        // wrote this range when it set the tag (an empty tag's range is
+        // empty), and nothing writes `data` until the tag changes.
+        let data: &[u8] = unsafe { std::slice::from_raw_parts(data.as_ptr().cast(), data.len()) };
         let word = || {
-            let mut bytes = [0; 8];
-            bytes.copy_from_slice(&data[..8]);
+            let mut bytes = [0; WORD];
+            bytes.copy_from_slice(&data[..WORD]);
             bytes
         };
-        Some(match self.tags[index] {
+        Some(match tag {
             EMPTY => return None,
             I64 => ValueRef::I64(i64::from_le_bytes(word())),
             F64 => ValueRef::F64(f64::from_bits(u64::from_le_bytes(word()))),
             BOOL => ValueRef::Bool(data[0] != 0),
-            tag => {
-                let len = usize::from(tag - STR).min(SLOT_BYTES);
-                // Stored from a whole `&str`: valid UTF-8.
-                ValueRef::Str(&data[..len])
-            }
+            // Stored from a whole `&str`: valid UTF-8.
+            _ => ValueRef::Str(data),
         })
     }
-}
-
-#[inline(always)]
-fn widen(word: [u8; 8]) -> [u8; SLOT_BYTES] {
-    let mut data = [0; SLOT_BYTES];
-    data[..8].copy_from_slice(&word);
-    data
 }
 
 #[cfg(test)]
@@ -297,7 +348,8 @@ mod tests {
     #[test]
     fn what_does_not_fit_is_given_back() {
         let mut slots = Slots::default();
-        let long = "a string longer than sixteen bytes";
+        let long = "a string of sixty-three bytes, one more than the room in place!";
+        assert_eq!(long.len(), 63);
         assert_eq!(
             slots.store(&KEYS, 0, ArgValue::Str(long)),
             Err(ArgValue::Str(long))
@@ -311,6 +363,44 @@ mod tests {
             Err(ArgValue::Value(Value::Bytes(vec![1])))
         );
         assert_eq!(slots.iter().count(), 0);
+    }
+
+    #[test]
+    fn two_arguments_share_the_room_in_place() {
+        let forty = "GET /api/v1/users/12345/orders?limit=100";
+        assert_eq!(forty.len(), 40);
+        let mut slots = Slots::default();
+        slots.store(&KEYS, 0, ArgValue::I64(42)).unwrap();
+        slots.store(&KEYS, 1, ArgValue::Str(forty)).unwrap();
+        assert_eq!(slots.get("n"), Some(Value::I64(42)));
+        assert_eq!(slots.get("route"), Some(Value::from(forty)));
+
+        // 8 + 54 bytes fill the room; one more byte does not fit.
+        let mut full = Slots::default();
+        let text = "x".repeat(54);
+        full.store(&KEYS, 1, ArgValue::Str(&text)).unwrap();
+        full.store(&KEYS, 0, ArgValue::F64(0.5)).unwrap();
+        assert_eq!(full.get("n"), Some(Value::F64(0.5)));
+        assert_eq!(full.get("route"), Some(Value::from(text.clone())));
+        let mut over = Slots::default();
+        let text = "x".repeat(55);
+        over.store(&KEYS, 0, ArgValue::I64(1)).unwrap();
+        assert!(over.store(&KEYS, 1, ArgValue::Str(&text)).is_err());
+        assert_eq!(over.get("route"), None);
+
+        // Two strings of 31 bytes each.
+        let (a, b) = ("a".repeat(31), "b".repeat(31));
+        let mut strings = Slots::default();
+        strings.store(&KEYS, 0, ArgValue::Str(&a)).unwrap();
+        strings.store(&KEYS, 1, ArgValue::Str(&b)).unwrap();
+        assert_eq!(strings.get("n"), Some(Value::from(a.clone())));
+        assert_eq!(strings.get("route"), Some(Value::from(b.clone())));
+        assert!(
+            strings
+                .store(&KEYS, 1, ArgValue::Str(&"c".repeat(32)))
+                .is_err()
+        );
+        assert_eq!(strings.get("route"), Some(Value::from(b.clone())), "kept");
     }
 
     #[test]

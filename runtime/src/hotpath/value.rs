@@ -174,7 +174,8 @@ pub trait ToValue {
     fn to_value(&self) -> Value;
 
     /// The value to record as a `#[traced]` argument. Integers, floats,
-    /// booleans and text of up to 15 bytes are kept in place in the span;
+    /// booleans and text are kept in place in the span while two arguments
+    /// fit in 62 bytes;
     /// the default records [`ToValue::to_value`].
     #[doc(hidden)]
     #[inline]
