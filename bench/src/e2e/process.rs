@@ -148,7 +148,7 @@ pub struct Collector {
 
 impl Collector {
     /// Starts `dapple-collector serve --store memory` with room for every
-    /// span of the run.
+    /// span of the run, in count and in bytes.
     pub fn start(exe: &Path) -> io::Result<Collector> {
         let process = ChildProcess::start(
             exe,
@@ -164,6 +164,10 @@ impl Collector {
                 "127.0.0.1:0",
                 "--max-spans",
                 "100000000",
+                // 8 GiB: a run of three rounds stores 8-9 million spans of
+                // a few hundred bytes each, past the default 1 GiB.
+                "--max-bytes",
+                "8589934592",
                 "--log-level",
                 "warn",
             ],
