@@ -19,13 +19,7 @@ pub use crate::spawn::{bind, propagate};
 /// costs one thread-local read and a branch; the rest is out of line.
 #[inline(always)]
 pub fn start(name: &'static str, kind: SpanKind, root: bool, threshold: Option<u64>) -> Span {
-    match crate::context::current_sampled() {
-        Some(false) if !root => Span::none(),
-        Some(true) if !root => start_child(name, kind),
-        // No sink installed (tracing linked, never started): one more load.
-        _ if !crate::sink::is_enabled() => Span::none(),
-        _ => start_root(name, kind, threshold),
-    }
+    begin(name, kind, root, threshold, false)
 }
 
 /// Starts the span of a call to a traced sync fn, entered until it ends:
@@ -38,11 +32,27 @@ pub fn start_entered(
     root: bool,
     threshold: Option<u64>,
 ) -> Span {
+    begin(name, kind, root, threshold, true)
+}
+
+/// [`start`] and [`start_entered`]: `enter` is a constant at each, so each
+/// inlines only its own out-of-line calls.
+#[inline(always)]
+fn begin(
+    name: &'static str,
+    kind: SpanKind,
+    root: bool,
+    threshold: Option<u64>,
+    enter: bool,
+) -> Span {
     match crate::context::current_sampled() {
         Some(false) if !root => Span::none(),
-        Some(true) if !root => start_child_entered(name, kind),
+        Some(true) if !root && enter => start_child_entered(name, kind),
+        Some(true) if !root => start_child(name, kind),
+        // No sink installed (tracing linked, never started): one more load.
         _ if !crate::sink::is_enabled() => Span::none(),
-        _ => start_root_entered(name, kind, threshold),
+        _ if enter => start_root_entered(name, kind, threshold),
+        _ => start_root(name, kind, threshold),
     }
 }
 

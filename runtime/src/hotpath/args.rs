@@ -214,7 +214,7 @@ impl Slots {
                 word = [u8::from(v); WORD];
                 (BOOL, &word)
             }
-            ArgValue::Str(s) if s.len() <= room.min(BYTES) => (STR + s.len() as u8, s.as_bytes()),
+            ArgValue::Str(s) if s.len() <= room => (STR + s.len() as u8, s.as_bytes()),
             other => return Err(other),
         };
         if bytes.len() > room {
