@@ -10,7 +10,7 @@ use crate::dropped::DroppedSpans;
 use crate::forward::{DEFAULT_QUEUE_SPANS, Forwarder, ForwardingStore};
 use crate::http::{Access, AppState, grpc_router, otlp_router, router};
 use crate::ingest::keep::KeepExchange;
-use crate::ingest::limits::{LimitedStore, Trimmed};
+use crate::ingest::limits::{IngestCounts, LimitedStore};
 use crate::ingest::otlp::OtlpIngest;
 use crate::ingest::{self, DecodeBudget, NativeIngest};
 use crate::net::{PortConfig, serve_http};
@@ -149,8 +149,8 @@ pub async fn run(
     } else {
         Arc::new(ForwardingStore::new(store, forwarders.clone()))
     };
-    let trimmed = Arc::new(Trimmed::default());
-    let store: Arc<dyn Store> = Arc::new(LimitedStore::new(store, trimmed.clone()));
+    let ingest_counts = Arc::new(IngestCounts::default());
+    let store: Arc<dyn Store> = Arc::new(LimitedStore::new(store, ingest_counts.clone()));
     let dropped = Arc::new(DroppedSpans::default());
     let budget = Arc::new(DecodeBudget::new(
         config
@@ -209,7 +209,7 @@ pub async fn run(
             store,
             dropped,
             forwarders: forwarders.into(),
-            trimmed,
+            ingest_counts,
             native: native_ingest,
             tail,
         },

@@ -153,7 +153,7 @@ pub fn run(exe: &Path, plan: &Plan, mut progress: impl FnMut(&str)) -> io::Resul
         modes: runs,
         expected_spans,
         received_spans,
-        sample_zero_spans: collector.spans_of(&Mode::SampleZero.service())?,
+        sample_zero_spans: collector.accepted_spans(&Mode::SampleZero.service())?,
         dropped_spans,
         collector_cpu_micros,
     })

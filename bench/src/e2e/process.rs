@@ -147,8 +147,10 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Starts `dapple-collector serve --store memory` with room for every
-    /// span of the run, in count and in bytes.
+    /// Starts `dapple-collector serve --store memory` at its default
+    /// bounds: over a run it evicts as much as it stores, as a collector
+    /// that has run for a while does (spans are counted as they are
+    /// accepted, see [`Collector::accepted_spans`]).
     pub fn start(exe: &Path) -> io::Result<Collector> {
         let process = ChildProcess::start(
             exe,
@@ -162,12 +164,6 @@ impl Collector {
                 "127.0.0.1:0",
                 "--native",
                 "127.0.0.1:0",
-                "--max-spans",
-                "100000000",
-                // 8 GiB: a run of three rounds stores 8-9 million spans of
-                // a few hundred bytes each, past the default 1 GiB.
-                "--max-bytes",
-                "8589934592",
                 "--log-level",
                 "warn",
             ],
@@ -209,36 +205,11 @@ impl Collector {
         }
     }
 
-    /// The spans of `service` the collector holds from the last hour. The
-    /// query API reads at most 2,000,000 spans per aggregate, so they are
-    /// counted one span name at a time (`/api/aggregates/series` with one
-    /// bucket); a name at that limit is an error rather than a short count.
-    pub fn spans_of(&self, service: &str) -> io::Result<u64> {
-        const SCAN_LIMIT: u64 = 2_000_000;
-        let names = match self.get(&format!("/api/services/{}/names", encode(service)))? {
-            (200, json) => json["names"].as_array().cloned().unwrap_or_default(),
-            // No span of the service yet.
-            (404, _) => Vec::new(),
-            (status, json) => return Err(io::Error::other(format!("names: {status} {json}"))),
-        };
-        let mut total = 0;
-        for name in names.iter().filter_map(|n| n.as_str()) {
-            let series = self.get_ok(&format!(
-                "/api/aggregates/series?service={}&name={}&window=1h&buckets=1",
-                encode(service),
-                encode(name)
-            ))?;
-            let count: u64 = series["points"]
-                .as_array()
-                .map_or(0, |p| p.iter().filter_map(|p| p["count"].as_u64()).sum());
-            if count >= SCAN_LIMIT {
-                return Err(io::Error::other(format!(
-                    "{count} spans named {name:?}: more than the query API counts"
-                )));
-            }
-            total += count;
-        }
-        Ok(total)
+    /// The spans of `service` the collector accepted since it started
+    /// (`GET /api/ingest`), whether or not it still holds them.
+    pub fn accepted_spans(&self, service: &str) -> io::Result<u64> {
+        let json = self.get_ok("/api/ingest")?;
+        Ok(json["accepted_spans"][service].as_u64().unwrap_or(0))
     }
 
     /// The spans the servers of `service` said they dropped because their
@@ -248,8 +219,8 @@ impl Collector {
         Ok(json["dropped_spans"][service].as_u64().unwrap_or(0))
     }
 
-    /// Waits until the spans of `service` the collector holds, and those
-    /// the servers said they dropped, add up to `expected`, or until
+    /// Waits until the spans of `service` the collector accepted, and
+    /// those the servers said they dropped, add up to `expected`, or until
     /// neither has moved for `patience`; returns both.
     pub fn await_spans(
         &self,
@@ -258,7 +229,7 @@ impl Collector {
         patience: Duration,
     ) -> io::Result<(u64, u64)> {
         let count = || -> io::Result<(u64, u64)> {
-            Ok((self.spans_of(service)?, self.dropped_spans(service)?))
+            Ok((self.accepted_spans(service)?, self.dropped_spans(service)?))
         };
         let mut counts = count()?;
         let mut moved = Instant::now();
@@ -272,18 +243,4 @@ impl Collector {
         }
         Ok(counts)
     }
-}
-
-/// `text` as a URL query value: letters, digits and `-._~` as they are,
-/// every other byte as `%XX`.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

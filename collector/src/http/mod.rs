@@ -59,8 +59,8 @@ pub struct AppState {
     pub dropped: Arc<crate::dropped::DroppedSpans>,
     /// Where accepted spans are forwarded.
     pub forwarders: Arc<[Arc<crate::forward::Forwarder>]>,
-    /// What ingest's bounds changed.
-    pub trimmed: Arc<crate::ingest::limits::Trimmed>,
+    /// What ingest's bounds changed, and the spans accepted.
+    pub ingest_counts: Arc<crate::ingest::limits::IngestCounts>,
     /// Native ingest, for batches posted over HTTP: its store, bounds and
     /// decode budget.
     pub native: Arc<crate::ingest::NativeIngest>,
@@ -113,14 +113,16 @@ async fn forwarding(
     axum::Json(serde_json::json!({ "forwarders": forwarders }))
 }
 
-/// `GET /api/ingest`: what ingest's bounds on spans changed so far.
+/// `GET /api/ingest`: what ingest's bounds on spans changed so far, and
+/// the spans accepted per service.
 async fn ingest_stats(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::Json<serde_json::Value> {
     use std::sync::atomic::Ordering::Relaxed;
     axum::Json(serde_json::json!({
-        "truncated_values": state.trimmed.truncated.load(Relaxed),
-        "clamped_times": state.trimmed.clamped_times.load(Relaxed),
+        "truncated_values": state.ingest_counts.truncated.load(Relaxed),
+        "clamped_times": state.ingest_counts.clamped_times.load(Relaxed),
+        "accepted_spans": state.ingest_counts.accepted(),
     }))
 }
 

@@ -2,10 +2,12 @@
 //! any ingest: names, keys and values are cut to a size (at a character
 //! boundary), and times past what SQLite's signed integers hold (the year
 //! 2262) are clamped, each counted. Wraps the store, so no ingest path can
-//! skip it.
+//! skip it; for the same reason it also counts the spans accepted, per
+//! service.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::span::{Attribute, Resource, Span, Value};
 use crate::store::{Store, StoreError};
@@ -24,26 +26,72 @@ pub const LATEST_UNIX_NANOS: u64 = i64::MAX as u64;
 /// and 2 or 3 per level), and forwarding it never fails.
 pub const MAX_VALUE_DEPTH: usize = 16;
 
-/// What the bounds changed, since the collector started.
+/// What ingest did, since the collector started: what the bounds changed,
+/// and the spans accepted per service.
 #[derive(Debug, Default)]
-pub struct Trimmed {
+pub struct IngestCounts {
     /// Names, keys and values cut short.
     pub truncated: AtomicU64,
     /// Start or end times clamped to [`LATEST_UNIX_NANOS`].
     pub clamped_times: AtomicU64,
+    /// Spans the store took, per service (a span it already held, sent
+    /// again, counts again). Unlike what the store holds, this never goes
+    /// down when old spans are evicted.
+    accepted: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Services counted at most; spans of further services are left out of
+/// the counts, so a client inventing service names cannot grow them
+/// without bound.
+const MAX_COUNTED_SERVICES: usize = 10_000;
+
+impl IngestCounts {
+    /// The spans accepted so far, per service.
+    pub fn accepted(&self) -> BTreeMap<String, u64> {
+        self.accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Adds `runs` (a service and a number of spans each) to the counts.
+    fn accept(&self, runs: Vec<(Arc<str>, u64)>) {
+        let mut accepted = self.accepted.lock().unwrap_or_else(|e| e.into_inner());
+        for (service, count) in runs {
+            if let Some(total) = accepted.get_mut(&*service) {
+                *total = total.saturating_add(count);
+            } else if accepted.len() < MAX_COUNTED_SERVICES {
+                accepted.insert(service.to_string(), count);
+            }
+        }
+    }
+}
+
+/// The services of `spans`, with the number of spans of each, one entry
+/// per run of spans of the same service (a batch's spans share theirs).
+fn service_runs(spans: &[Span]) -> Vec<(Arc<str>, u64)> {
+    let mut runs: Vec<(Arc<str>, u64)> = Vec::new();
+    for span in spans {
+        match runs.last_mut() {
+            Some((service, count)) if Arc::ptr_eq(service, &span.service) => *count += 1,
+            _ => runs.push((span.service.clone(), 1)),
+        }
+    }
+    runs
 }
 
 /// A store that applies the bounds to the spans inserted into it.
 #[derive(Debug)]
 pub struct LimitedStore {
     inner: Arc<dyn Store>,
-    trimmed: Arc<Trimmed>,
+    counts: Arc<IngestCounts>,
 }
 
 impl LimitedStore {
-    /// `inner`, behind the bounds; what they change is counted in `trimmed`.
-    pub fn new(inner: Arc<dyn Store>, trimmed: Arc<Trimmed>) -> LimitedStore {
-        LimitedStore { inner, trimmed }
+    /// `inner`, behind the bounds; what they change, and the spans the
+    /// store takes, are counted in `counts`.
+    pub fn new(inner: Arc<dyn Store>, counts: Arc<IngestCounts>) -> LimitedStore {
+        LimitedStore { inner, counts }
     }
 }
 
@@ -68,16 +116,21 @@ impl Store for LimitedStore {
             bound_span(span, &mut counts);
         }
         if counts.truncated > 0 {
-            self.trimmed
+            self.counts
                 .truncated
                 .fetch_add(counts.truncated, Ordering::Relaxed);
         }
         if counts.clamped > 0 {
-            self.trimmed
+            self.counts
                 .clamped_times
                 .fetch_add(counts.clamped, Ordering::Relaxed);
         }
-        self.inner.insert(spans)
+        // Counted before the spans move into the store, added once it took
+        // them.
+        let runs = service_runs(&spans);
+        let stored = self.inner.insert(spans)?;
+        self.counts.accept(runs);
+        Ok(stored)
     }
 
     crate::store::read_through!(inner);
@@ -225,9 +278,37 @@ mod tests {
     use dapple::TraceId;
 
     #[test]
+    fn accepted_spans_are_counted_per_service_and_outlast_eviction() {
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(Limits::spans(4)));
+        let counts = Arc::new(IngestCounts::default());
+        let store = LimitedStore::new(memory.clone(), counts.clone());
+        let of = |service: &Arc<str>, trace: u8, ids: std::ops::RangeInclusive<u64>| {
+            ids.map(|id| {
+                let mut span = Span::example(trace, id);
+                span.service = service.clone();
+                span
+            })
+            .collect::<Vec<_>>()
+        };
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+        // Two runs of service a around one of b, in one batch.
+        let mut batch = of(&a, 1, 1..=2);
+        batch.extend(of(&b, 2, 1..=3));
+        batch.extend(of(&a, 3, 1..=1));
+        store.insert(batch).unwrap();
+        store.insert(of(&b, 4, 1..=4)).unwrap();
+        // The store keeps four spans; the counts keep everything accepted.
+        assert_eq!(memory.span_count().unwrap(), 4);
+        let accepted = counts.accepted();
+        assert_eq!(accepted.get("a"), Some(&3));
+        assert_eq!(accepted.get("b"), Some(&7));
+        assert_eq!(accepted.len(), 2);
+    }
+
+    #[test]
     fn long_names_and_values_are_cut_at_a_character_and_late_times_clamped() {
         let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(Limits::spans(10)));
-        let trimmed = Arc::new(Trimmed::default());
+        let trimmed = Arc::new(IngestCounts::default());
         let store = LimitedStore::new(memory.clone(), trimmed.clone());
         let resource = Arc::new(Resource::of_service(&"s".repeat(300_000)));
         let mut spans = Vec::new();
@@ -284,7 +365,7 @@ mod tests {
             depth
         };
         let memory: Arc<dyn Store> = Arc::new(MemoryStore::new(Limits::spans(10)));
-        let trimmed = Arc::new(Trimmed::default());
+        let trimmed = Arc::new(IngestCounts::default());
         let store = LimitedStore::new(memory.clone(), trimmed.clone());
         let mut span = Span::example(1, 1);
         span.attributes = vec![
