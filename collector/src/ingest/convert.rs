@@ -104,7 +104,7 @@ fn span_with_trace(
         start_unix_nanos: span.start_unix_nanos,
         end_unix_nanos: span.end_unix_nanos,
         status,
-        attributes: wire_attributes(span.attributes),
+        attributes: with_poll_times(wire_attributes(span.attributes), span.poll_times),
         events: span
             .events
             .into_iter()
@@ -360,10 +360,37 @@ fn span_from_bytes(
                 &mut rest,
                 ctx,
             )?,
+            18 => message::merge(
+                wire_type,
+                span.poll_times.get_or_insert_with(Default::default),
+                &mut rest,
+                ctx,
+            )?,
             _ => skip_field(wire_type, tag, &mut rest, ctx)?,
         }
     }
     Ok(span_with_trace(resource, trace_id, span))
+}
+
+/// `attributes`, then an async span's poll times as the attributes
+/// `busy_ns`, `idle_ns` and `polls` (as OTLP senders, Dapple's included,
+/// give them).
+fn with_poll_times(
+    mut attributes: Vec<Attribute>,
+    times: Option<proto::PollTimes>,
+) -> Vec<Attribute> {
+    if let Some(times) = times {
+        let int = |key: &str, value: u64| Attribute {
+            key: key.into(),
+            value: Some(Value::Int(i64::try_from(value).unwrap_or(i64::MAX))),
+        };
+        attributes.extend([
+            int("busy_ns", times.busy_nanos),
+            int("idle_ns", times.idle_nanos),
+            int("polls", times.polls),
+        ]);
+    }
+    attributes
 }
 
 fn valid_trace_id(bytes: &[u8]) -> Option<TraceId> {
@@ -492,6 +519,8 @@ fn span_to_wire(span: &Span) -> proto::Span {
             attributes: attributes(&scope.attributes),
             dropped_attributes_count: scope.dropped_attributes,
         }),
+        // Poll times stay among the attributes.
+        poll_times: None,
     }
 }
 
@@ -773,6 +802,7 @@ mod tests {
                 }],
                 dropped_attributes_count: 6,
             }),
+            poll_times: None,
         }
     }
 
@@ -911,6 +941,15 @@ mod tests {
                     attributes: Vec::new(),
                     ..wire()
                 },
+                proto::Span {
+                    span_id: 4,
+                    poll_times: Some(proto::PollTimes {
+                        busy_nanos: 5,
+                        idle_nanos: 15,
+                        polls: 2,
+                    }),
+                    ..wire()
+                },
             ],
             dropped_spans: 4,
             resource: Some(proto::Resource::default()),
@@ -926,7 +965,18 @@ mod tests {
         assert_eq!(decoded.sequence, 9);
         assert_eq!(decoded.dropped_spans, 4);
         assert_eq!(decoded.spans, spans(&service, batch.spans.clone()));
-        assert_eq!(decoded.spans.len(), 2);
+        assert_eq!(decoded.spans.len(), 3);
+        // Poll times come last among the attributes.
+        let keys: Vec<&str> = decoded.spans[2]
+            .attributes
+            .iter()
+            .map(|a| &*a.key)
+            .collect();
+        assert_eq!(&keys[keys.len() - 3..], ["busy_ns", "idle_ns", "polls"]);
+        assert_eq!(
+            decoded.spans[2].attributes.last().unwrap().value,
+            Some(Value::Int(2))
+        );
         // A field repeated in the encoding: the last one counts, as in prost.
         let mut twice = frame(proto::frame::Kind::Batch(batch.clone()));
         twice.extend(frame(proto::frame::Kind::Batch(proto::Batch {
@@ -934,7 +984,7 @@ mod tests {
             ..Default::default()
         })));
         let decoded = batch_frame(&service, &twice, 1000).unwrap().unwrap();
-        assert_eq!((decoded.sequence, decoded.spans.len()), (10, 2));
+        assert_eq!((decoded.sequence, decoded.spans.len()), (10, 3));
         // Not a batch, or a batch then something else.
         let ack = frame(proto::frame::Kind::Ack(proto::Ack { sequence: 1 }));
         assert!(batch_frame(&service, &ack, 1000).unwrap().is_none());

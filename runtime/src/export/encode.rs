@@ -14,7 +14,7 @@ use super::wire::{
 };
 use crate::args::ValueRef;
 use crate::clock::Converter;
-use crate::record::SpanRecord;
+use crate::record::{PollTimes, SpanRecord};
 use crate::span::{SpanKind, Status};
 use crate::value::KeyValue;
 
@@ -128,9 +128,6 @@ impl Body for SpanBody<'_> {
             Status::Error(message) => nested(out, 8, &StatusBody(2, message)),
         }
         record.for_each_attribute(|key, value| nested(out, 9, &Attribute(key, value)));
-        record.for_each_poll_attribute(self.clock, |key, value| {
-            nested(out, 9, &Attribute(key, value));
-        });
         for event in record.events() {
             nested(out, 10, &EventBody(event));
         }
@@ -139,6 +136,22 @@ impl Body for SpanBody<'_> {
         }
         // W3C trace flags: recorded spans are sampled.
         uint(out, 13, 1);
+        // An async span's poll times: three varints, where OTLP takes
+        // three attributes (the collector shows them as those).
+        if let Some(times) = record.poll_times_with(self.clock) {
+            nested(out, 18, &PollTimesBody(times));
+        }
+    }
+}
+
+/// `dapple.v1.PollTimes`.
+struct PollTimesBody(PollTimes);
+
+impl Body for PollTimesBody {
+    fn write(&self, out: &mut Cursor<'_>) {
+        uint(out, 1, self.0.busy_nanos);
+        uint(out, 2, self.0.idle_nanos);
+        uint(out, 3, u64::from(self.0.polls));
     }
 }
 
@@ -217,7 +230,6 @@ mod tests {
     fn owned(record: &SpanRecord, clock: &Converter) -> proto::Span {
         let mut attributes = Vec::new();
         record.for_each_attribute(|k, v| attributes.push(kv(k, v)));
-        record.for_each_poll_attribute(clock, |k, v| attributes.push(kv(k, v)));
         let (start, end) = record.ticks();
         proto::Span {
             trace_id: record.trace_id().to_bytes().to_vec(),
@@ -263,8 +275,69 @@ mod tests {
                 })
                 .collect(),
             flags: 1,
+            poll_times: record.poll_times_with(clock).map(|times| proto::PollTimes {
+                busy_nanos: times.busy_nanos,
+                idle_nanos: times.idle_nanos,
+                polls: u64::from(times.polls),
+            }),
             ..Default::default()
         }
+    }
+
+    /// Pending once, then ready.
+    struct YieldOnce(bool);
+
+    impl std::future::Future for YieldOnce {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if std::mem::replace(&mut self.0, true) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        }
+    }
+
+    #[traced(crate = crate, name = "encode.async", args(n))]
+    async fn waits(n: i64) {
+        YieldOnce(false).await;
+        let _ = n;
+    }
+
+    #[test]
+    fn an_async_span_carries_its_poll_times_as_a_message_of_its_own() {
+        let sink = crate::memory::test_sink();
+        let mut future = std::pin::pin!(waits(3));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        while future.as_mut().poll(&mut cx).is_pending() {}
+        let record = &sink.named("encode.async")[0];
+        let clock = crate::clock::converter();
+        let mut frame = new_frame();
+        let start = frame.len();
+        push_span(&mut frame, record, &clock);
+        let mut want = Vec::new();
+        prost::encoding::message::encode(2, &owned(record, &clock), &mut want);
+        assert_eq!(frame.entries_from(start), &want[..]);
+        finish(&mut frame, 1, 0);
+        let Some(frame::Kind::Batch(batch)) = Frame::decode_length_delimited(frame.message())
+            .unwrap()
+            .kind
+        else {
+            panic!("not a batch");
+        };
+        let span = &batch.spans[0];
+        let times = span.poll_times.as_ref().expect("poll times");
+        assert_eq!(times.polls, 2);
+        assert_eq!(
+            times.busy_nanos + times.idle_nanos,
+            clock.nanos(record.ticks().0, record.ticks().1)
+        );
+        // The arguments only: the poll times are not attributes here.
+        let keys: Vec<&str> = span.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["n"]);
     }
 
     #[traced(crate = crate, name = "encode.leaf", kind = client, args(n, path, long))]
