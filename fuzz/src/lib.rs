@@ -293,7 +293,7 @@ pub fn query_router(store: Arc<dyn Store>) -> axum::Router {
         store,
         dropped,
         forwarders: Arc::new([]),
-        trimmed: Arc::default(),
+        ingest_counts: Arc::default(),
         native,
         tail: None,
     };
@@ -417,6 +417,7 @@ pub fn sample_batches(now_unix_nanos: u64) -> Vec<proto::Batch> {
                     attributes: Vec::new(),
                     dropped_attributes_count: 0,
                 }),
+                poll_times: None,
             }
         };
         batches[0]
