@@ -417,7 +417,11 @@ pub fn sample_batches(now_unix_nanos: u64) -> Vec<proto::Batch> {
                     attributes: Vec::new(),
                     dropped_attributes_count: 0,
                 }),
-                poll_times: None,
+                poll_times: (service == 2).then_some(proto::PollTimes {
+                    busy_nanos: 1_000_000,
+                    idle_nanos: 3_000_000,
+                    polls: 2,
+                }),
             }
         };
         batches[0]

@@ -1,6 +1,6 @@
 //! The driver: starts the collector and one server per mode, puts load on
 //! each mode in turn, round after round with the order rotated, and reads
-//! back from the collector the spans it received.
+//! back from the collector the spans it accepted.
 
 use std::fmt::Write as _;
 use std::io;
@@ -68,9 +68,9 @@ pub struct Report {
     pub modes: Vec<ModeRun>,
     /// Spans the collector mode's requests should have made.
     pub expected_spans: u64,
-    /// Spans of the collector mode's service the collector holds.
+    /// Spans of the collector mode's service the collector accepted.
     pub received_spans: u64,
-    /// Spans of the sample-0 mode's service the collector holds (none).
+    /// Spans of the sample-0 mode's service the collector accepted (none).
     pub sample_zero_spans: u64,
     /// Spans the collector mode's server dropped at its memory bound and
     /// told the collector of.
@@ -135,8 +135,9 @@ pub fn run(exe: &Path, plan: &Plan, mut progress: impl FnMut(&str)) -> io::Resul
             runs[index].rounds.push(window);
         }
     }
-    // Read before any query: the queries scan the store and cost far more
-    // than ingest. The pause lets the last batches in.
+    // Read before any query: the dropped-span count (`GET /api/services`)
+    // scans the store, which costs more than ingest. The pause lets the
+    // last batches in.
     std::thread::sleep(Duration::from_millis(300));
     let collector_cpu_micros = collector.process.cpu_micros()? - collector_cpu_before;
     let collected = runs

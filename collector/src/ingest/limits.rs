@@ -34,9 +34,10 @@ pub struct IngestCounts {
     pub truncated: AtomicU64,
     /// Start or end times clamped to [`LATEST_UNIX_NANOS`].
     pub clamped_times: AtomicU64,
-    /// Spans the store took, per service (a span it already held, sent
-    /// again, counts again). Unlike what the store holds, this never goes
-    /// down when old spans are evicted.
+    /// Spans the store took, per service. Unlike what the store holds,
+    /// this never goes down when old spans are evicted. A span the store
+    /// already held counts again only when it comes in a batch of several
+    /// services (OTLP requests from several processes).
     accepted: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -126,9 +127,14 @@ impl Store for LimitedStore {
                 .fetch_add(counts.clamped, Ordering::Relaxed);
         }
         // Counted before the spans move into the store, added once it took
-        // them.
-        let runs = service_runs(&spans);
+        // them. A batch of one service (every native batch) counts only the
+        // spans new to the store, so a batch sent again after a lost ack
+        // does not count twice.
+        let mut runs = service_runs(&spans);
         let stored = self.inner.insert(spans)?;
+        if let [(_, count)] = runs.as_mut_slice() {
+            *count = stored as u64;
+        }
         self.counts.accept(runs);
         Ok(stored)
     }
@@ -297,7 +303,10 @@ mod tests {
         batch.extend(of(&a, 3, 1..=1));
         store.insert(batch).unwrap();
         store.insert(of(&b, 4, 1..=4)).unwrap();
-        // The store keeps four spans; the counts keep everything accepted.
+        // Sent again (a lost ack): the store already holds them.
+        store.insert(of(&b, 4, 1..=4)).unwrap();
+        // The store keeps four spans; the counts keep everything accepted,
+        // once.
         assert_eq!(memory.span_count().unwrap(), 4);
         let accepted = counts.accepted();
         assert_eq!(accepted.get("a"), Some(&3));

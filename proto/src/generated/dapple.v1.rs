@@ -138,7 +138,9 @@ pub struct Span {
     /// An async span's time in and out of its polls; absent for other spans.
     /// The collector shows them as the attributes `busy_ns`, `idle_ns` and
     /// `polls`, after the others (which is how OTLP carries them); here they
-    /// take a few bytes instead of three keys and values.
+    /// take a few bytes instead of three keys and values. A collector older
+    /// than this field skips it (unknown fields are ignored), so upgrade
+    /// collectors before the processes that report to them.
     #[prost(message, optional, tag = "18")]
     pub poll_times: ::core::option::Option<PollTimes>,
 }

@@ -31,10 +31,13 @@ impl Event {
 }
 
 /// The attribute an async span's busy time is exported as, in nanoseconds.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) const BUSY_NS: &str = "busy_ns";
 /// The attribute an async span's idle time is exported as, in nanoseconds.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) const IDLE_NS: &str = "idle_ns";
 /// The attribute an async span's poll count is exported as.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) const POLLS: &str = "polls";
 
 /// A follows-from link to another span.
@@ -221,8 +224,9 @@ impl SpanRecord {
     }
 
     /// The poll times as the attributes `busy_ns`, `idle_ns` and `polls`
-    /// (the names `tracing-opentelemetry` gives them), for encoders.
-    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    /// (the names `tracing-opentelemetry` gives them), for the OTLP encoder
+    /// (the native one writes them as a message of their own).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn for_each_poll_attribute(
         &self,
         clock: &Converter,

@@ -77,7 +77,9 @@ const MAX_KEEP_ASKED: usize = 4096;
 pub(crate) enum Origin {
     /// This process: [`keep_trace`].
     Here,
-    /// Another process, through the collector.
+    /// Another process, through the collector (only the exporter hears of
+    /// those).
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
     Elsewhere,
 }
 
