@@ -68,19 +68,6 @@ impl IngestCounts {
     }
 }
 
-/// The services of `spans`, with the number of spans of each, one entry
-/// per run of spans of the same service (a batch's spans share theirs).
-fn service_runs(spans: &[Span]) -> Vec<(Arc<str>, u64)> {
-    let mut runs: Vec<(Arc<str>, u64)> = Vec::new();
-    for span in spans {
-        match runs.last_mut() {
-            Some((service, count)) if Arc::ptr_eq(service, &span.service) => *count += 1,
-            _ => runs.push((span.service.clone(), 1)),
-        }
-    }
-    runs
-}
-
 /// A store that applies the bounds to the spans inserted into it.
 #[derive(Debug)]
 pub struct LimitedStore {
@@ -101,6 +88,9 @@ impl Store for LimitedStore {
         let mut counts = Counts::default();
         // Spans of a batch share their resource: each is checked once.
         let mut last: Option<(Arc<Resource>, Arc<Resource>)> = None;
+        // Each service with its number of spans, one entry per run of spans
+        // of the same (bounded) service.
+        let mut runs: Vec<(Arc<str>, u64)> = Vec::new();
         for span in &mut spans {
             let resource = match &last {
                 Some((given, bounded)) if Arc::ptr_eq(given, &span.resource) => bounded.clone(),
@@ -115,6 +105,10 @@ impl Store for LimitedStore {
                 span.resource = resource;
             }
             bound_span(span, &mut counts);
+            match runs.last_mut() {
+                Some((service, count)) if Arc::ptr_eq(service, &span.service) => *count += 1,
+                _ => runs.push((span.service.clone(), 1)),
+            }
         }
         if counts.truncated > 0 {
             self.counts
@@ -126,11 +120,9 @@ impl Store for LimitedStore {
                 .clamped_times
                 .fetch_add(counts.clamped, Ordering::Relaxed);
         }
-        // Counted before the spans move into the store, added once it took
-        // them. A batch of one service (every native batch) counts only the
-        // spans new to the store, so a batch sent again after a lost ack
-        // does not count twice.
-        let mut runs = service_runs(&spans);
+        // Added once the store took the spans. A batch of one service
+        // (every native batch) counts only the spans new to the store, so a
+        // batch sent again after a lost ack does not count twice.
         let stored = self.inner.insert(spans)?;
         if let [(_, count)] = runs.as_mut_slice() {
             *count = stored as u64;

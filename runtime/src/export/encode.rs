@@ -284,6 +284,18 @@ mod tests {
         }
     }
 
+    /// Appends `record` to `frame`, checking that its bytes are what prost
+    /// writes for the same wire span; the bytes appended.
+    fn push_as_prost(frame: &mut FrameBuffer, record: &SpanRecord, clock: &Converter) -> usize {
+        let start = frame.len();
+        let written = push_span(frame, record, clock);
+        let mut want = Vec::new();
+        prost::encoding::message::encode(2, &owned(record, clock), &mut want);
+        assert_eq!(frame.entries_from(start), &want[..], "{}", record.name());
+        assert_eq!(written, want.len());
+        written
+    }
+
     /// Pending once, then ready.
     struct YieldOnce(bool);
 
@@ -316,11 +328,7 @@ mod tests {
         let record = &sink.named("encode.async")[0];
         let clock = crate::clock::converter();
         let mut frame = new_frame();
-        let start = frame.len();
-        push_span(&mut frame, record, &clock);
-        let mut want = Vec::new();
-        prost::encoding::message::encode(2, &owned(record, &clock), &mut want);
-        assert_eq!(frame.entries_from(start), &want[..]);
+        push_as_prost(&mut frame, record, &clock);
         finish(&mut frame, 1, 0);
         let Some(frame::Kind::Batch(batch)) = Frame::decode_length_delimited(frame.message())
             .unwrap()
@@ -371,13 +379,7 @@ mod tests {
         let clock = crate::clock::converter();
         let mut frame = new_frame();
         for record in &spans {
-            let start = frame.len();
-            let written = push_span(&mut frame, record, &clock);
-            let expected = owned(record, &clock);
-            let mut want = Vec::new();
-            prost::encoding::message::encode(2, &expected, &mut want);
-            assert_eq!(frame.entries_from(start), &want[..], "{}", record.name());
-            assert_eq!(written, want.len());
+            push_as_prost(&mut frame, record, &clock);
         }
         finish(&mut frame, 300, 5);
         let decoded = Frame::decode_length_delimited(frame.message()).unwrap();
@@ -428,11 +430,7 @@ mod tests {
         let clock = crate::clock::converter();
         let mut frame = new_frame();
         for record in &spans {
-            let start = frame.len();
-            push_span(&mut frame, record, &clock);
-            let mut want = Vec::new();
-            prost::encoding::message::encode(2, &owned(record, &clock), &mut want);
-            assert_eq!(frame.entries_from(start), &want[..]);
+            push_as_prost(&mut frame, record, &clock);
         }
         finish(&mut frame, 7, 0);
         let decoded = Frame::decode_length_delimited(frame.message()).unwrap();
