@@ -359,7 +359,7 @@ fn attributes(attributes: &[Attribute]) -> Vec<KeyValue> {
     attributes
         .iter()
         .map(|a| KeyValue {
-            key: a.key.clone(),
+            key: a.key.to_string(),
             value: a.value.as_ref().map(value),
             ..Default::default()
         })

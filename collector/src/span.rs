@@ -4,6 +4,7 @@
 //! ([`crate::ingest::convert`]); nothing past ingest sees the wire types, so
 //! the wire format can change without touching the stores or the queries.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use dapple::{SpanId, TraceId};
@@ -224,8 +225,10 @@ pub enum StatusCode {
 /// A key and its typed value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attribute {
-    /// The key.
-    pub key: String,
+    /// The key: borrowed for the keys the collector writes itself (an
+    /// async span's `busy_ns`, `idle_ns`, `polls`), so they cost no
+    /// allocation per span.
+    pub key: Cow<'static, str>,
     /// The value; `None` when the sender gave none.
     pub value: Option<Value>,
 }
@@ -325,7 +328,7 @@ pub fn attributes_json(attributes: &[Attribute]) -> serde_json::Map<String, serd
                 .value
                 .as_ref()
                 .map_or(serde_json::Value::Null, Value::to_json);
-            (a.key.clone(), value)
+            (a.key.to_string(), value)
         })
         .collect()
 }

@@ -357,7 +357,7 @@ impl TailSampler {
             let span = &mut spans[at];
             if !span.attributes.iter().any(|a| a.key == KEPT_BY) {
                 span.attributes.push(Attribute {
-                    key: KEPT_BY.to_owned(),
+                    key: KEPT_BY.into(),
                     value: Some(Value::String(self.policies.policies[policy].name.clone())),
                 });
             }

@@ -3,6 +3,7 @@
 //! and the SQLite store keeps its span bodies in the wire encoding (so its
 //! files stay readable across versions) through [`encode`] and [`decode`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use dapple::{SpanId, TraceId};
@@ -29,7 +30,7 @@ pub fn spans(resource: &Arc<Resource>, spans: Vec<proto::Span>) -> Vec<Span> {
 /// attributes they stand for, then its other attributes.
 pub fn resource(wire: Option<proto::Resource>) -> Resource {
     let wire = wire.unwrap_or_default();
-    let text = |key: &str, value: String| {
+    let text = |key: &'static str, value: String| {
         (!value.is_empty()).then(|| Attribute {
             key: key.into(),
             value: Some(Value::String(value)),
@@ -53,16 +54,18 @@ pub fn resource(wire: Option<proto::Resource>) -> Resource {
 
 /// A wire span sent by `resource`'s process, or `None` when its ids are
 /// not valid.
-pub fn span_from_wire(resource: &Arc<Resource>, span: proto::Span) -> Option<Span> {
+pub fn span_from_wire(resource: &Arc<Resource>, mut span: proto::Span) -> Option<Span> {
     let trace_id = valid_trace_id(&span.trace_id);
-    span_with_trace(resource, trace_id, span)
+    let attributes = wire_attributes(std::mem::take(&mut span.attributes));
+    span_with_trace(resource, trace_id, attributes, span)
 }
 
-/// A wire span whose trace id, read apart, is `trace_id` (its own is not
-/// looked at).
+/// A wire span whose trace id and attributes, read apart, are `trace_id`
+/// and `attributes` (its own are not looked at).
 fn span_with_trace(
     resource: &Arc<Resource>,
     trace_id: Option<TraceId>,
+    attributes: Vec<Attribute>,
     span: proto::Span,
 ) -> Option<Span> {
     let trace_id = trace_id?;
@@ -104,7 +107,7 @@ fn span_with_trace(
         start_unix_nanos: span.start_unix_nanos,
         end_unix_nanos: span.end_unix_nanos,
         status,
-        attributes: with_poll_times(wire_attributes(span.attributes), span.poll_times),
+        attributes: with_poll_times(attributes, span.poll_times),
         events: span
             .events
             .into_iter()
@@ -321,6 +324,8 @@ fn span_from_bytes(
     let ctx = prost::encoding::DecodeContext::default();
     let mut span = proto::Span::default();
     let mut trace_id = None;
+    // Read straight into the collector's form: one list, not two.
+    let mut attributes = Vec::new();
     while !rest.is_empty() {
         let (tag, wire_type) = decode_key(&mut rest)?;
         let ctx = ctx.clone();
@@ -341,7 +346,11 @@ fn span_from_bytes(
                 &mut rest,
                 ctx,
             )?,
-            9 => message::merge_repeated(wire_type, &mut span.attributes, &mut rest, ctx)?,
+            9 => {
+                let mut attribute = proto::KeyValue::default();
+                message::merge(wire_type, &mut attribute, &mut rest, ctx)?;
+                attributes.push(wire_attribute(attribute));
+            }
             10 => message::merge_repeated(wire_type, &mut span.events, &mut rest, ctx)?,
             11 => message::merge_repeated(wire_type, &mut span.links, &mut rest, ctx)?,
             12 => string::merge(wire_type, &mut span.trace_state, &mut rest, ctx)?,
@@ -369,21 +378,23 @@ fn span_from_bytes(
             _ => skip_field(wire_type, tag, &mut rest, ctx)?,
         }
     }
-    Ok(span_with_trace(resource, trace_id, span))
+    Ok(span_with_trace(resource, trace_id, attributes, span))
 }
 
 /// `attributes`, then an async span's poll times as the attributes
 /// `busy_ns`, `idle_ns` and `polls` (as OTLP senders, Dapple's included,
-/// give them).
+/// give them). Their keys are static: nothing is allocated for them but
+/// room in the list.
 fn with_poll_times(
     mut attributes: Vec<Attribute>,
     times: Option<proto::PollTimes>,
 ) -> Vec<Attribute> {
     if let Some(times) = times {
-        let int = |key: &str, value: u64| Attribute {
-            key: key.into(),
+        let int = |key: &'static str, value: u64| Attribute {
+            key: Cow::Borrowed(key),
             value: Some(Value::Int(i64::try_from(value).unwrap_or(i64::MAX))),
         };
+        attributes.reserve_exact(3);
         attributes.extend([
             int("busy_ns", times.busy_nanos),
             int("idle_ns", times.idle_nanos),
@@ -399,13 +410,15 @@ fn valid_trace_id(bytes: &[u8]) -> Option<TraceId> {
 
 /// Wire attributes in the collector's form.
 pub(crate) fn wire_attributes(attributes: Vec<proto::KeyValue>) -> Vec<Attribute> {
-    attributes
-        .into_iter()
-        .map(|kv| Attribute {
-            key: kv.key,
-            value: kv.value.and_then(wire_value),
-        })
-        .collect()
+    attributes.into_iter().map(wire_attribute).collect()
+}
+
+/// A wire attribute in the collector's form.
+fn wire_attribute(attribute: proto::KeyValue) -> Attribute {
+    Attribute {
+        key: Cow::Owned(attribute.key),
+        value: attribute.value.and_then(wire_value),
+    }
 }
 
 fn wire_value(value: proto::AnyValue) -> Option<Value> {
@@ -449,7 +462,7 @@ fn attributes_to_wire(attributes: &[Attribute]) -> Vec<proto::KeyValue> {
     attributes
         .iter()
         .map(|a| proto::KeyValue {
-            key: a.key.clone(),
+            key: a.key.to_string(),
             value: a.value.as_ref().map(value),
         })
         .collect()
@@ -826,7 +839,7 @@ mod tests {
             dropped_attributes_count: 7,
         }));
         assert_eq!(&*resource.service, "checkout");
-        let keys: Vec<&str> = resource.attributes.iter().map(|a| a.key.as_str()).collect();
+        let keys: Vec<&str> = resource.attributes.iter().map(|a| &*a.key).collect();
         assert_eq!(
             keys,
             [
@@ -892,7 +905,7 @@ mod tests {
             Value::Bytes(Vec::new()),
         ] {
             plain.events[0].attributes.push(Attribute {
-                key: String::new(),
+                key: "".into(),
                 value: Some(value),
             });
         }

@@ -165,7 +165,9 @@ impl Counts {
 
     fn attributes_at(&mut self, attributes: &mut [Attribute], depth: usize) {
         for attribute in attributes {
-            self.cut(&mut attribute.key, MAX_KEY_BYTES);
+            if attribute.key.len() > MAX_KEY_BYTES {
+                self.cut(attribute.key.to_mut(), MAX_KEY_BYTES);
+            }
             if let Some(value) = &mut attribute.value {
                 self.value(value, depth);
             }
@@ -319,7 +321,7 @@ mod tests {
             span.resource = resource.clone();
             span.name = "é".repeat(MAX_NAME_BYTES);
             span.attributes = vec![Attribute {
-                key: "k".repeat(1000),
+                key: "k".repeat(1000).into(),
                 value: Some(Value::Array(vec![Some(Value::String("v".repeat(100_000)))])),
             }];
             span.start_unix_nanos = u64::MAX;

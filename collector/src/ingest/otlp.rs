@@ -279,7 +279,7 @@ pub fn attributes(attributes: Vec<KeyValue>) -> Vec<Attribute> {
     attributes
         .into_iter()
         .map(|kv| Attribute {
-            key: kv.key,
+            key: kv.key.into(),
             value: kv.value.and_then(value),
         })
         .collect()

@@ -673,7 +673,7 @@ fn span_row(span: &Span, received: u64, resource_id: &[u8; 16], body: &[u8], out
         span.attributes.iter().filter_map(|a| {
             let value = a.value.as_ref()?;
             let text = !matches!(value, Value::Double(f) if !f.is_finite());
-            text.then_some((a.key.as_str(), value))
+            text.then_some((&*a.key, value))
         })
     };
     put_length(out, searchable().count());
