@@ -89,7 +89,14 @@ fn a_request_with_a_traceparent_continues_the_callers_trace() {
         get_with(
             address,
             "/users/7",
-            &[("traceparent", &traceparent), ("authorization", "secret")]
+            &[
+                ("traceparent", &traceparent),
+                ("authorization", "secret"),
+                (
+                    "user-agent",
+                    "dapple-test/1.0 (a user agent longer than 23 bytes)"
+                )
+            ]
         ),
         200
     );
@@ -106,6 +113,16 @@ fn a_request_with_a_traceparent_continues_the_callers_trace() {
         Some(Value::from("/users/{id}"))
     );
     assert_eq!(server.attribute("url.path"), Some(Value::from("/users/7")));
+    assert_eq!(
+        server.attribute("http.request.method"),
+        Some(Value::from("GET"))
+    );
+    assert_eq!(
+        server.attribute("user_agent.original"),
+        Some(Value::from(
+            "dapple-test/1.0 (a user agent longer than 23 bytes)"
+        ))
+    );
     assert_eq!(
         server.attribute("client.address"),
         Some(Value::from("127.0.0.1"))

@@ -26,6 +26,7 @@ pub use crate::http_future::ResponseFuture;
 use crate::http_future::call_in_span;
 use crate::propagation::Propagator;
 use crate::span::{Span, SpanKind};
+use crate::value::{Text, Value};
 
 type RequestFn<B> = Arc<dyn Fn(&Request<B>) -> Option<String> + Send + Sync>;
 
@@ -144,16 +145,19 @@ where
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture<S::Future> {
         let route = self.layer.route.as_ref().and_then(|route| route(&request));
-        let path = request.uri().path().to_owned();
-        let name = format!("{} {}", request.method(), route.as_deref().unwrap_or(&path));
+        let path = request.uri().path();
+        let name = format!("{} {}", request.method(), route.as_deref().unwrap_or(path));
         let mut span = match self.layer.propagator.extract(request.headers()) {
             Some(remote) => Span::child_of(name, remote.context),
             None => Span::root(name),
         };
         if span.is_recording() {
+            // Borrowed text goes into the span as it is (short text in
+            // place, longer once), not through an owned copy.
+            let text = |text: &str| Value::Str(Text::from(text));
             span.set_kind(SpanKind::Server);
-            span.set_attribute("http.request.method", request.method().as_str().to_owned());
-            span.set_attribute("url.path", path);
+            span.set_attribute("http.request.method", text(request.method().as_str()));
+            span.set_attribute("url.path", text(path));
             if let Some(route) = route {
                 span.set_attribute("http.route", route);
             }
@@ -162,7 +166,7 @@ where
                 .get(http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
             {
-                span.set_attribute("user_agent.original", agent.to_owned());
+                span.set_attribute("user_agent.original", text(agent));
             }
             if let Some(address) = self.layer.client_address.as_ref()
                 && let Some(address) = address(&request)
