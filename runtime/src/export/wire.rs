@@ -78,13 +78,19 @@ pub(super) fn key(out: &mut Cursor<'_>, field: u64, wire: u64) {
 /// means measuring the inner ones once per level.
 #[inline]
 pub(super) fn nested(out: &mut Cursor<'_>, field: u64, body: &impl Body) {
-    key(out, field, LEN);
-    let at = out.pos;
-    out.byte(0);
+    let start = out.pos;
+    if field < 16 {
+        // The key and the length's byte in one write.
+        out.put(&[(field << 3 | LEN) as u8, 0]);
+    } else {
+        key(out, field, LEN);
+        out.byte(0);
+    }
     body.write(out);
     if out.full {
         return;
     }
+    let at = start + encoded_len_varint(field << 3 | LEN);
     let len = out.pos - at - 1;
     if len < 0x80 {
         out.buf[at] = len as u8;
@@ -108,23 +114,49 @@ fn long_length(out: &mut Cursor<'_>, at: usize, len: usize) {
     out.pos += len;
 }
 
+/// A length-delimited field, left out when empty. With a one-byte key and
+/// length (the common case) those two go in one write.
+#[inline]
 pub(super) fn bytes(out: &mut Cursor<'_>, field: u64, value: &[u8]) {
-    if !value.is_empty() {
+    if value.is_empty() {
+        return;
+    }
+    if field < 16 && value.len() < 0x80 {
+        out.put(&[(field << 3 | LEN) as u8, value.len() as u8]);
+    } else {
         key(out, field, LEN);
         out.varint(value.len() as u64);
-        out.put(value);
     }
+    out.put(value);
 }
 
+/// A fixed64 field, left out at 0; with a one-byte key, key and value in
+/// one write.
+#[inline]
 pub(super) fn fixed64(out: &mut Cursor<'_>, field: u64, value: u64) {
-    if value != 0 {
+    if value == 0 {
+        return;
+    }
+    if field < 16 {
+        let mut piece = [(field << 3 | FIXED64) as u8; 9];
+        piece[1..].copy_from_slice(&value.to_le_bytes());
+        out.put(&piece);
+    } else {
         key(out, field, FIXED64);
         out.put(&value.to_le_bytes());
     }
 }
 
+/// A varint field, left out at 0; with a one-byte key and value (the
+/// common case), both in one write.
+#[inline]
 pub(super) fn uint(out: &mut Cursor<'_>, field: u64, value: u64) {
-    if value != 0 {
+    if value == 0 {
+        return;
+    }
+    if field < 16 && value < 0x80 {
+        out.put(&[(field << 3 | VARINT) as u8, value as u8]);
+    } else {
         key(out, field, VARINT);
         out.varint(value);
     }
