@@ -10,7 +10,8 @@
 use prost::encoding::encoded_len_varint;
 
 use super::wire::{
-    Body, Cursor, FIXED64, FrameBuffer, LEN, VARINT, bytes, fixed64, key, nested, uint, written,
+    Body, Cursor, FIXED64, FrameBuffer, LEN, bytes, delimited, fixed64, key, nested, uint, varint,
+    written,
 };
 use crate::args::ValueRef;
 use crate::clock::Converter;
@@ -22,30 +23,17 @@ use crate::value::KeyValue;
 struct AnyValue<'a>(ValueRef<'a>);
 
 impl Body for AnyValue<'_> {
+    #[inline]
     fn write(&self, out: &mut Cursor<'_>) {
         match self.0 {
-            ValueRef::Str(s) => {
-                key(out, 1, LEN);
-                out.varint(s.len() as u64);
-                out.put(s);
-            }
-            ValueRef::I64(v) => {
-                key(out, 2, VARINT);
-                out.varint(v as u64);
-            }
+            ValueRef::Str(s) => delimited(out, 1, s),
+            ValueRef::I64(v) => varint(out, 2, v as u64),
             ValueRef::F64(v) => {
                 key(out, 3, FIXED64);
                 out.put(&v.to_bits().to_le_bytes());
             }
-            ValueRef::Bool(v) => {
-                key(out, 4, VARINT);
-                out.varint(u64::from(v));
-            }
-            ValueRef::Bytes(b) => {
-                key(out, 5, LEN);
-                out.varint(b.len() as u64);
-                out.put(b);
-            }
+            ValueRef::Bool(v) => varint(out, 4, u64::from(v)),
+            ValueRef::Bytes(b) => delimited(out, 5, b),
         }
     }
 }
@@ -355,6 +343,7 @@ mod tests {
             s.set_attribute("blob", vec![0_u8, 1, 2]);
             s.set_attribute("flag", false);
             s.set_attribute("zero", 0_i64);
+            s.set_attribute("empty", "");
             s.add_event("checked", [KeyValue::new("rows", 3_i64)]);
             s.set_error("no luck");
         });
@@ -400,7 +389,9 @@ mod tests {
         let keys: Vec<&str> = leaf.attributes.iter().map(|a| a.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["n", "path", "long", "ratio", "blob", "flag", "zero"],
+            [
+                "n", "path", "long", "ratio", "blob", "flag", "zero", "empty"
+            ],
             "arguments first, then the others"
         );
         assert_eq!(

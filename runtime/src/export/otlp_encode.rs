@@ -8,7 +8,8 @@
 use prost::encoding::encoded_len_varint;
 
 use super::wire::{
-    Body, Cursor, FIXED64, FrameBuffer, LEN, VARINT, bytes, fixed32, fixed64, key, nested, uint,
+    Body, Cursor, FIXED64, FrameBuffer, bytes, delimited, fixed32, fixed64, key, nested, uint,
+    varint,
 };
 use crate::args::ValueRef;
 use crate::clock::Converter;
@@ -20,30 +21,17 @@ use crate::value::KeyValue;
 struct AnyValue<'a>(ValueRef<'a>);
 
 impl Body for AnyValue<'_> {
+    #[inline]
     fn write(&self, out: &mut Cursor<'_>) {
         match self.0 {
-            ValueRef::Str(s) => {
-                key(out, 1, LEN);
-                out.varint(s.len() as u64);
-                out.put(s);
-            }
-            ValueRef::Bool(v) => {
-                key(out, 2, VARINT);
-                out.varint(u64::from(v));
-            }
-            ValueRef::I64(v) => {
-                key(out, 3, VARINT);
-                out.varint(v as u64);
-            }
+            ValueRef::Str(s) => delimited(out, 1, s),
+            ValueRef::Bool(v) => varint(out, 2, u64::from(v)),
+            ValueRef::I64(v) => varint(out, 3, v as u64),
             ValueRef::F64(v) => {
                 key(out, 4, FIXED64);
                 out.put(&v.to_bits().to_le_bytes());
             }
-            ValueRef::Bytes(b) => {
-                key(out, 7, LEN);
-                out.varint(b.len() as u64);
-                out.put(b);
-            }
+            ValueRef::Bytes(b) => delimited(out, 7, b),
         }
     }
 }

@@ -114,13 +114,18 @@ fn long_length(out: &mut Cursor<'_>, at: usize, len: usize) {
     out.pos += len;
 }
 
-/// A length-delimited field, left out when empty. With a one-byte key and
-/// length (the common case) those two go in one write.
+/// A length-delimited field, left out when empty.
 #[inline]
 pub(super) fn bytes(out: &mut Cursor<'_>, field: u64, value: &[u8]) {
-    if value.is_empty() {
-        return;
+    if !value.is_empty() {
+        delimited(out, field, value);
     }
+}
+
+/// A length-delimited field, written even when empty. With a one-byte key
+/// and length (the common case) those two go in one write.
+#[inline]
+pub(super) fn delimited(out: &mut Cursor<'_>, field: u64, value: &[u8]) {
     if field < 16 && value.len() < 0x80 {
         out.put(&[(field << 3 | LEN) as u8, value.len() as u8]);
     } else {
@@ -151,9 +156,15 @@ pub(super) fn fixed64(out: &mut Cursor<'_>, field: u64, value: u64) {
 /// common case), both in one write.
 #[inline]
 pub(super) fn uint(out: &mut Cursor<'_>, field: u64, value: u64) {
-    if value == 0 {
-        return;
+    if value != 0 {
+        varint(out, field, value);
     }
+}
+
+/// A varint field, written even when 0; with a one-byte key and value
+/// (the common case), both in one write.
+#[inline]
+pub(super) fn varint(out: &mut Cursor<'_>, field: u64, value: u64) {
     if field < 16 && value < 0x80 {
         out.put(&[(field << 3 | VARINT) as u8, value as u8]);
     } else {
