@@ -22,22 +22,13 @@ pub mod span;
 pub mod store;
 pub mod tail;
 
+#[cfg(not(all(feature = "jemalloc", not(target_env = "msvc"))))]
+pub use std::alloc::System as Allocator;
 /// The allocator `dapple-collector` runs on: jemalloc with the default
 /// feature `jemalloc` (it spends less CPU per stored span than glibc's
 /// malloc, on spans that are freed by other threads than made them), the
 /// system's otherwise. A binary that serves as the collector installs it
 /// with `#[global_allocator] static A: dapple_collector::Allocator =
-/// dapple_collector::ALLOCATOR;`.
+/// dapple_collector::Allocator;`.
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
-pub type Allocator = tikv_jemallocator::Jemalloc;
-/// The allocator `dapple-collector` runs on: the system's, as the
-/// `jemalloc` feature is off.
-#[cfg(not(all(feature = "jemalloc", not(target_env = "msvc"))))]
-pub type Allocator = std::alloc::System;
-
-/// The [`Allocator`], to install as the global one.
-#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
-pub const ALLOCATOR: Allocator = tikv_jemallocator::Jemalloc;
-/// The [`Allocator`], to install as the global one.
-#[cfg(not(all(feature = "jemalloc", not(target_env = "msvc"))))]
-pub const ALLOCATOR: Allocator = std::alloc::System;
+pub use tikv_jemallocator::Jemalloc as Allocator;

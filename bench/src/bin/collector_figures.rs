@@ -48,16 +48,16 @@ use dapple_bench::collector_process::{self, Collector};
 use dapple_bench::cpu;
 use dapple_proto::{self as proto, Frame, FrameReader, any_value, frame};
 use dapple_testkit::clickhouse::{ClickHouse, Options, ServerBinary};
-
-// The collector child runs on the allocator `dapple-collector` runs on.
-#[global_allocator]
-static ALLOCATOR: dapple_collector::Allocator = dapple_collector::ALLOCATOR;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1 as otlp_common;
 use opentelemetry_proto::tonic::resource::v1 as otlp_resource;
 use opentelemetry_proto::tonic::trace::v1 as otlp;
 use prost::Message;
+
+// The collector child runs on the allocator `dapple-collector` runs on.
+#[global_allocator]
+static ALLOCATOR: dapple_collector::Allocator = dapple_collector::Allocator;
 
 const LEAVES: u64 = 99;
 /// Spans per batch frame written by the pre-encoded clients.

@@ -26,7 +26,7 @@ pub use crate::http_future::ResponseFuture;
 use crate::http_future::call_in_span;
 use crate::propagation::Propagator;
 use crate::span::{Span, SpanKind};
-use crate::value::{Text, Value};
+use crate::value::ToValue;
 
 type RequestFn<B> = Arc<dyn Fn(&Request<B>) -> Option<String> + Send + Sync>;
 
@@ -154,10 +154,9 @@ where
         if span.is_recording() {
             // Borrowed text goes into the span as it is (short text in
             // place, longer once), not through an owned copy.
-            let text = |text: &str| Value::Str(Text::from(text));
             span.set_kind(SpanKind::Server);
-            span.set_attribute("http.request.method", text(request.method().as_str()));
-            span.set_attribute("url.path", text(path));
+            span.set_attribute("http.request.method", request.method().as_str().to_value());
+            span.set_attribute("url.path", path.to_value());
             if let Some(route) = route {
                 span.set_attribute("http.route", route);
             }
@@ -166,7 +165,7 @@ where
                 .get(http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
             {
-                span.set_attribute("user_agent.original", text(agent));
+                span.set_attribute("user_agent.original", agent.to_value());
             }
             if let Some(address) = self.layer.client_address.as_ref()
                 && let Some(address) = address(&request)
