@@ -56,12 +56,16 @@ pub fn resource(wire: Option<proto::Resource>) -> Resource {
 /// not valid.
 pub fn span_from_wire(resource: &Arc<Resource>, mut span: proto::Span) -> Option<Span> {
     let trace_id = valid_trace_id(&span.trace_id);
-    let attributes = wire_attributes(std::mem::take(&mut span.attributes));
+    let mut attributes = wire_attributes(std::mem::take(&mut span.attributes));
+    if let Some(times) = span.poll_times.take() {
+        attributes.reserve_exact(3);
+        push_poll_times(&mut attributes, times);
+    }
     span_with_trace(resource, trace_id, attributes, span)
 }
 
 /// A wire span whose trace id and attributes, read apart, are `trace_id`
-/// and `attributes` (its own are not looked at).
+/// and `attributes`, poll times included (its own are not looked at).
 fn span_with_trace(
     resource: &Arc<Resource>,
     trace_id: Option<TraceId>,
@@ -107,7 +111,7 @@ fn span_with_trace(
         start_unix_nanos: span.start_unix_nanos,
         end_unix_nanos: span.end_unix_nanos,
         status,
-        attributes: with_poll_times(attributes, span.poll_times),
+        attributes,
         events: span
             .events
             .into_iter()
@@ -278,6 +282,7 @@ fn merge_batch(
 ) -> Result<(), BatchError> {
     use prost::encoding::{WireType, check_wire_type, decode_key, message, skip_field, uint64};
     let ctx = prost::encoding::DecodeContext::default();
+    let mut attributes = Vec::new();
     while !rest.is_empty() {
         let (tag, wire_type) = decode_key(&mut rest)?;
         match tag {
@@ -295,7 +300,9 @@ fn merge_batch(
                     let guess = rest.len() / (span.len() + 2) + 1;
                     batch.spans.reserve(guess.min(max_spans));
                 }
-                batch.spans.extend(span_from_bytes(resource, span)?);
+                batch
+                    .spans
+                    .extend(span_from_bytes(resource, span, &mut attributes)?);
             }
             3 => uint64::merge(wire_type, &mut batch.dropped_spans, &mut rest, ctx.clone())?,
             // Not used here (the hello said who sends), but checked.
@@ -317,6 +324,7 @@ fn merge_batch(
 fn span_from_bytes(
     resource: &Arc<Resource>,
     mut rest: &[u8],
+    scratch: &mut Vec<Attribute>,
 ) -> Result<Option<Span>, prost::DecodeError> {
     use prost::encoding::{
         WireType, check_wire_type, decode_key, fixed64, int32, message, skip_field, string, uint32,
@@ -324,8 +332,10 @@ fn span_from_bytes(
     let ctx = prost::encoding::DecodeContext::default();
     let mut span = proto::Span::default();
     let mut trace_id = None;
-    // Read straight into the collector's form: one list, not two.
-    let mut attributes = Vec::new();
+    // Read straight into the collector's form, in a list reused from span
+    // to span, then copied into one of the exact size: a span keeps no
+    // spare room for the rest of its life in a store.
+    scratch.clear();
     while !rest.is_empty() {
         let (tag, wire_type) = decode_key(&mut rest)?;
         let ctx = ctx.clone();
@@ -349,7 +359,7 @@ fn span_from_bytes(
             9 => {
                 let mut attribute = proto::KeyValue::default();
                 message::merge(wire_type, &mut attribute, &mut rest, ctx)?;
-                attributes.push(wire_attribute(attribute));
+                scratch.push(wire_attribute(attribute));
             }
             10 => message::merge_repeated(wire_type, &mut span.events, &mut rest, ctx)?,
             11 => message::merge_repeated(wire_type, &mut span.links, &mut rest, ctx)?,
@@ -378,30 +388,27 @@ fn span_from_bytes(
             _ => skip_field(wire_type, tag, &mut rest, ctx)?,
         }
     }
+    if let Some(times) = span.poll_times.take() {
+        push_poll_times(scratch, times);
+    }
+    let mut attributes = Vec::with_capacity(scratch.len());
+    attributes.append(scratch);
     Ok(span_with_trace(resource, trace_id, attributes, span))
 }
 
-/// `attributes`, then an async span's poll times as the attributes
-/// `busy_ns`, `idle_ns` and `polls` (as OTLP senders, Dapple's included,
-/// give them). Their keys are static: nothing is allocated for them but
-/// room in the list.
-fn with_poll_times(
-    mut attributes: Vec<Attribute>,
-    times: Option<proto::PollTimes>,
-) -> Vec<Attribute> {
-    if let Some(times) = times {
-        let int = |key: &'static str, value: u64| Attribute {
-            key: Cow::Borrowed(key),
-            value: Some(Value::Int(i64::try_from(value).unwrap_or(i64::MAX))),
-        };
-        attributes.reserve_exact(3);
-        attributes.extend([
-            int("busy_ns", times.busy_nanos),
-            int("idle_ns", times.idle_nanos),
-            int("polls", times.polls),
-        ]);
-    }
-    attributes
+/// An async span's poll times as the attributes `busy_ns`, `idle_ns` and
+/// `polls` (as OTLP senders, Dapple's included, give them), after the
+/// others. Their keys are static: nothing is allocated for them.
+fn push_poll_times(attributes: &mut Vec<Attribute>, times: proto::PollTimes) {
+    let int = |key: &'static str, value: u64| Attribute {
+        key: Cow::Borrowed(key),
+        value: Some(Value::Int(i64::try_from(value).unwrap_or(i64::MAX))),
+    };
+    attributes.extend([
+        int("busy_ns", times.busy_nanos),
+        int("idle_ns", times.idle_nanos),
+        int("polls", times.polls),
+    ]);
 }
 
 fn valid_trace_id(bytes: &[u8]) -> Option<TraceId> {
@@ -963,6 +970,11 @@ mod tests {
                     }),
                     ..wire()
                 },
+                proto::Span {
+                    span_id: 5,
+                    attributes: wire().attributes[..2].to_vec(),
+                    ..wire()
+                },
             ],
             dropped_spans: 4,
             resource: Some(proto::Resource::default()),
@@ -978,7 +990,7 @@ mod tests {
         assert_eq!(decoded.sequence, 9);
         assert_eq!(decoded.dropped_spans, 4);
         assert_eq!(decoded.spans, spans(&service, batch.spans.clone()));
-        assert_eq!(decoded.spans.len(), 3);
+        assert_eq!(decoded.spans.len(), 4);
         // Poll times come last among the attributes.
         let keys: Vec<&str> = decoded.spans[2]
             .attributes
@@ -990,6 +1002,10 @@ mod tests {
             decoded.spans[2].attributes.last().unwrap().value,
             Some(Value::Int(2))
         );
+        // A stored span holds no spare room in its list.
+        for span in &decoded.spans {
+            assert_eq!(span.attributes.capacity(), span.attributes.len());
+        }
         // A field repeated in the encoding: the last one counts, as in prost.
         let mut twice = frame(proto::frame::Kind::Batch(batch.clone()));
         twice.extend(frame(proto::frame::Kind::Batch(proto::Batch {
@@ -997,7 +1013,7 @@ mod tests {
             ..Default::default()
         })));
         let decoded = batch_frame(&service, &twice, 1000).unwrap().unwrap();
-        assert_eq!((decoded.sequence, decoded.spans.len()), (10, 3));
+        assert_eq!((decoded.sequence, decoded.spans.len()), (10, 4));
         // Not a batch, or a batch then something else.
         let ack = frame(proto::frame::Kind::Ack(proto::Ack { sequence: 1 }));
         assert!(batch_frame(&service, &ack, 1000).unwrap().is_none());
