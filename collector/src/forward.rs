@@ -306,7 +306,7 @@ fn to_otlp(span: &Span) -> otlp::Span {
             .parent_id
             .map_or_else(Vec::new, |p| p.to_u64().to_be_bytes().to_vec()),
         flags: span.flags,
-        name: span.name.clone(),
+        name: span.name.to_string(),
         kind: match span.kind {
             SpanKind::Internal => otlp::span::SpanKind::Internal,
             SpanKind::Server => otlp::span::SpanKind::Server,
@@ -369,7 +369,7 @@ fn attributes(attributes: &[Attribute]) -> Vec<KeyValue> {
 fn value(value: &Value) -> AnyValue {
     AnyValue {
         value: Some(match value {
-            Value::String(s) => any_value::Value::StringValue(s.clone()),
+            Value::String(s) => any_value::Value::StringValue(s.to_string()),
             Value::Int(i) => any_value::Value::IntValue(*i),
             Value::Double(f) => any_value::Value::DoubleValue(*f),
             Value::Bool(b) => any_value::Value::BoolValue(*b),

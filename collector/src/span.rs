@@ -4,10 +4,14 @@
 //! ([`crate::ingest::convert`]); nothing past ingest sees the wire types, so
 //! the wire format can change without touching the stores or the queries.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use dapple::{SpanId, TraceId};
+
+/// Text a span holds: names, keys and text values. Up to 24 bytes it
+/// lives in place, with no allocation of its own; most span names and
+/// attribute keys, and many values, are that short.
+pub type Text = compact_str::CompactString;
 
 /// One finished span, with the service that sent it.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,7 +31,7 @@ pub struct Span {
     /// scope); `None` for spans from Dapple's runtime.
     pub scope: Option<Arc<Scope>>,
     /// What it did.
-    pub name: String,
+    pub name: Text,
     /// Its role in a call between processes.
     pub kind: SpanKind,
     /// When it started, Unix nanoseconds.
@@ -225,10 +229,8 @@ pub enum StatusCode {
 /// A key and its typed value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attribute {
-    /// The key: borrowed for the keys the collector writes itself (an
-    /// async span's `busy_ns`, `idle_ns`, `polls`), so they cost no
-    /// allocation per span.
-    pub key: Cow<'static, str>,
+    /// The key.
+    pub key: Text,
     /// The value; `None` when the sender gave none.
     pub value: Option<Value>,
 }
@@ -237,7 +239,7 @@ pub struct Attribute {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// Text.
-    String(String),
+    String(Text),
     /// An integer.
     Int(i64),
     /// A float.
@@ -288,7 +290,7 @@ impl Value {
     /// finite (the API writes it as `null`).
     pub fn text(&self) -> Option<String> {
         Some(match self {
-            Value::String(s) => s.clone(),
+            Value::String(s) => s.to_string(),
             Value::Int(i) => i.to_string(),
             Value::Double(f) => serde_json::Number::from_f64(*f)?.to_string(),
             Value::Bool(b) => b.to_string(),
@@ -303,7 +305,7 @@ impl Value {
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as Json;
         match self {
-            Value::String(s) => Json::String(s.clone()),
+            Value::String(s) => Json::String(s.to_string()),
             Value::Int(i) => Json::from(*i),
             Value::Double(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
             Value::Bool(b) => Json::Bool(*b),
@@ -350,7 +352,7 @@ impl Span {
             service: "a".into(),
             resource: Arc::new(Resource::of_service("a")),
             scope: None,
-            name: format!("s{id}"),
+            name: format!("s{id}").into(),
             kind: SpanKind::Internal,
             start_unix_nanos: 0,
             end_unix_nanos: 0,

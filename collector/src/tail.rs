@@ -358,7 +358,9 @@ impl TailSampler {
             if !span.attributes.iter().any(|a| a.key == KEPT_BY) {
                 span.attributes.push(Attribute {
                     key: KEPT_BY.into(),
-                    value: Some(Value::String(self.policies.policies[policy].name.clone())),
+                    value: Some(Value::String(
+                        self.policies.policies[policy].name.as_str().into(),
+                    )),
                 });
             }
             if self.inner.insert(spans).is_err() {

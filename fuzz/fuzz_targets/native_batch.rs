@@ -41,7 +41,7 @@ fuzz_target!(|bytes: &[u8]| {
         "batch_frame and prost differ"
     );
 
-    let name = spans.first().map(|s| s.name.clone()).unwrap_or_default();
+    let name = spans.first().map(|s| s.name.to_string()).unwrap_or_default();
     let store = store();
     insert_and_check(&*store, spans);
     let store = &*store;

@@ -124,7 +124,7 @@ pub fn insert_and_check(store: &dyn Store, spans: Vec<Span>) {
     if let Some((service, name)) = first {
         let filter = SpanFilter {
             service: Some(service),
-            name: Some(name),
+            name: Some(name.to_string()),
             limit: 5,
             ..SpanFilter::default()
         };

@@ -42,7 +42,7 @@ fn span(trace: u8, id: u64, start: u64) -> Span {
         service: "svc".into(),
         resource: Arc::new(Resource::of_service("svc")),
         scope: None,
-        name: format!("s{id}"),
+        name: format!("s{id}").into(),
         kind: SpanKind::Internal,
         start_unix_nanos: start,
         end_unix_nanos: start + 10,
@@ -258,7 +258,7 @@ fn varied_spans() -> Vec<Span> {
             let mut s = span(trace, id, start);
             s.service = ["front", "back", "db"][(id % 3) as usize].into();
             s.resource = Arc::new(Resource::of_service(&s.service));
-            s.name = format!("op{}", (u64::from(trace) + id) % 2);
+            s.name = format!("op{}", (u64::from(trace) + id) % 2).into();
             s.end_unix_nanos = start + u64::from(trace) * id;
             if (u64::from(trace) + id) % 5 == 0 {
                 s.status.code = StatusCode::Error;
@@ -558,7 +558,7 @@ fn spans_of_days(days: &[u64], name_bytes: usize) -> Vec<Span> {
         .flat_map(|&ago| {
             (1..=2).map(move |t| {
                 let mut s = span(10 * ago as u8 + t, 1, now - ago * DAY);
-                s.name = "x".repeat(name_bytes);
+                s.name = "x".repeat(name_bytes).into();
                 s
             })
         })
@@ -768,10 +768,10 @@ fn timings_of_inserts_and_trace_fetches() {
                 trace_id: trace(n / 10),
                 span_id: SpanId::new(n % 10 + 1).unwrap(),
                 resource: resource.clone(),
-                name: format!("op{}", n % 20),
+                name: format!("op{}", n % 20).into(),
                 attributes: vec![Attribute {
                     key: "http.route".into(),
-                    value: Some(Value::String(format!("/route/{}", n % 50))),
+                    value: Some(Value::String(format!("/route/{}", n % 50).into())),
                 }],
                 ..span(1, 1, now - (total - n) * 1_000_000)
             })

@@ -153,7 +153,7 @@ impl From<&Span> for SpanJson {
                     trace_state: l.trace_state.clone(),
                 })
                 .collect(),
-            name: span.name.clone(),
+            name: span.name.to_string(),
             parent_id: span.parent_id.map(|id| id.to_string()),
             resource: ResourceJson {
                 attributes: attributes(&span.resource.attributes),

@@ -11,7 +11,8 @@ use dapple_proto::{self as proto, any_value};
 use prost::Message;
 
 use crate::span::{
-    Attribute, Dropped, Event, Link, Resource, Scope, Span, SpanKind, Status, StatusCode, Value,
+    Attribute, Dropped, Event, Link, Resource, Scope, Span, SpanKind, Status, StatusCode, Text,
+    Value,
 };
 
 /// The spans of one batch from `resource`; spans without a valid trace and
@@ -33,7 +34,7 @@ pub fn resource(wire: Option<proto::Resource>) -> Resource {
     let text = |key: &'static str, value: String| {
         (!value.is_empty()).then(|| Attribute {
             key: key.into(),
-            value: Some(Value::String(value)),
+            value: Some(Value::String(value.into())),
         })
     };
     let mut attributes: Vec<Attribute> = [
@@ -61,14 +62,17 @@ pub fn span_from_wire(resource: &Arc<Resource>, mut span: proto::Span) -> Option
         attributes.reserve_exact(3);
         push_poll_times(&mut attributes, times);
     }
-    span_with_trace(resource, trace_id, attributes, span)
+    let name = std::mem::take(&mut span.name).into();
+    span_with_trace(resource, trace_id, name, attributes, span)
 }
 
-/// A wire span whose trace id and attributes, read apart, are `trace_id`
-/// and `attributes`, poll times included (its own are not looked at).
+/// A wire span whose trace id, name and attributes, read apart, are
+/// `trace_id`, `name` and `attributes`, poll times included (its own are
+/// not looked at).
 fn span_with_trace(
     resource: &Arc<Resource>,
     trace_id: Option<TraceId>,
+    name: Text,
     attributes: Vec<Attribute>,
     span: proto::Span,
 ) -> Option<Span> {
@@ -106,7 +110,7 @@ fn span_with_trace(
                 dropped_attributes: scope.dropped_attributes_count,
             })
         }),
-        name: span.name,
+        name,
         kind,
         start_unix_nanos: span.start_unix_nanos,
         end_unix_nanos: span.end_unix_nanos,
@@ -332,6 +336,7 @@ fn span_from_bytes(
     let ctx = prost::encoding::DecodeContext::default();
     let mut span = proto::Span::default();
     let mut trace_id = None;
+    let mut name = Text::default();
     // Read straight into the collector's form, in a list reused from span
     // to span, then copied into one of the exact size: a span keeps no
     // spare room for the rest of its life in a store.
@@ -346,7 +351,7 @@ fn span_from_bytes(
             }
             2 => fixed64::merge(wire_type, &mut span.span_id, &mut rest, ctx)?,
             3 => fixed64::merge(wire_type, &mut span.parent_span_id, &mut rest, ctx)?,
-            4 => string::merge(wire_type, &mut span.name, &mut rest, ctx)?,
+            4 => name = text(wire_type, &mut rest, ctx)?.into(),
             5 => int32::merge(wire_type, &mut span.kind, &mut rest, ctx)?,
             6 => fixed64::merge(wire_type, &mut span.start_unix_nanos, &mut rest, ctx)?,
             7 => fixed64::merge(wire_type, &mut span.end_unix_nanos, &mut rest, ctx)?,
@@ -357,9 +362,8 @@ fn span_from_bytes(
                 ctx,
             )?,
             9 => {
-                let mut attribute = proto::KeyValue::default();
-                message::merge(wire_type, &mut attribute, &mut rest, ctx)?;
-                scratch.push(wire_attribute(attribute));
+                check_wire_type(WireType::LengthDelimited, wire_type)?;
+                scratch.push(attribute_from_bytes(length_delimited(&mut rest)?, ctx)?);
             }
             10 => message::merge_repeated(wire_type, &mut span.events, &mut rest, ctx)?,
             11 => message::merge_repeated(wire_type, &mut span.links, &mut rest, ctx)?,
@@ -393,7 +397,110 @@ fn span_from_bytes(
     }
     let mut attributes = Vec::with_capacity(scratch.len());
     attributes.append(scratch);
-    Ok(span_with_trace(resource, trace_id, attributes, span))
+    Ok(span_with_trace(resource, trace_id, name, attributes, span))
+}
+
+/// A `KeyValue` message as an attribute, merged as prost merges one: the
+/// last key counts, and values given more than once merge.
+fn attribute_from_bytes(
+    mut rest: &[u8],
+    ctx: prost::encoding::DecodeContext,
+) -> Result<Attribute, prost::DecodeError> {
+    use prost::encoding::{WireType, check_wire_type, decode_key, skip_field};
+    let mut key = Text::default();
+    let mut value = None;
+    while !rest.is_empty() {
+        let (tag, wire_type) = decode_key(&mut rest)?;
+        match tag {
+            1 => key = text(wire_type, &mut rest, ctx.clone())?.into(),
+            2 => {
+                check_wire_type(WireType::LengthDelimited, wire_type)?;
+                merge_value(&mut value, length_delimited(&mut rest)?, ctx.clone())?;
+            }
+            _ => skip_field(wire_type, tag, &mut rest, ctx.clone())?,
+        }
+    }
+    Ok(Attribute { key, value })
+}
+
+/// An `AnyValue` message merged into `value` as prost merges its one-of: a
+/// scalar, text or bytes replaces it, an array or map given again grows.
+/// `value` stays `None` while no field is given, as [`wire_value`] has it.
+fn merge_value(
+    value: &mut Option<Value>,
+    mut rest: &[u8],
+    ctx: prost::encoding::DecodeContext,
+) -> Result<(), prost::DecodeError> {
+    use prost::encoding::{bool, bytes, decode_key, double, int64, message, skip_field};
+    while !rest.is_empty() {
+        let (tag, wire_type) = decode_key(&mut rest)?;
+        let ctx = ctx.clone();
+        match tag {
+            // `dapple.v1.AnyValue`'s fields, in the order of the `.proto`.
+            1 => *value = Some(Value::String(text(wire_type, &mut rest, ctx)?.into())),
+            2 => {
+                let mut i = 0;
+                int64::merge(wire_type, &mut i, &mut rest, ctx)?;
+                *value = Some(Value::Int(i));
+            }
+            3 => {
+                let mut f = 0.0;
+                double::merge(wire_type, &mut f, &mut rest, ctx)?;
+                *value = Some(Value::Double(f));
+            }
+            4 => {
+                let mut b = false;
+                bool::merge(wire_type, &mut b, &mut rest, ctx)?;
+                *value = Some(Value::Bool(b));
+            }
+            5 => {
+                let mut b = Vec::new();
+                bytes::merge(wire_type, &mut b, &mut rest, ctx)?;
+                *value = Some(Value::Bytes(b));
+            }
+            6 => {
+                let mut array = proto::ArrayValue::default();
+                message::merge(wire_type, &mut array, &mut rest, ctx)?;
+                let values = array.values.into_iter().map(wire_value);
+                match value {
+                    Some(Value::Array(known)) => known.extend(values),
+                    _ => *value = Some(Value::Array(values.collect())),
+                }
+            }
+            7 => {
+                let mut list = proto::KeyValueList::default();
+                message::merge(wire_type, &mut list, &mut rest, ctx)?;
+                let pairs = list.values.into_iter().map(wire_attribute);
+                match value {
+                    Some(Value::Map(known)) => known.extend(pairs),
+                    _ => *value = Some(Value::Map(pairs.collect())),
+                }
+            }
+            _ => skip_field(wire_type, tag, &mut rest, ctx)?,
+        }
+    }
+    Ok(())
+}
+
+/// A string field's text, borrowed from the frame. Bytes that are not
+/// UTF-8 are left to prost, whose error is then the outcome.
+fn text<'a>(
+    wire_type: prost::encoding::WireType,
+    rest: &mut &'a [u8],
+    ctx: prost::encoding::DecodeContext,
+) -> Result<Cow<'a, str>, prost::DecodeError> {
+    use prost::encoding::{WireType, check_wire_type, string};
+    check_wire_type(WireType::LengthDelimited, wire_type)?;
+    let mut field = *rest;
+    let bytes = length_delimited(rest)?;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(Cow::Borrowed(text)),
+        Err(_) => {
+            let mut text = String::new();
+            string::merge(wire_type, &mut text, &mut field, ctx)?;
+            Ok(Cow::Owned(text))
+        }
+    }
 }
 
 /// An async span's poll times as the attributes `busy_ns`, `idle_ns` and
@@ -401,7 +508,7 @@ fn span_from_bytes(
 /// others. Their keys are static: nothing is allocated for them.
 fn push_poll_times(attributes: &mut Vec<Attribute>, times: proto::PollTimes) {
     let int = |key: &'static str, value: u64| Attribute {
-        key: Cow::Borrowed(key),
+        key: Text::const_new(key),
         value: Some(Value::Int(i64::try_from(value).unwrap_or(i64::MAX))),
     };
     attributes.extend([
@@ -423,14 +530,14 @@ pub(crate) fn wire_attributes(attributes: Vec<proto::KeyValue>) -> Vec<Attribute
 /// A wire attribute in the collector's form.
 fn wire_attribute(attribute: proto::KeyValue) -> Attribute {
     Attribute {
-        key: Cow::Owned(attribute.key),
+        key: attribute.key.into(),
         value: attribute.value.and_then(wire_value),
     }
 }
 
 fn wire_value(value: proto::AnyValue) -> Option<Value> {
     Some(match value.value? {
-        any_value::Value::StringValue(s) => Value::String(s),
+        any_value::Value::StringValue(s) => Value::String(s.into()),
         any_value::Value::IntValue(i) => Value::Int(i),
         any_value::Value::DoubleValue(f) => Value::Double(f),
         any_value::Value::BoolValue(b) => Value::Bool(b),
@@ -449,7 +556,7 @@ fn attributes_to_wire(attributes: &[Attribute]) -> Vec<proto::KeyValue> {
     fn value(v: &Value) -> proto::AnyValue {
         proto::AnyValue {
             value: Some(match v {
-                Value::String(s) => any_value::Value::StringValue(s.clone()),
+                Value::String(s) => any_value::Value::StringValue(s.to_string()),
                 Value::Int(i) => any_value::Value::IntValue(*i),
                 Value::Double(f) => any_value::Value::DoubleValue(*f),
                 Value::Bool(b) => any_value::Value::BoolValue(*b),
@@ -497,7 +604,7 @@ fn span_to_wire(span: &Span) -> proto::Span {
         trace_id: span.trace_id.to_bytes().to_vec(),
         span_id: span.span_id.to_u64(),
         parent_span_id: span.parent_id.map_or(0, SpanId::to_u64),
-        name: span.name.clone(),
+        name: span.name.to_string(),
         kind: kind as i32,
         start_unix_nanos: span.start_unix_nanos,
         end_unix_nanos: span.end_unix_nanos,
@@ -897,7 +1004,7 @@ mod tests {
         plain.status = Status::default();
         plain.parent_id = None;
         plain.kind = SpanKind::Internal;
-        plain.name = "x".repeat(300);
+        plain.name = "x".repeat(300).into();
         plain.attributes.push(Attribute {
             key: "long".into(),
             value: Some(Value::Bytes(vec![0; 200])),
@@ -908,7 +1015,7 @@ mod tests {
             Value::Double(0.0),
             Value::Bool(false),
             Value::Bool(true),
-            Value::String(String::new()),
+            Value::String(String::new().into()),
             Value::Bytes(Vec::new()),
         ] {
             plain.events[0].attributes.push(Attribute {
@@ -1100,5 +1207,68 @@ mod tests {
                 .links
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn attributes_given_in_pieces_merge_as_prost_merges_them() {
+        use any_value::Value as Wire;
+        let pair = |key: &str, value: Option<Wire>| {
+            proto::KeyValue {
+                key: key.into(),
+                value: Some(proto::AnyValue { value }),
+            }
+            .encode_to_vec()
+        };
+        let array = |i| {
+            Wire::ArrayValue(proto::ArrayValue {
+                values: vec![proto::AnyValue {
+                    value: Some(Wire::IntValue(i)),
+                }],
+            })
+        };
+        let map = |key: &str| {
+            Wire::KvlistValue(proto::KeyValueList {
+                values: vec![proto::KeyValue {
+                    key: key.into(),
+                    value: Some(proto::AnyValue {
+                        value: Some(Wire::BoolValue(true)),
+                    }),
+                }],
+            })
+        };
+        // Each case is one attribute's encoding in two pieces: a repeated
+        // message is the two merged.
+        let cases = [
+            (pair("a", Some(array(1))), pair("b", Some(array(2)))),
+            (pair("a", Some(map("x"))), pair("a", Some(map("y")))),
+            (pair("a", Some(array(1))), pair("a", Some(map("y")))),
+            (
+                pair("a", Some(Wire::StringValue("text".into()))),
+                pair("", Some(Wire::IntValue(-3))),
+            ),
+            (
+                pair("a", Some(Wire::BytesValue(vec![0, 255]))),
+                pair("a", None),
+            ),
+            (pair("a", Some(Wire::DoubleValue(0.5))), Vec::new()),
+            (pair("a", None), pair("a", Some(Wire::BoolValue(true)))),
+        ];
+        for (first, second) in cases {
+            let attribute = [first, second].concat();
+            let expected = wire_attribute(proto::KeyValue::decode(&attribute[..]).unwrap());
+            let mut span = wire();
+            span.attributes.clear();
+            let mut bytes = span.encode_to_vec();
+            prost::encoding::bytes::encode(9, &attribute, &mut bytes);
+            let decoded = span_from_bytes(&resource(), &bytes, &mut Vec::new())
+                .unwrap()
+                .unwrap();
+            assert_eq!(decoded.attributes, [expected]);
+        }
+        // A key that is not UTF-8 is refused, as prost refuses it.
+        let mut bytes = wire().encode_to_vec();
+        prost::encoding::bytes::encode(9, &vec![0x0a, 1, 0xff], &mut bytes);
+        assert!(proto::Span::decode(&bytes[..]).is_err());
+        assert!(span_from_bytes(&resource(), &bytes, &mut Vec::new()).is_err());
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::span::{Attribute, Resource, Span, Value};
+use crate::span::{Attribute, Resource, Span, Text, Value};
 use crate::store::{Store, StoreError};
 
 /// Span, event and scope names, and the service name, in bytes.
@@ -140,8 +140,25 @@ struct Counts {
     clamped: u64,
 }
 
+/// Text that can be cut short: the span's own [`Text`] and `String`.
+trait Cut: std::ops::Deref<Target = str> {
+    fn truncate(&mut self, len: usize);
+}
+
+impl Cut for String {
+    fn truncate(&mut self, len: usize) {
+        String::truncate(self, len);
+    }
+}
+
+impl Cut for Text {
+    fn truncate(&mut self, len: usize) {
+        Text::truncate(self, len);
+    }
+}
+
 impl Counts {
-    fn cut(&mut self, text: &mut String, max: usize) {
+    fn cut(&mut self, text: &mut impl Cut, max: usize) {
         if text.len() > max {
             let mut end = max;
             while !text.is_char_boundary(end) {
@@ -165,9 +182,7 @@ impl Counts {
 
     fn attributes_at(&mut self, attributes: &mut [Attribute], depth: usize) {
         for attribute in attributes {
-            if attribute.key.len() > MAX_KEY_BYTES {
-                self.cut(attribute.key.to_mut(), MAX_KEY_BYTES);
-            }
+            self.cut(&mut attribute.key, MAX_KEY_BYTES);
             if let Some(value) = &mut attribute.value {
                 self.value(value, depth);
             }
@@ -319,10 +334,12 @@ mod tests {
             let mut span = Span::example(1, id);
             span.service = resource.service.clone();
             span.resource = resource.clone();
-            span.name = "é".repeat(MAX_NAME_BYTES);
+            span.name = "é".repeat(MAX_NAME_BYTES).into();
             span.attributes = vec![Attribute {
                 key: "k".repeat(1000).into(),
-                value: Some(Value::Array(vec![Some(Value::String("v".repeat(100_000)))])),
+                value: Some(Value::Array(vec![Some(Value::String(
+                    "v".repeat(100_000).into(),
+                ))])),
             }];
             span.start_unix_nanos = u64::MAX;
             spans.push(span);
@@ -341,7 +358,10 @@ mod tests {
             let Some(Value::Array(values)) = &span.attributes[0].value else {
                 panic!("an array")
             };
-            assert_eq!(values[0], Some(Value::String("v".repeat(MAX_VALUE_BYTES))));
+            assert_eq!(
+                values[0],
+                Some(Value::String("v".repeat(MAX_VALUE_BYTES).into()))
+            );
             assert_eq!(span.start_unix_nanos, LATEST_UNIX_NANOS);
         }
         // The service name once, then per span its name, key and value.

@@ -247,7 +247,7 @@ fn span_from_otlp(
         service: resource.service.clone(),
         resource: resource.clone(),
         scope: scope.clone(),
-        name: span.name,
+        name: span.name.into(),
         kind,
         start_unix_nanos: span.start_time_unix_nano,
         end_unix_nanos: span.end_time_unix_nano,
@@ -289,7 +289,7 @@ pub fn attributes(attributes: Vec<KeyValue>) -> Vec<Attribute> {
 /// only profiles use).
 fn value(value: AnyValue) -> Option<Value> {
     Some(match value.value? {
-        any_value::Value::StringValue(s) => Value::String(s),
+        any_value::Value::StringValue(s) => Value::String(s.into()),
         any_value::Value::BoolValue(b) => Value::Bool(b),
         any_value::Value::IntValue(i) => Value::Int(i),
         any_value::Value::DoubleValue(f) => Value::Double(f),

@@ -39,7 +39,7 @@ impl TraceSummary {
         let (start, duration) = extent(spans);
         TraceSummary {
             trace_id: id,
-            root_name: root.map(|r| r.name.clone()),
+            root_name: root.map(|r| r.name.to_string()),
             root_service: root.map(|r| r.service.to_string()),
             services: services.into_iter().map(str::to_owned).collect(),
             span_count: spans.len(),

@@ -248,14 +248,14 @@ impl Store for MemoryStore {
         self.scan(|_, trace| {
             for span in &trace.spans {
                 if let Some(names) = services.get_mut(&*span.service) {
-                    if !names.contains(&span.name) {
-                        names.insert(span.name.clone());
+                    if !names.contains(span.name.as_str()) {
+                        names.insert(span.name.to_string());
                     }
                 } else {
                     services
                         .entry(span.service.to_string())
                         .or_default()
-                        .insert(span.name.clone());
+                        .insert(span.name.to_string());
                 }
             }
         });

@@ -272,7 +272,7 @@ impl Store for SqliteStore {
                     span.span_id.to_u64() as i64,
                     span.parent_id.map_or(0, |id| id.to_u64()) as i64,
                     service,
-                    span.name,
+                    span.name.as_str(),
                     clamp(span.start_unix_nanos),
                     clamp(span.duration_nanos()),
                     span.is_error(),
@@ -585,7 +585,7 @@ mod tests {
             let spans = (0..100)
                 .map(|i| {
                     let mut s = span(batch as u8 + 1, i + 1, batch * 1000 + i);
-                    s.name = "x".repeat(400);
+                    s.name = "x".repeat(400).into();
                     s
                 })
                 .collect();
