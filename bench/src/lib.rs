@@ -16,6 +16,7 @@
 //! the binary and for `tests/delivery.rs`.
 
 pub mod alloc;
+pub mod collector_load;
 pub mod collector_process;
 pub mod cpu;
 pub mod dapple_side;
