@@ -268,7 +268,16 @@ pub fn batch_message(
 fn length_delimited<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], prost::DecodeError> {
     use prost::encoding::{DecodeContext, WireType, decode_varint, skip_field};
     let field = *rest;
-    // prost checks the length against what is left, and moves past it.
+    let length = decode_varint(rest)?;
+    if let Some((message, after)) = usize::try_from(length)
+        .ok()
+        .and_then(|n| rest.split_at_checked(n))
+    {
+        *rest = after;
+        return Ok(message);
+    }
+    // Longer than what is left: prost's error, as it skips the field.
+    *rest = field;
     skip_field(WireType::LengthDelimited, 1, rest, DecodeContext::default())?;
     let mut message = &field[..field.len() - rest.len()];
     decode_varint(&mut message)?;
