@@ -90,6 +90,9 @@ pub enum StoreError {
     /// A stored span could not be read back.
     #[error("a stored span is corrupt")]
     Corrupt(#[from] crate::ingest::convert::DecodeError),
+    /// A thread of the store's own could not be started.
+    #[error("cannot start the store's {0} thread")]
+    Thread(&'static str, #[source] std::io::Error),
 }
 
 /// The read methods of a [`Store`] that wraps another in its field

@@ -15,6 +15,9 @@ use dapple::TraceId;
 use rusqlite::{Connection, params};
 
 use super::{Limits, SpanFilter, Store, StoreError};
+use checkpoint::Checkpointer;
+
+mod checkpoint;
 use crate::ingest::convert;
 use crate::span::{Resource, Span};
 
@@ -28,6 +31,8 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     limits: Limits,
+    /// Copies the WAL into the file beside the writer (see [`checkpoint`]).
+    _checkpointer: Checkpointer,
 }
 
 /// Brings a file written by an earlier version up to the schema.
@@ -97,10 +102,6 @@ fn clamp(value: u64) -> i64 {
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = NORMAL;
-    -- Checkpoint at 64 MB of WAL rather than 4 MB: a checkpoint copies
-    -- every page the batches since the last one touched, and the random
-    -- index pages are touched again and again between them.
-    PRAGMA wal_autocheckpoint = 16384;
     CREATE TABLE IF NOT EXISTS spans (
         trace_id BLOB NOT NULL,
         span_id INTEGER NOT NULL,
@@ -143,15 +144,17 @@ impl SqliteStore {
             source,
         })?;
         let path = data_dir.join("dapple.sqlite");
-        let connection = Connection::open(&path)?;
+        let mut connection = Connection::open(&path)?;
         connection.execute_batch(SCHEMA)?;
         migrate(&connection)?;
         let count: i64 = connection.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
+        let checkpointer = Checkpointer::start(&path, &mut connection)?;
         Ok(SqliteStore {
             connection: Mutex::new((connection, count as usize)),
             readers: Mutex::new(Vec::new()),
             path,
             limits,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -474,6 +477,34 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dapple-sqlite-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn the_wal_stays_bounded_while_batches_keep_coming() {
+        let dir = temp_dir("checkpoint");
+        let store = SqliteStore::open(&dir, Limits::spans(1_000_000)).unwrap();
+        let wal = dir.join("dapple.sqlite-wal");
+        let mut largest_wal = 0;
+        for batch in 0..200_u64 {
+            let spans = (0..100)
+                .map(|i| {
+                    let id = batch * 100 + i + 1;
+                    let mut span = span((id % 251) as u8 + 1, id, id);
+                    span.name = format!("operation {}", id % 7).into();
+                    span
+                })
+                .collect();
+            assert_eq!(store.insert(spans).unwrap(), 100);
+            largest_wal = largest_wal.max(std::fs::metadata(&wal).unwrap().len());
+        }
+        let database = std::fs::metadata(dir.join("dapple.sqlite")).unwrap().len();
+        // In tests a checkpoint starts at 64 pages of WAL, and the writer
+        // copies them itself at 256: the WAL never holds the 20,000 spans.
+        assert!(largest_wal < 2 << 20, "WAL grew to {largest_wal} bytes");
+        assert!(database > largest_wal, "database {database} bytes");
+        drop(store);
+        let store = SqliteStore::open(&dir, Limits::spans(1_000_000)).unwrap();
+        assert_eq!(store.span_count().unwrap(), 20_000);
     }
 
     #[test]
