@@ -10,10 +10,10 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dapple_bench::collector_load::{LEAVES, trace_spans};
+use dapple_bench::collector_load::{LEAVES, batch_frame};
 use dapple_collector::ingest::convert;
 use dapple_collector::store::{Limits, MemoryStore, Store};
-use dapple_proto::{self as proto, Frame, frame};
+use dapple_proto as proto;
 use prost::Message;
 
 // The allocator `dapple-collector` runs on.
@@ -26,28 +26,18 @@ const TRACES_PER_FRAME: u64 = 10;
 /// frame's traces have been evicted by the time it comes round again.
 const FRAMES: u64 = 200;
 
-/// The encoding of frame number `n` (a `dapple.v1.Frame` holding a batch).
-fn frame(n: u64) -> Vec<u8> {
-    let spans = (n * TRACES_PER_FRAME..(n + 1) * TRACES_PER_FRAME)
-        .flat_map(|trace| trace_spans(trace, 1_700_000_000_000_000_000))
-        .collect();
-    Frame {
-        kind: Some(frame::Kind::Batch(proto::Batch {
-            sequence: n + 1,
-            spans,
-            dropped_spans: 0,
-            resource: None,
-        })),
-    }
-    .encode_to_vec()
-}
-
 fn ingest(c: &mut Criterion) {
     let resource = Arc::new(convert::resource(Some(proto::Resource {
         service_name: "bench".into(),
         ..Default::default()
     })));
-    let frames: Vec<Vec<u8>> = (0..FRAMES).map(frame).collect();
+    // Frame `n` carries traces `n * TRACES_PER_FRAME` onwards.
+    let frames: Vec<Vec<u8>> = (0..FRAMES)
+        .map(|n| {
+            let traces = n * TRACES_PER_FRAME..(n + 1) * TRACES_PER_FRAME;
+            batch_frame(n + 1, traces, 1_700_000_000_000_000_000).encode_to_vec()
+        })
+        .collect();
     let spans_per_frame = TRACES_PER_FRAME * (LEAVES + 1);
     let decode = |frame: &[u8]| {
         convert::batch_frame(&resource, frame, spans_per_frame as usize)
@@ -67,7 +57,7 @@ fn ingest(c: &mut Criterion) {
     group.bench_function("decode and store at the bound", |b| {
         b.iter(|| {
             let spans = decode(next.next().expect("frames"));
-            assert_eq!(store.insert(spans).expect("stored"), 1000);
+            assert_eq!(store.insert(spans).expect("stored") as u64, spans_per_frame);
         })
     });
     group.finish();

@@ -72,3 +72,18 @@ pub fn trace_spans(trace: u64, now: u64) -> Vec<proto::Span> {
     }));
     spans
 }
+
+/// A batch frame numbered `sequence` carrying the spans of traces `traces`.
+pub fn batch_frame(sequence: u64, traces: impl IntoIterator<Item = u64>, now: u64) -> proto::Frame {
+    proto::Frame {
+        kind: Some(proto::frame::Kind::Batch(proto::Batch {
+            sequence,
+            spans: traces
+                .into_iter()
+                .flat_map(|t| trace_spans(t, now))
+                .collect(),
+            dropped_spans: 0,
+            resource: None,
+        })),
+    }
+}

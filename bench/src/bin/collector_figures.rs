@@ -44,7 +44,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dapple::traced;
-use dapple_bench::collector_load::{LEAVES, mix, trace_id, trace_spans};
+use dapple_bench::collector_load::{LEAVES, batch_frame, mix, trace_id, trace_spans};
 use dapple_bench::collector_process::{self, Collector};
 use dapple_bench::cpu;
 use dapple_proto::{self as proto, Frame, FrameReader, any_value, frame};
@@ -159,16 +159,8 @@ fn encoded_frames(connection: u64, connections: u64, roots: u64, now: u64) -> (V
     let mut sequence = 0;
     for chunk in traces.chunks(per_frame) {
         sequence += 1;
-        let spans = chunk.iter().flat_map(|&t| trace_spans(t, now)).collect();
         proto::encode_frame(
-            &Frame {
-                kind: Some(frame::Kind::Batch(proto::Batch {
-                    sequence,
-                    spans,
-                    dropped_spans: 0,
-                    resource: None,
-                })),
-            },
+            &batch_frame(sequence, chunk.iter().copied(), now),
             &mut wire,
         );
     }
