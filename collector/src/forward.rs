@@ -301,7 +301,7 @@ fn to_otlp(span: &Span) -> otlp::Span {
     otlp::Span {
         trace_id: trace_bytes(span.trace_id),
         span_id: span.span_id.to_u64().to_be_bytes().to_vec(),
-        trace_state: span.trace_state.clone(),
+        trace_state: span.trace_state().to_owned(),
         parent_span_id: span
             .parent_id
             .map_or_else(Vec::new, |p| p.to_u64().to_be_bytes().to_vec()),
@@ -317,9 +317,9 @@ fn to_otlp(span: &Span) -> otlp::Span {
         start_time_unix_nano: span.start_unix_nanos,
         end_time_unix_nano: span.end_unix_nanos,
         attributes: attributes(&span.attributes),
-        dropped_attributes_count: span.dropped.attributes,
+        dropped_attributes_count: span.dropped().attributes,
         events: span
-            .events
+            .events()
             .iter()
             .map(|e| otlp::span::Event {
                 time_unix_nano: e.unix_nanos,
@@ -328,9 +328,9 @@ fn to_otlp(span: &Span) -> otlp::Span {
                 dropped_attributes_count: e.dropped_attributes,
             })
             .collect(),
-        dropped_events_count: span.dropped.events,
+        dropped_events_count: span.dropped().events,
         links: span
-            .links
+            .links()
             .iter()
             .map(|l| otlp::span::Link {
                 trace_id: trace_bytes(l.trace_id),
@@ -341,11 +341,11 @@ fn to_otlp(span: &Span) -> otlp::Span {
                 flags: l.flags,
             })
             .collect(),
-        dropped_links_count: span.dropped.links,
-        status: (span.status.code != StatusCode::Unset || !span.status.message.is_empty()).then(
+        dropped_links_count: span.dropped().links,
+        status: (span.status != StatusCode::Unset || !span.status_message().is_empty()).then(
             || otlp::Status {
-                message: span.status.message.clone(),
-                code: match span.status.code {
+                message: span.status_message().to_owned(),
+                code: match span.status {
                     StatusCode::Unset => otlp::status::StatusCode::Unset,
                     StatusCode::Ok => otlp::status::StatusCode::Ok,
                     StatusCode::Error => otlp::status::StatusCode::Error,
@@ -428,7 +428,7 @@ impl Store for ForwardingStore {
 mod tests {
     use super::*;
     use crate::ingest::otlp::convert;
-    use crate::span::{Dropped, Event, Link, Resource, Scope};
+    use crate::span::{Dropped, Event, Link, Rare, Resource, Scope};
 
     /// Spans that went through OTLP ingest come back out as the same OTLP.
     #[test]
@@ -442,7 +442,6 @@ mod tests {
         }));
         let span = |id| Span {
             resource: resource.clone(),
-            service: resource.service.clone(),
             scope: scope.clone(),
             attributes: vec![Attribute {
                 key: "a".into(),
@@ -454,27 +453,31 @@ mod tests {
                     None,
                 ])),
             }],
-            events: vec![Event {
-                name: "e".into(),
-                unix_nanos: 3,
-                attributes: Vec::new(),
-                dropped_attributes: 2,
-            }],
-            links: vec![Link {
-                trace_id: TraceId::from_bytes([9; 16]).unwrap(),
-                span_id: dapple::SpanId::new(4).unwrap(),
-                trace_state: "x=1".into(),
-                flags: 1,
-                attributes: Vec::new(),
-                dropped_attributes: 0,
-            }],
-            trace_state: "t=2".into(),
             flags: 0x101,
-            dropped: Dropped {
-                attributes: 1,
-                events: 2,
-                links: 3,
-            },
+            rare: Rare {
+                events: vec![Event {
+                    name: "e".into(),
+                    unix_nanos: 3,
+                    attributes: Vec::new(),
+                    dropped_attributes: 2,
+                }],
+                links: vec![Link {
+                    trace_id: TraceId::from_bytes([9; 16]).unwrap(),
+                    span_id: dapple::SpanId::new(4).unwrap(),
+                    trace_state: "x=1".into(),
+                    flags: 1,
+                    attributes: Vec::new(),
+                    dropped_attributes: 0,
+                }],
+                trace_state: "t=2".into(),
+                dropped: Dropped {
+                    attributes: 1,
+                    events: 2,
+                    links: 3,
+                },
+                ..Rare::default()
+            }
+            .boxed(),
             ..Span::example(7, id)
         };
         let spans = vec![span(1), span(2), Span::example(7, 3)];

@@ -13,7 +13,11 @@ use dapple::{SpanId, TraceId};
 /// attribute keys, and many values, are that short.
 pub type Text = compact_str::CompactString;
 
-/// One finished span, with the service that sent it.
+/// One finished span, with the process that sent it.
+///
+/// What most spans leave empty (events, links, `tracestate`, a status
+/// message, drop counts) is boxed apart in [`Rare`]: a span without any of
+/// it is 128 bytes, two cache lines, and stores keep millions of them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Span {
     /// The trace it belongs to.
@@ -22,10 +26,8 @@ pub struct Span {
     pub span_id: SpanId,
     /// The span it ran inside, if any.
     pub parent_id: Option<SpanId>,
-    /// The service (`service.name` of its process), shared by every span
-    /// of the batch or connection that brought it.
-    pub service: Arc<str>,
-    /// The process that recorded it, shared likewise.
+    /// The process that recorded it, shared by every span of the batch or
+    /// connection that brought it; its service is [`Span::service`].
     pub resource: Arc<Resource>,
     /// The library that recorded it (OpenTelemetry's instrumentation
     /// scope); `None` for spans from Dapple's runtime.
@@ -34,25 +36,42 @@ pub struct Span {
     pub name: Text,
     /// Its role in a call between processes.
     pub kind: SpanKind,
+    /// How it ended (a message, if any, is in [`Rare::status_message`]).
+    pub status: StatusCode,
     /// When it started, Unix nanoseconds.
     pub start_unix_nanos: u64,
     /// When it ended, Unix nanoseconds.
     pub end_unix_nanos: u64,
-    /// How it ended.
-    pub status: Status,
     /// Its attributes, in the order they were set (keys may repeat).
     pub attributes: Vec<Attribute>,
+    /// W3C trace flags (bit 0: sampled) and OpenTelemetry's bits 8-9 (the
+    /// parent is remote, and whether that is known).
+    pub flags: u32,
+    /// The rest, `None` while all of it is empty (see [`Rare::boxed`]).
+    pub rare: Option<Box<Rare>>,
+}
+
+/// The parts of a span most spans leave empty.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rare {
+    /// What went wrong (usually empty unless the status is error).
+    pub status_message: String,
     /// What happened during it.
     pub events: Vec<Event>,
     /// Spans of other traces it relates to.
     pub links: Vec<Link>,
     /// W3C `tracestate` of its context, as received.
     pub trace_state: String,
-    /// W3C trace flags (bit 0: sampled) and OpenTelemetry's bits 8-9 (the
-    /// parent is remote, and whether that is known).
-    pub flags: u32,
     /// What the sender dropped to stay within its limits.
     pub dropped: Dropped,
+}
+
+impl Rare {
+    /// Boxed for a span, or `None` when all of it is empty: a span holds
+    /// its `Rare` only when there is something in it.
+    pub fn boxed(self) -> Option<Box<Rare>> {
+        (self != Rare::default()).then(|| Box::new(self))
+    }
 }
 
 /// The process that recorded spans: its service and attributes.
@@ -125,6 +144,38 @@ pub struct Dropped {
 }
 
 impl Span {
+    /// The service that sent it (its resource's `service.name`).
+    pub fn service(&self) -> &str {
+        &self.resource.service
+    }
+
+    /// What went wrong, as the sender said (usually empty).
+    pub fn status_message(&self) -> &str {
+        self.rare.as_ref().map_or("", |r| &r.status_message)
+    }
+
+    /// What happened during it.
+    pub fn events(&self) -> &[Event] {
+        self.rare.as_ref().map_or(&[], |r| &r.events)
+    }
+
+    /// Spans of other traces it relates to.
+    pub fn links(&self) -> &[Link] {
+        self.rare.as_ref().map_or(&[], |r| &r.links)
+    }
+
+    /// W3C `tracestate` of its context, as received.
+    pub fn trace_state(&self) -> &str {
+        self.rare.as_ref().map_or("", |r| &r.trace_state)
+    }
+
+    /// What the sender dropped to stay within its limits.
+    pub fn dropped(&self) -> Dropped {
+        self.rare
+            .as_ref()
+            .map_or_else(Dropped::default, |r| r.dropped)
+    }
+
     /// From start to end (zero when the clock went backwards).
     pub fn duration_nanos(&self) -> u64 {
         self.end_unix_nanos.saturating_sub(self.start_unix_nanos)
@@ -132,32 +183,26 @@ impl Span {
 
     /// Whether it ended in error.
     pub fn is_error(&self) -> bool {
-        self.status.code == StatusCode::Error
+        self.status == StatusCode::Error
     }
 
     /// Roughly the bytes it holds: its text and the fixed part of each
     /// piece. What the memory store's byte bound counts.
     pub fn size_bytes(&self) -> u64 {
-        let events: usize = self
-            .events
-            .iter()
-            .map(|e| std::mem::size_of::<Event>() + e.name.len() + attributes_size(&e.attributes))
-            .sum();
-        let links: usize = self
-            .links
-            .iter()
-            .map(|l| {
-                std::mem::size_of::<Link>() + l.trace_state.len() + attributes_size(&l.attributes)
-            })
-            .sum();
-        (std::mem::size_of::<Span>()
-            + self.service.len()
-            + self.name.len()
-            + self.status.message.len()
-            + self.trace_state.len()
-            + attributes_size(&self.attributes)
-            + events
-            + links) as u64
+        let rare = self.rare.as_ref().map_or(0, |rare| {
+            let events: usize = rare
+                .events
+                .iter()
+                .map(|e| size_of::<Event>() + e.name.len() + attributes_size(&e.attributes))
+                .sum();
+            let links: usize = rare
+                .links
+                .iter()
+                .map(|l| size_of::<Link>() + l.trace_state.len() + attributes_size(&l.attributes))
+                .sum();
+            size_of::<Rare>() + rare.status_message.len() + rare.trace_state.len() + events + links
+        });
+        (size_of::<Span>() + self.name.len() + attributes_size(&self.attributes) + rare) as u64
     }
 }
 
@@ -205,16 +250,7 @@ pub enum SpanKind {
     Consumer,
 }
 
-/// How a span ended.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Status {
-    /// Unset, ok or error.
-    pub code: StatusCode,
-    /// What went wrong (usually empty unless the code is error).
-    pub message: String,
-}
-
-/// Unset, ok or error.
+/// How a span ended: unset, ok or error.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StatusCode {
     /// Nothing said.
@@ -349,20 +385,16 @@ impl Span {
             trace_id: TraceId::from_bytes([trace; 16]).expect("a non-zero trace byte"),
             span_id: SpanId::new(id).expect("a non-zero span id"),
             parent_id: None,
-            service: "a".into(),
             resource: Arc::new(Resource::of_service("a")),
             scope: None,
             name: format!("s{id}").into(),
             kind: SpanKind::Internal,
+            status: StatusCode::Unset,
             start_unix_nanos: 0,
             end_unix_nanos: 0,
-            status: Status::default(),
             attributes: Vec::new(),
-            events: Vec::new(),
-            links: Vec::new(),
-            trace_state: String::new(),
             flags: 0,
-            dropped: Dropped::default(),
+            rare: None,
         }
     }
 }

@@ -184,7 +184,7 @@ impl TailPolicies {
 impl Policy {
     /// Whether `span` meets every span condition (true when there is none).
     fn matches(&self, span: &Span) -> bool {
-        self.service.as_deref().is_none_or(|s| *span.service == *s)
+        self.service.as_deref().is_none_or(|s| span.service() == s)
             && self.span_name.as_deref().is_none_or(|n| span.name == n)
             && (!self.errors || span.is_error())
             && self
@@ -497,7 +497,7 @@ impl Store for TailSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::span::{Status, StatusCode};
+    use crate::span::{Rare, StatusCode};
     use crate::store::{Limits, MemoryStore};
 
     const POLICIES: &str = r#"
@@ -535,10 +535,12 @@ mod tests {
     fn each_policy_keeps_the_traces_it_matches_and_says_so_on_the_span() {
         let (sampler, store) = sampler(POLICIES);
         let mut failed = Span::example(1, 2);
-        failed.status = Status {
-            code: StatusCode::Error,
-            message: "boom".into(),
-        };
+        failed.status = StatusCode::Error;
+        failed.rare = Rare {
+            status_message: "boom".into(),
+            ..Rare::default()
+        }
+        .boxed();
         let mut slow = Span::example(2, 1);
         slow.name = "GET /checkout".into();
         slow.end_unix_nanos = 600_000_000;

@@ -60,7 +60,7 @@ pub fn insert_and_check(store: &dyn Store, spans: Vec<Span>) {
     let ids: Vec<(TraceId, SpanId)> = spans.iter().map(|s| (s.trace_id, s.span_id)).collect();
     let first = spans
         .first()
-        .map(|s| (s.service.to_string(), s.name.clone()));
+        .map(|s| (s.service().to_string(), s.name.clone()));
     store.insert(spans).expect("a memory store never fails");
 
     let count = store.span_count().unwrap();
@@ -172,20 +172,20 @@ pub fn assert_within_bounds(span: &Span) -> usize {
     };
     let time = |nanos: u64| assert!(nanos <= LATEST_UNIX_NANOS, "a time of {nanos}");
     name(&span.name);
-    name(&span.service);
+    name(span.service());
     time(span.start_unix_nanos);
     time(span.end_unix_nanos);
-    value(&span.status.message);
-    value(&span.trace_state);
+    value(span.status_message());
+    value(span.trace_state());
     let mut deepest = assert_attributes_within_bounds(&span.attributes, 0).max(
         assert_attributes_within_bounds(&span.resource.attributes, 0),
     );
-    for event in &span.events {
+    for event in span.events() {
         name(&event.name);
         time(event.unix_nanos);
         deepest = deepest.max(assert_attributes_within_bounds(&event.attributes, 0));
     }
-    for link in &span.links {
+    for link in span.links() {
         value(&link.trace_state);
         deepest = deepest.max(assert_attributes_within_bounds(&link.attributes, 0));
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use clickhouse::ClickHouse;
 use dapple::{SpanId, TraceId};
 use dapple_collector::span::{
-    Attribute, Dropped, Event, Resource, Scope, Span, SpanKind, Status, StatusCode, Value,
+    Attribute, Event, Rare, Resource, Scope, Span, SpanKind, StatusCode, Value,
 };
 use dapple_collector::store::{
     ClickHouseConfig, ClickHouseError, ClickHouseStore, Limits, MemoryStore, SpanFilter, Store,
@@ -39,20 +39,16 @@ fn span(trace: u8, id: u64, start: u64) -> Span {
         trace_id: trace_id(trace),
         span_id: SpanId::new(id).unwrap(),
         parent_id: None,
-        service: "svc".into(),
         resource: Arc::new(Resource::of_service("svc")),
         scope: None,
         name: format!("s{id}").into(),
         kind: SpanKind::Internal,
+        status: StatusCode::Unset,
         start_unix_nanos: start,
         end_unix_nanos: start + 10,
-        status: Status::default(),
         attributes: Vec::new(),
-        events: Vec::new(),
-        links: Vec::new(),
-        trace_state: String::new(),
         flags: 0,
-        dropped: Dropped::default(),
+        rare: None,
     }
 }
 
@@ -152,7 +148,6 @@ fn copies_written_by_two_collectors_at_once_show_once() {
 /// A span with a bit of everything the body carries.
 fn rich_span(resource: &Arc<Resource>, id: u64) -> Span {
     Span {
-        service: resource.service.clone(),
         resource: resource.clone(),
         scope: Some(Arc::new(Scope {
             name: "io.opentelemetry.http".into(),
@@ -162,10 +157,7 @@ fn rich_span(resource: &Arc<Resource>, id: u64) -> Span {
         })),
         parent_id: SpanId::new(id + 100),
         kind: SpanKind::Server,
-        status: Status {
-            code: StatusCode::Error,
-            message: "it's broken \\ badly".into(),
-        },
+        status: StatusCode::Error,
         attributes: vec![
             Attribute {
                 key: "http.route".into(),
@@ -180,14 +172,19 @@ fn rich_span(resource: &Arc<Resource>, id: u64) -> Span {
                 value: None,
             },
         ],
-        events: vec![Event {
-            name: "cache miss".into(),
-            unix_nanos: 5,
-            attributes: Vec::new(),
-            dropped_attributes: 0,
-        }],
-        trace_state: "vendor=x".into(),
         flags: 1,
+        rare: Rare {
+            status_message: "it's broken \\ badly".into(),
+            events: vec![Event {
+                name: "cache miss".into(),
+                unix_nanos: 5,
+                attributes: Vec::new(),
+                dropped_attributes: 0,
+            }],
+            trace_state: "vendor=x".into(),
+            ..Rare::default()
+        }
+        .boxed(),
         ..span(9, id, 1_000 + id)
     }
 }
@@ -256,12 +253,13 @@ fn varied_spans() -> Vec<Span> {
         for id in 1..=4u64 {
             let start = u64::from(trace) * 1_000 + id * 10;
             let mut s = span(trace, id, start);
-            s.service = ["front", "back", "db"][(id % 3) as usize].into();
-            s.resource = Arc::new(Resource::of_service(&s.service));
+            s.resource = Arc::new(Resource::of_service(
+                ["front", "back", "db"][(id % 3) as usize],
+            ));
             s.name = format!("op{}", (u64::from(trace) + id) % 2).into();
             s.end_unix_nanos = start + u64::from(trace) * id;
             if (u64::from(trace) + id) % 5 == 0 {
-                s.status.code = StatusCode::Error;
+                s.status = StatusCode::Error;
             }
             spans.push(s);
         }

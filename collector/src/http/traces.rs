@@ -117,14 +117,14 @@ impl From<&Span> for SpanJson {
         SpanJson {
             attributes: attributes(&span.attributes),
             dropped: DroppedJson {
-                attributes: span.dropped.attributes,
-                events: span.dropped.events,
-                links: span.dropped.links,
+                attributes: span.dropped().attributes,
+                events: span.dropped().events,
+                links: span.dropped().links,
             },
             duration_nanos: span.duration_nanos(),
             end_unix_nanos: span.end_unix_nanos,
             events: span
-                .events
+                .events()
                 .iter()
                 .map(|e| EventJson {
                     attributes: attributes(&e.attributes),
@@ -142,7 +142,7 @@ impl From<&Span> for SpanJson {
                 SpanKind::Consumer => "consumer",
             },
             links: span
-                .links
+                .links()
                 .iter()
                 .map(|l| LinkJson {
                     attributes: attributes(&l.attributes),
@@ -165,18 +165,18 @@ impl From<&Span> for SpanJson {
                 name: scope.name.clone(),
                 version: scope.version.clone(),
             }),
-            service: span.service.to_string(),
+            service: span.service().to_string(),
             span_id: span.span_id.to_string(),
             start_unix_nanos: span.start_unix_nanos,
             status: StatusJson {
-                code: match span.status.code {
+                code: match span.status {
                     StatusCode::Unset => "unset",
                     StatusCode::Ok => "ok",
                     StatusCode::Error => "error",
                 },
-                message: span.status.message.clone(),
+                message: span.status_message().to_owned(),
             },
-            trace_state: span.trace_state.clone(),
+            trace_state: span.trace_state().to_owned(),
         }
     }
 }
@@ -184,17 +184,14 @@ impl From<&Span> for SpanJson {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::span::{Attribute, Event, Link, Value};
+    use crate::span::{Attribute, Event, Link, Rare, Value};
 
     #[test]
     fn a_span_is_written_with_every_field_in_the_api_s_order() {
         let value = |v| Some(v);
         let span = Span {
             parent_id: dapple::SpanId::new(1),
-            status: crate::span::Status {
-                code: StatusCode::Error,
-                message: "boom".into(),
-            },
+            status: StatusCode::Error,
             kind: SpanKind::Client,
             end_unix_nanos: 25,
             start_unix_nanos: 5,
@@ -235,22 +232,27 @@ mod tests {
                     ])),
                 },
             ],
-            events: vec![Event {
-                name: "retry".into(),
-                unix_nanos: 7,
-                attributes: Vec::new(),
-                dropped_attributes: 1,
-            }],
-            links: vec![Link {
-                trace_id: TraceId::from_bytes([8; 16]).unwrap(),
-                span_id: dapple::SpanId::new(9).unwrap(),
-                trace_state: "k=v".into(),
-                flags: 1,
-                attributes: Vec::new(),
-                dropped_attributes: 0,
-            }],
-            trace_state: "t=1".into(),
             flags: 1,
+            rare: Rare {
+                status_message: "boom".into(),
+                events: vec![Event {
+                    name: "retry".into(),
+                    unix_nanos: 7,
+                    attributes: Vec::new(),
+                    dropped_attributes: 1,
+                }],
+                links: vec![Link {
+                    trace_id: TraceId::from_bytes([8; 16]).unwrap(),
+                    span_id: dapple::SpanId::new(9).unwrap(),
+                    trace_state: "k=v".into(),
+                    flags: 1,
+                    attributes: Vec::new(),
+                    dropped_attributes: 0,
+                }],
+                trace_state: "t=1".into(),
+                ..Rare::default()
+            }
+            .boxed(),
             ..Span::example(7, 2)
         };
         assert_eq!(

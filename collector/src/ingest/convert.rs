@@ -11,8 +11,7 @@ use dapple_proto::{self as proto, any_value};
 use prost::Message;
 
 use crate::span::{
-    Attribute, Dropped, Event, Link, Resource, Scope, Span, SpanKind, Status, StatusCode, Text,
-    Value,
+    Attribute, Dropped, Event, Link, Rare, Resource, Scope, Span, SpanKind, StatusCode, Text, Value,
 };
 
 /// The spans of one batch from `resource`; spans without a valid trace and
@@ -55,69 +54,90 @@ pub fn resource(wire: Option<proto::Resource>) -> Resource {
 
 /// A wire span sent by `resource`'s process, or `None` when its ids are
 /// not valid.
-pub fn span_from_wire(resource: &Arc<Resource>, mut span: proto::Span) -> Option<Span> {
-    let trace_id = valid_trace_id(&span.trace_id);
-    let mut attributes = wire_attributes(std::mem::take(&mut span.attributes));
-    if let Some(times) = span.poll_times.take() {
+pub fn span_from_wire(resource: &Arc<Resource>, span: proto::Span) -> Option<Span> {
+    let mut attributes = wire_attributes(span.attributes);
+    if let Some(times) = span.poll_times {
         attributes.reserve_exact(3);
         push_poll_times(&mut attributes, times);
     }
-    let name = std::mem::take(&mut span.name).into();
-    span_with_trace(resource, trace_id, name, attributes, span)
+    let (code, status_message) = span
+        .status
+        .map_or((0, String::new()), |s| (s.code, s.message));
+    let rare = rare_from_wire(
+        status_message,
+        span.events,
+        span.links,
+        span.trace_state,
+        Dropped {
+            attributes: span.dropped_attributes_count,
+            events: span.dropped_events_count,
+            links: span.dropped_links_count,
+        },
+    );
+    Some(Span {
+        trace_id: valid_trace_id(&span.trace_id)?,
+        span_id: SpanId::new(span.span_id)?,
+        parent_id: SpanId::new(span.parent_span_id),
+        resource: resource.clone(),
+        scope: span.scope.map(scope_from_wire),
+        name: span.name.into(),
+        kind: kind_from_wire(span.kind),
+        status: status_from_wire(code),
+        start_unix_nanos: span.start_unix_nanos,
+        end_unix_nanos: span.end_unix_nanos,
+        attributes,
+        flags: span.flags,
+        rare,
+    })
 }
 
-/// A wire span whose trace id, name and attributes, read apart, are
-/// `trace_id`, `name` and `attributes`, poll times included (its own are
-/// not looked at).
-fn span_with_trace(
-    resource: &Arc<Resource>,
-    trace_id: Option<TraceId>,
-    name: Text,
-    attributes: Vec<Attribute>,
-    span: proto::Span,
-) -> Option<Span> {
-    let trace_id = trace_id?;
-    let span_id = SpanId::new(span.span_id)?;
-    let kind = match proto::SpanKind::try_from(span.kind) {
+fn kind_from_wire(kind: i32) -> SpanKind {
+    match proto::SpanKind::try_from(kind) {
         Ok(proto::SpanKind::Server) => SpanKind::Server,
         Ok(proto::SpanKind::Client) => SpanKind::Client,
         Ok(proto::SpanKind::Producer) => SpanKind::Producer,
         Ok(proto::SpanKind::Consumer) => SpanKind::Consumer,
         Ok(proto::SpanKind::Internal) | Err(_) => SpanKind::Internal,
-    };
-    let status = span
-        .status
-        .map(|status| Status {
-            code: match proto::StatusCode::try_from(status.code) {
-                Ok(proto::StatusCode::Ok) => StatusCode::Ok,
-                Ok(proto::StatusCode::Error) => StatusCode::Error,
-                Ok(proto::StatusCode::Unset) | Err(_) => StatusCode::Unset,
-            },
-            message: status.message,
-        })
-        .unwrap_or_default();
-    Some(Span {
-        trace_id,
-        span_id,
-        parent_id: SpanId::new(span.parent_span_id),
-        service: resource.service.clone(),
-        resource: resource.clone(),
-        scope: span.scope.map(|scope| {
-            Arc::new(Scope {
-                name: scope.name,
-                version: scope.version,
-                attributes: wire_attributes(scope.attributes),
-                dropped_attributes: scope.dropped_attributes_count,
-            })
-        }),
-        name,
-        kind,
-        start_unix_nanos: span.start_unix_nanos,
-        end_unix_nanos: span.end_unix_nanos,
-        status,
-        attributes,
-        events: span
-            .events
+    }
+}
+
+fn status_from_wire(code: i32) -> StatusCode {
+    match proto::StatusCode::try_from(code) {
+        Ok(proto::StatusCode::Ok) => StatusCode::Ok,
+        Ok(proto::StatusCode::Error) => StatusCode::Error,
+        Ok(proto::StatusCode::Unset) | Err(_) => StatusCode::Unset,
+    }
+}
+
+fn scope_from_wire(scope: proto::Scope) -> Arc<Scope> {
+    Arc::new(Scope {
+        name: scope.name,
+        version: scope.version,
+        attributes: wire_attributes(scope.attributes),
+        dropped_attributes: scope.dropped_attributes_count,
+    })
+}
+
+/// A span's rarely given parts, boxed only when something is in them.
+#[inline]
+fn rare_from_wire(
+    status_message: String,
+    events: Vec<proto::Event>,
+    links: Vec<proto::Link>,
+    trace_state: String,
+    dropped: Dropped,
+) -> Option<Box<Rare>> {
+    if status_message.is_empty()
+        && events.is_empty()
+        && links.is_empty()
+        && trace_state.is_empty()
+        && dropped == Dropped::default()
+    {
+        return None;
+    }
+    Rare {
+        status_message,
+        events: events
             .into_iter()
             .map(|event| Event {
                 name: event.name,
@@ -127,8 +147,7 @@ fn span_with_trace(
             })
             .collect(),
         // A link that names no valid span leads nowhere.
-        links: span
-            .links
+        links: links
             .into_iter()
             .filter_map(|link| {
                 Some(Link {
@@ -141,14 +160,10 @@ fn span_with_trace(
                 })
             })
             .collect(),
-        trace_state: span.trace_state,
-        flags: span.flags,
-        dropped: Dropped {
-            attributes: span.dropped_attributes_count,
-            events: span.dropped_events_count,
-            links: span.dropped_links_count,
-        },
-    })
+        trace_state,
+        dropped,
+    }
+    .boxed()
 }
 
 /// A batch, its spans in the collector's form.
@@ -265,8 +280,9 @@ pub fn batch_message(
 }
 
 /// The next length-delimited field's bytes.
+#[inline(always)]
 fn length_delimited<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], prost::DecodeError> {
-    use prost::encoding::{DecodeContext, WireType, decode_varint, skip_field};
+    use prost::encoding::decode_varint;
     let field = *rest;
     let length = decode_varint(rest)?;
     if let Some((message, after)) = usize::try_from(length)
@@ -278,6 +294,15 @@ fn length_delimited<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], prost::DecodeEr
     }
     // Longer than what is left: prost's error, as it skips the field.
     *rest = field;
+    past_the_end(rest)
+}
+
+/// A length-delimited field that runs past the end: prost's error, as it
+/// skips the field.
+#[cold]
+fn past_the_end<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], prost::DecodeError> {
+    use prost::encoding::{DecodeContext, WireType, decode_varint, skip_field};
+    let field = *rest;
     skip_field(WireType::LengthDelimited, 1, rest, DecodeContext::default())?;
     let mut message = &field[..field.len() - rest.len()];
     decode_varint(&mut message)?;
@@ -331,9 +356,10 @@ fn merge_batch(
     Ok(())
 }
 
-/// A `dapple.v1.Span` message from `service`; `None` when its ids are not
-/// valid. The trace id goes straight into a `TraceId`; every other field
-/// is merged as prost merges it.
+/// A `dapple.v1.Span` message from `resource`'s process; `None` when its
+/// ids are not valid. Each field is read straight into the collector's
+/// form (the rare ones through their wire types) and merged as prost
+/// merges it.
 fn span_from_bytes(
     resource: &Arc<Resource>,
     mut rest: &[u8],
@@ -343,12 +369,19 @@ fn span_from_bytes(
         WireType, check_wire_type, decode_key, fixed64, int32, message, skip_field, string, uint32,
     };
     let ctx = prost::encoding::DecodeContext::default();
-    let mut span = proto::Span::default();
     let mut trace_id = None;
+    let (mut span_id, mut parent_id, mut kind, mut start, mut end) = (0, 0, 0, 0, 0);
     let mut name = Text::default();
-    // Read straight into the collector's form, in a list reused from span
-    // to span, then copied into one of the exact size: a span keeps no
-    // spare room for the rest of its life in a store.
+    let (mut flags, mut dropped) = (0, Dropped::default());
+    let mut status: Option<proto::Status> = None;
+    let mut events: Vec<proto::Event> = Vec::new();
+    let mut links: Vec<proto::Link> = Vec::new();
+    let mut trace_state = String::new();
+    let mut scope: Option<proto::Scope> = None;
+    let mut poll_times: Option<proto::PollTimes> = None;
+    // Attributes go into a list reused from span to span, then into one
+    // of the exact size: a span keeps no spare room for the rest of its
+    // life in a store.
     scratch.clear();
     while !rest.is_empty() {
         let (tag, wire_type) = decode_key(&mut rest)?;
@@ -358,15 +391,15 @@ fn span_from_bytes(
                 check_wire_type(WireType::LengthDelimited, wire_type)?;
                 trace_id = valid_trace_id(length_delimited(&mut rest)?);
             }
-            2 => fixed64::merge(wire_type, &mut span.span_id, &mut rest, ctx)?,
-            3 => fixed64::merge(wire_type, &mut span.parent_span_id, &mut rest, ctx)?,
+            2 => fixed64::merge(wire_type, &mut span_id, &mut rest, ctx)?,
+            3 => fixed64::merge(wire_type, &mut parent_id, &mut rest, ctx)?,
             4 => name = text(wire_type, &mut rest, ctx)?.into(),
-            5 => int32::merge(wire_type, &mut span.kind, &mut rest, ctx)?,
-            6 => fixed64::merge(wire_type, &mut span.start_unix_nanos, &mut rest, ctx)?,
-            7 => fixed64::merge(wire_type, &mut span.end_unix_nanos, &mut rest, ctx)?,
+            5 => int32::merge(wire_type, &mut kind, &mut rest, ctx)?,
+            6 => fixed64::merge(wire_type, &mut start, &mut rest, ctx)?,
+            7 => fixed64::merge(wire_type, &mut end, &mut rest, ctx)?,
             8 => message::merge(
                 wire_type,
-                span.status.get_or_insert_with(Default::default),
+                status.get_or_insert_with(Default::default),
                 &mut rest,
                 ctx,
             )?,
@@ -374,39 +407,52 @@ fn span_from_bytes(
                 check_wire_type(WireType::LengthDelimited, wire_type)?;
                 scratch.push(attribute_from_bytes(length_delimited(&mut rest)?, ctx)?);
             }
-            10 => message::merge_repeated(wire_type, &mut span.events, &mut rest, ctx)?,
-            11 => message::merge_repeated(wire_type, &mut span.links, &mut rest, ctx)?,
-            12 => string::merge(wire_type, &mut span.trace_state, &mut rest, ctx)?,
-            13 => uint32::merge(wire_type, &mut span.flags, &mut rest, ctx)?,
-            14 => uint32::merge(
-                wire_type,
-                &mut span.dropped_attributes_count,
-                &mut rest,
-                ctx,
-            )?,
-            15 => uint32::merge(wire_type, &mut span.dropped_events_count, &mut rest, ctx)?,
-            16 => uint32::merge(wire_type, &mut span.dropped_links_count, &mut rest, ctx)?,
+            10 => message::merge_repeated(wire_type, &mut events, &mut rest, ctx)?,
+            11 => message::merge_repeated(wire_type, &mut links, &mut rest, ctx)?,
+            12 => string::merge(wire_type, &mut trace_state, &mut rest, ctx)?,
+            13 => uint32::merge(wire_type, &mut flags, &mut rest, ctx)?,
+            14 => uint32::merge(wire_type, &mut dropped.attributes, &mut rest, ctx)?,
+            15 => uint32::merge(wire_type, &mut dropped.events, &mut rest, ctx)?,
+            16 => uint32::merge(wire_type, &mut dropped.links, &mut rest, ctx)?,
             17 => message::merge(
                 wire_type,
-                span.scope.get_or_insert_with(Default::default),
+                scope.get_or_insert_with(Default::default),
                 &mut rest,
                 ctx,
             )?,
             18 => message::merge(
                 wire_type,
-                span.poll_times.get_or_insert_with(Default::default),
+                poll_times.get_or_insert_with(Default::default),
                 &mut rest,
                 ctx,
             )?,
             _ => skip_field(wire_type, tag, &mut rest, ctx)?,
         }
     }
-    if let Some(times) = span.poll_times.take() {
+    let (Some(trace_id), Some(span_id)) = (trace_id, SpanId::new(span_id)) else {
+        return Ok(None);
+    };
+    if let Some(times) = poll_times {
         push_poll_times(scratch, times);
     }
     let mut attributes = Vec::with_capacity(scratch.len());
     attributes.append(scratch);
-    Ok(span_with_trace(resource, trace_id, name, attributes, span))
+    let (code, status_message) = status.map_or((0, String::new()), |s| (s.code, s.message));
+    Ok(Some(Span {
+        trace_id,
+        span_id,
+        parent_id: SpanId::new(parent_id),
+        resource: resource.clone(),
+        scope: scope.map(scope_from_wire),
+        name,
+        kind: kind_from_wire(kind),
+        status: status_from_wire(code),
+        start_unix_nanos: start,
+        end_unix_nanos: end,
+        attributes,
+        flags,
+        rare: rare_from_wire(status_message, events, links, trace_state, dropped),
+    }))
 }
 
 /// A `KeyValue` message as an attribute, merged as prost merges one: the
@@ -493,6 +539,7 @@ fn merge_value(
 
 /// A string field's text, borrowed from the frame. Bytes that are not
 /// UTF-8 are left to prost, whose error is then the outcome.
+#[inline(always)]
 fn text<'a>(
     wire_type: prost::encoding::WireType,
     rest: &mut &'a [u8],
@@ -603,12 +650,12 @@ fn span_to_wire(span: &Span) -> proto::Span {
         SpanKind::Producer => proto::SpanKind::Producer,
         SpanKind::Consumer => proto::SpanKind::Consumer,
     };
-    let code = match span.status.code {
+    let code = match span.status {
         StatusCode::Unset => proto::StatusCode::Unset,
         StatusCode::Ok => proto::StatusCode::Ok,
         StatusCode::Error => proto::StatusCode::Error,
     };
-    let unset = span.status == Status::default();
+    let unset = span.status == StatusCode::Unset && span.status_message().is_empty();
     proto::Span {
         trace_id: span.trace_id.to_bytes().to_vec(),
         span_id: span.span_id.to_u64(),
@@ -619,11 +666,11 @@ fn span_to_wire(span: &Span) -> proto::Span {
         end_unix_nanos: span.end_unix_nanos,
         status: (!unset).then(|| proto::Status {
             code: code as i32,
-            message: span.status.message.clone(),
+            message: span.status_message().to_owned(),
         }),
         attributes: attributes(&span.attributes),
         events: span
-            .events
+            .events()
             .iter()
             .map(|e| proto::Event {
                 name: e.name.clone(),
@@ -633,7 +680,7 @@ fn span_to_wire(span: &Span) -> proto::Span {
             })
             .collect(),
         links: span
-            .links
+            .links()
             .iter()
             .map(|l| proto::Link {
                 trace_id: l.trace_id.to_bytes().to_vec(),
@@ -644,11 +691,11 @@ fn span_to_wire(span: &Span) -> proto::Span {
                 dropped_attributes_count: l.dropped_attributes,
             })
             .collect(),
-        trace_state: span.trace_state.clone(),
+        trace_state: span.trace_state().to_owned(),
         flags: span.flags,
-        dropped_attributes_count: span.dropped.attributes,
-        dropped_events_count: span.dropped.events,
-        dropped_links_count: span.dropped.links,
+        dropped_attributes_count: span.dropped().attributes,
+        dropped_events_count: span.dropped().events,
+        dropped_links_count: span.dropped().links,
         scope: span.scope.as_ref().map(|scope| proto::Scope {
             name: scope.name.clone(),
             version: scope.version.clone(),
@@ -689,7 +736,7 @@ pub(crate) fn encode(span: &Span, body: &mut Vec<u8>) {
 mod wire {
     use prost::encoding::{WireType, encode_key, encode_varint};
 
-    use crate::span::{Attribute, Span, SpanKind, Status, StatusCode, Value};
+    use crate::span::{Attribute, Span, SpanKind, StatusCode, Value};
 
     pub(super) fn span(span: &Span, out: &mut Vec<u8>) {
         bytes(1, &span.trace_id.to_bytes(), out);
@@ -706,19 +753,19 @@ mod wire {
         varint(5, kind, out);
         fixed64(6, span.start_unix_nanos, out);
         fixed64(7, span.end_unix_nanos, out);
-        if span.status != Status::default() {
+        if span.status != StatusCode::Unset || !span.status_message().is_empty() {
             nested(8, out, |out| {
-                let code = match span.status.code {
+                let code = match span.status {
                     StatusCode::Unset => 0,
                     StatusCode::Ok => 1,
                     StatusCode::Error => 2,
                 };
                 varint(1, code, out);
-                bytes(2, span.status.message.as_bytes(), out);
+                bytes(2, span.status_message().as_bytes(), out);
             });
         }
         attributes(9, &span.attributes, out);
-        for event in &span.events {
+        for event in span.events() {
             nested(10, out, |out| {
                 bytes(1, event.name.as_bytes(), out);
                 fixed64(2, event.unix_nanos, out);
@@ -726,7 +773,7 @@ mod wire {
                 varint(4, u64::from(event.dropped_attributes), out);
             });
         }
-        for link in &span.links {
+        for link in span.links() {
             nested(11, out, |out| {
                 bytes(1, &link.trace_id.to_bytes(), out);
                 fixed64(2, link.span_id.to_u64(), out);
@@ -736,11 +783,12 @@ mod wire {
                 varint(6, u64::from(link.dropped_attributes), out);
             });
         }
-        bytes(12, span.trace_state.as_bytes(), out);
+        bytes(12, span.trace_state().as_bytes(), out);
         varint(13, u64::from(span.flags), out);
-        varint(14, u64::from(span.dropped.attributes), out);
-        varint(15, u64::from(span.dropped.events), out);
-        varint(16, u64::from(span.dropped.links), out);
+        let dropped = span.dropped();
+        varint(14, u64::from(dropped.attributes), out);
+        varint(15, u64::from(dropped.events), out);
+        varint(16, u64::from(dropped.links), out);
         if let Some(scope) = &span.scope {
             nested(17, out, |out| {
                 bytes(1, scope.name.as_bytes(), out);
@@ -985,7 +1033,7 @@ mod tests {
         assert_eq!(span.kind, SpanKind::Server);
         assert!(span.is_error());
         assert_eq!(span.parent_id, SpanId::new(1));
-        assert_eq!(span.links.len(), 1);
+        assert_eq!(span.links().len(), 1);
         assert_eq!(
             span.attributes[3].value,
             Some(Value::Array(vec![
@@ -1010,7 +1058,8 @@ mod tests {
         let mut body = Vec::new();
         encode(&plain, &mut body);
         assert_eq!(body, span_to_wire(&plain).encode_to_vec());
-        plain.status = Status::default();
+        plain.status = StatusCode::Unset;
+        plain.rare.as_mut().unwrap().status_message.clear();
         plain.parent_id = None;
         plain.kind = SpanKind::Internal;
         plain.name = "x".repeat(300).into();
@@ -1027,10 +1076,12 @@ mod tests {
             Value::String(String::new().into()),
             Value::Bytes(Vec::new()),
         ] {
-            plain.events[0].attributes.push(Attribute {
-                key: "".into(),
-                value: Some(value),
-            });
+            plain.rare.as_mut().unwrap().events[0]
+                .attributes
+                .push(Attribute {
+                    key: "".into(),
+                    value: Some(value),
+                });
         }
         encode(&plain, &mut body);
         assert_eq!(body, span_to_wire(&plain).encode_to_vec());
@@ -1213,7 +1264,7 @@ mod tests {
         assert!(
             span_from_wire(&resource(), with_bad_link)
                 .unwrap()
-                .links
+                .links()
                 .is_empty()
         );
     }

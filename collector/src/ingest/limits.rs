@@ -101,13 +101,13 @@ impl Store for LimitedStore {
                 }
             };
             if !Arc::ptr_eq(&resource, &span.resource) {
-                span.service = resource.service.clone();
                 span.resource = resource;
             }
             bound_span(span, &mut counts);
+            let service = &span.resource.service;
             match runs.last_mut() {
-                Some((service, count)) if Arc::ptr_eq(service, &span.service) => *count += 1,
-                _ => runs.push((span.service.clone(), 1)),
+                Some((run, count)) if Arc::ptr_eq(run, service) => *count += 1,
+                _ => runs.push((service.clone(), 1)),
             }
         }
         if counts.truncated > 0 {
@@ -261,17 +261,19 @@ fn bound_span(span: &mut Span, counts: &mut Counts) {
     counts.cut(&mut span.name, MAX_NAME_BYTES);
     counts.clamp(&mut span.start_unix_nanos);
     counts.clamp(&mut span.end_unix_nanos);
-    counts.cut(&mut span.status.message, MAX_VALUE_BYTES);
-    counts.cut(&mut span.trace_state, MAX_VALUE_BYTES);
     counts.attributes(&mut span.attributes);
-    for event in &mut span.events {
-        counts.cut(&mut event.name, MAX_NAME_BYTES);
-        counts.clamp(&mut event.unix_nanos);
-        counts.attributes(&mut event.attributes);
-    }
-    for link in &mut span.links {
-        counts.cut(&mut link.trace_state, MAX_VALUE_BYTES);
-        counts.attributes(&mut link.attributes);
+    if let Some(rare) = &mut span.rare {
+        counts.cut(&mut rare.status_message, MAX_VALUE_BYTES);
+        counts.cut(&mut rare.trace_state, MAX_VALUE_BYTES);
+        for event in &mut rare.events {
+            counts.cut(&mut event.name, MAX_NAME_BYTES);
+            counts.clamp(&mut event.unix_nanos);
+            counts.attributes(&mut event.attributes);
+        }
+        for link in &mut rare.links {
+            counts.cut(&mut link.trace_state, MAX_VALUE_BYTES);
+            counts.attributes(&mut link.attributes);
+        }
     }
     if let Some(scope) = &span.scope
         && (scope.name.len() > MAX_NAME_BYTES
@@ -298,10 +300,12 @@ mod tests {
         let counts = Arc::new(IngestCounts::default());
         let store = LimitedStore::new(memory.clone(), counts.clone());
         let of = |service: &Arc<str>, trace: u8, ids: std::ops::RangeInclusive<u64>| {
-            ids.map(|id| {
-                let mut span = Span::example(trace, id);
-                span.service = service.clone();
-                span
+            ids.map(|id| Span {
+                resource: Arc::new(Resource {
+                    service: service.clone(),
+                    ..Resource::default()
+                }),
+                ..Span::example(trace, id)
             })
             .collect::<Vec<_>>()
         };
@@ -332,7 +336,6 @@ mod tests {
         let mut spans = Vec::new();
         for id in 1..=3 {
             let mut span = Span::example(1, id);
-            span.service = resource.service.clone();
             span.resource = resource.clone();
             span.name = "é".repeat(MAX_NAME_BYTES).into();
             span.attributes = vec![Attribute {
@@ -348,7 +351,7 @@ mod tests {
         let stored = memory.trace(TraceId::from_bytes([1; 16]).unwrap()).unwrap();
         assert_eq!(stored.len(), 3);
         for span in &stored {
-            assert_eq!(span.service.len(), MAX_NAME_BYTES);
+            assert_eq!(span.service().len(), MAX_NAME_BYTES);
             assert!(
                 Arc::ptr_eq(&span.resource, &stored[0].resource),
                 "one resource"

@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::trace::v1 as otlp;
 
 use super::DecodeBudget;
 use crate::span::{
-    Attribute, Dropped, Event, Link, Resource, Scope, Span, SpanKind, Status, StatusCode, Value,
+    Attribute, Dropped, Event, Link, Rare, Resource, Scope, Span, SpanKind, StatusCode, Value,
 };
 use crate::store::Store;
 
@@ -207,17 +207,14 @@ fn span_from_otlp(
             SpanKind::Internal
         }
     };
-    let status = span
-        .status
-        .map(|status| Status {
-            code: match otlp::status::StatusCode::try_from(status.code) {
-                Ok(otlp::status::StatusCode::Ok) => StatusCode::Ok,
-                Ok(otlp::status::StatusCode::Error) => StatusCode::Error,
-                Ok(otlp::status::StatusCode::Unset) | Err(_) => StatusCode::Unset,
-            },
-            message: status.message,
-        })
-        .unwrap_or_default();
+    let (status, status_message) = span.status.map_or_else(Default::default, |status| {
+        let code = match otlp::status::StatusCode::try_from(status.code) {
+            Ok(otlp::status::StatusCode::Ok) => StatusCode::Ok,
+            Ok(otlp::status::StatusCode::Error) => StatusCode::Error,
+            Ok(otlp::status::StatusCode::Unset) | Err(_) => StatusCode::Unset,
+        };
+        (code, status.message)
+    });
     // A link to an invalid context (SDKs record them when they carry
     // attributes) leads nowhere: it is left out and counted as dropped,
     // as the native ingest does, rather than costing its span.
@@ -244,33 +241,36 @@ fn span_from_otlp(
         trace_id: trace,
         span_id: id,
         parent_id: parent,
-        service: resource.service.clone(),
         resource: resource.clone(),
         scope: scope.clone(),
         name: span.name.into(),
         kind,
+        status,
         start_unix_nanos: span.start_time_unix_nano,
         end_unix_nanos: span.end_time_unix_nano,
-        status,
         attributes: attributes(span.attributes),
-        events: span
-            .events
-            .into_iter()
-            .map(|event| Event {
-                name: event.name,
-                unix_nanos: event.time_unix_nano,
-                attributes: attributes(event.attributes),
-                dropped_attributes: event.dropped_attributes_count,
-            })
-            .collect(),
-        links,
-        trace_state: span.trace_state,
         flags: span.flags,
-        dropped: Dropped {
-            attributes: span.dropped_attributes_count,
-            events: span.dropped_events_count,
-            links: span.dropped_links_count.saturating_add(invalid_links),
-        },
+        rare: Rare {
+            status_message,
+            events: span
+                .events
+                .into_iter()
+                .map(|event| Event {
+                    name: event.name,
+                    unix_nanos: event.time_unix_nano,
+                    attributes: attributes(event.attributes),
+                    dropped_attributes: event.dropped_attributes_count,
+                })
+                .collect(),
+            links,
+            trace_state: span.trace_state,
+            dropped: Dropped {
+                attributes: span.dropped_attributes_count,
+                events: span.dropped_events_count,
+                links: span.dropped_links_count.saturating_add(invalid_links),
+            },
+        }
+        .boxed(),
     })
 }
 
@@ -402,7 +402,7 @@ mod tests {
         let converted = convert(request(vec![span(2, &[0, 0, 0, 0, 0, 0, 0, 1])]));
         assert_eq!((converted.spans.len(), converted.rejected), (1, 0));
         let s = &converted.spans[0];
-        assert_eq!(&*s.service, "shop");
+        assert_eq!(s.service(), "shop");
         assert_eq!(s.resource.attributes.len(), 2);
         assert_eq!(s.resource.dropped_attributes, 1);
         let scope = s.scope.as_ref().unwrap();
@@ -413,9 +413,9 @@ mod tests {
         assert_eq!(scope.dropped_attributes, 2);
         assert_eq!(s.parent_id, SpanId::new(1));
         assert_eq!(s.kind, SpanKind::Consumer);
-        assert_eq!((s.trace_state.as_str(), s.flags), ("k=v", 0x301));
+        assert_eq!((s.trace_state(), s.flags), ("k=v", 0x301));
         assert_eq!(
-            s.dropped,
+            s.dropped(),
             Dropped {
                 attributes: 3,
                 events: 5,
@@ -433,11 +433,11 @@ mod tests {
                 value: Some(Value::Bytes(vec![9])),
             }]))
         );
-        assert_eq!(s.events[0].dropped_attributes, 4);
-        assert_eq!(s.links[0].trace_state, "l=1");
-        assert_eq!(s.links[0].dropped_attributes, 6);
-        assert_eq!(s.status.code, StatusCode::Error);
-        assert_eq!(s.status.message, "bad");
+        assert_eq!(s.events()[0].dropped_attributes, 4);
+        assert_eq!(s.links()[0].trace_state, "l=1");
+        assert_eq!(s.links()[0].dropped_attributes, 6);
+        assert_eq!(s.status, StatusCode::Error);
+        assert_eq!(s.status_message(), "bad");
     }
 
     #[test]
@@ -461,6 +461,6 @@ mod tests {
         let mut request = request(vec![span(2, &[])]);
         request.resource_spans[0].resource = None;
         let converted = convert(request);
-        assert_eq!(&*converted.spans[0].service, Resource::UNKNOWN_SERVICE);
+        assert_eq!(converted.spans[0].service(), Resource::UNKNOWN_SERVICE);
     }
 }

@@ -100,7 +100,7 @@ pub fn operations(
     let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     for span in store.spans(&filter)? {
         groups
-            .entry((span.service.to_string(), span.name.to_string()))
+            .entry((span.service().to_string(), span.name.to_string()))
             .or_default()
             .add(&span);
     }

@@ -27,16 +27,16 @@ pub fn dependencies(store: &dyn Store, window: Duration) -> Result<Vec<Dependenc
     let spans = store.spans(&super::in_window(window))?;
     let service_of: HashMap<(TraceId, SpanId), &str> = spans
         .iter()
-        .map(|s| ((s.trace_id, s.span_id), &*s.service))
+        .map(|s| ((s.trace_id, s.span_id), s.service()))
         .collect();
     let mut edges: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
     for span in &spans {
         let caller = span
             .parent_id
             .and_then(|parent| service_of.get(&(span.trace_id, parent)))
-            .filter(|caller| **caller != &*span.service);
+            .filter(|caller| **caller != span.service());
         if let Some(caller) = caller {
-            let edge = edges.entry((caller, &*span.service)).or_default();
+            let edge = edges.entry((caller, span.service())).or_default();
             edge.0 += 1;
             edge.1 += u64::from(span.is_error());
         }
@@ -55,7 +55,7 @@ pub fn dependencies(store: &dyn Store, window: Duration) -> Result<Vec<Dependenc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::span::{Span, Status, StatusCode};
+    use crate::span::{Resource, Span, StatusCode};
     use crate::store::{Limits, MemoryStore};
 
     #[test]
@@ -63,15 +63,12 @@ mod tests {
         let now = dapple::now_unix_nanos();
         let span = |id: u64, parent: u64, service: &str, error: bool| Span {
             parent_id: SpanId::new(parent),
-            service: service.into(),
+            resource: std::sync::Arc::new(Resource::of_service(service)),
             start_unix_nanos: now,
-            status: Status {
-                code: if error {
-                    StatusCode::Error
-                } else {
-                    StatusCode::Unset
-                },
-                message: String::new(),
+            status: if error {
+                StatusCode::Error
+            } else {
+                StatusCode::Unset
             },
             ..Span::example(1, id)
         };

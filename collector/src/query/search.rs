@@ -454,19 +454,15 @@ mod tests {
     fn front_and_back() -> MemoryStore {
         let store = MemoryStore::new(Limits::spans(1000));
         let span = |t: u8, id: u64, service: &str, failed: bool| Span {
-            service: service.into(),
             resource: std::sync::Arc::new(crate::span::Resource::of_service(service)),
             start_unix_nanos: 10 * u64::from(t) + id,
             // Older traces last longer.
             end_unix_nanos: 10 * u64::from(t) + 10 - u64::from(t),
             parent_id: (id == 2).then(|| dapple::SpanId::new(1).unwrap()),
-            status: crate::span::Status {
-                code: if failed {
-                    crate::span::StatusCode::Error
-                } else {
-                    crate::span::StatusCode::Unset
-                },
-                message: String::new(),
+            status: if failed {
+                crate::span::StatusCode::Error
+            } else {
+                crate::span::StatusCode::Unset
             },
             ..Span::example(t, id)
         };

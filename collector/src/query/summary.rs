@@ -33,14 +33,14 @@ impl TraceSummary {
             .iter()
             .find(|s| s.parent_id.is_none())
             .or_else(|| spans.iter().min_by_key(|s| s.start_unix_nanos));
-        let mut services: Vec<&str> = spans.iter().map(|s| &*s.service).collect();
+        let mut services: Vec<&str> = spans.iter().map(|s| s.service()).collect();
         services.sort_unstable();
         services.dedup();
         let (start, duration) = extent(spans);
         TraceSummary {
             trace_id: id,
             root_name: root.map(|r| r.name.to_string()),
-            root_service: root.map(|r| r.service.to_string()),
+            root_service: root.map(|r| r.service().to_string()),
             services: services.into_iter().map(str::to_owned).collect(),
             span_count: spans.len(),
             error_count: spans.iter().filter(|s| s.is_error()).count(),

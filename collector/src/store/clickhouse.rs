@@ -544,8 +544,11 @@ impl ClickHouseStore {
             };
             let mut span = convert::decode(&resource, body)?;
             // The row's service is what searches matched.
-            if *span.service != *service {
-                span.service = service.into();
+            if span.service() != service {
+                span.resource = Arc::new(Resource {
+                    service: service.into(),
+                    ..(*span.resource).clone()
+                });
             }
             spans.push(span);
         }
@@ -661,7 +664,7 @@ fn span_row(span: &Span, received: u64, resource_id: &[u8; 16], body: &[u8], out
     out.extend_from_slice(&span.trace_id.to_bytes());
     put_u64(out, span.span_id.to_u64());
     put_u64(out, span.parent_id.map_or(0, |id| id.to_u64()));
-    put_bytes(out, span.service.as_bytes());
+    put_bytes(out, span.service().as_bytes());
     put_bytes(out, span.name.as_bytes());
     put_u64(out, span.start_unix_nanos);
     put_u64(out, span.duration_nanos());

@@ -247,13 +247,13 @@ impl Store for MemoryStore {
             Default::default();
         self.scan(|_, trace| {
             for span in &trace.spans {
-                if let Some(names) = services.get_mut(&*span.service) {
+                if let Some(names) = services.get_mut(span.service()) {
                     if !names.contains(span.name.as_str()) {
                         names.insert(span.name.to_string());
                     }
                 } else {
                     services
-                        .entry(span.service.to_string())
+                        .entry(span.service().to_string())
                         .or_default()
                         .insert(span.name.to_string());
                 }

@@ -59,7 +59,7 @@ impl SpanFilter {
     /// Whether a span passes the filter (all but the limit).
     pub fn matches(&self, span: &Span) -> bool {
         let duration = span.duration_nanos();
-        self.service.as_deref().is_none_or(|s| s == &*span.service)
+        self.service.as_deref().is_none_or(|s| s == span.service())
             && self.name.as_deref().is_none_or(|n| n == span.name)
             && self.min_duration_ns.is_none_or(|d| duration >= d)
             && self.max_duration_ns.is_none_or(|d| duration <= d)

@@ -262,10 +262,10 @@ impl Store for SqliteStore {
                     }
                 };
                 let service = match last_service {
-                    Some((service, id)) if Arc::ptr_eq(service, &span.service) => id,
+                    Some((service, id)) if Arc::ptr_eq(service, &span.resource.service) => id,
                     _ => {
-                        let id = service_id(&transaction, &span.service)?;
-                        last_service = Some((&span.service, id));
+                        let id = service_id(&transaction, span.service())?;
+                        last_service = Some((&span.resource.service, id));
                         id
                     }
                 };
@@ -415,8 +415,11 @@ fn stored_spans(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Span>, StoreError> {
         let body = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
         let mut span = convert::decode(&resource, body)?;
         // The row's service is what searches matched.
-        if *span.service != *service {
-            span.service = service.into();
+        if span.service() != service {
+            span.resource = Arc::new(Resource {
+                service: service.into(),
+                ..(*span.resource).clone()
+            });
         }
         spans.push(span);
     }
@@ -466,7 +469,7 @@ mod tests {
 
     fn span(trace: u8, id: u64, start: u64) -> Span {
         Span {
-            service: "svc".into(),
+            resource: Arc::new(Resource::of_service("svc")),
             start_unix_nanos: start,
             end_unix_nanos: start + 10,
             ..Span::example(trace, id)
@@ -519,7 +522,7 @@ mod tests {
         let store = SqliteStore::open(&dir, Limits::spans(100)).unwrap();
         let spans = store.trace(trace).unwrap();
         assert_eq!(spans.len(), 3);
-        assert!(spans.iter().all(|s| &*s.service == "svc"));
+        assert!(spans.iter().all(|s| s.service() == "svc"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -542,7 +545,6 @@ mod tests {
             2,
         ));
         let with_resource = |id| Span {
-            service: resource.service.clone(),
             resource: resource.clone(),
             ..span(7, id, id)
         };
@@ -564,7 +566,7 @@ mod tests {
         spans.sort_by_key(|s| s.span_id);
         assert_eq!(*spans[0].resource, *resource);
         assert_eq!(*spans[2].resource, *resource);
-        assert_eq!(&*spans[3].service, "svc");
+        assert_eq!(spans[3].service(), "svc");
         assert!(Arc::ptr_eq(&spans[0].resource, &spans[1].resource));
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -597,7 +599,7 @@ mod tests {
         spans.sort_by_key(|s| s.span_id);
         assert_eq!(spans.len(), 2);
         assert_eq!(*spans[0].resource, Resource::of_service("old"));
-        assert_eq!(&*spans[1].service, "svc");
+        assert_eq!(spans[1].service(), "svc");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -717,10 +719,11 @@ mod tests {
     fn a_service_name_is_stored_once_whatever_the_number_of_spans() {
         let dir = temp_dir("service-once");
         let store = SqliteStore::open(&dir, Limits::spans(1000)).unwrap();
-        let service: Arc<str> = "s".repeat(1000).into();
+        let service = "s".repeat(1000);
+        let resource = Arc::new(Resource::of_service(&service));
         let spans = (1..=200)
             .map(|id| Span {
-                service: service.clone(),
+                resource: resource.clone(),
                 ..span(1, id, id)
             })
             .collect();
@@ -743,7 +746,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(found.len(), 200);
-        assert!(found.iter().all(|s| s.service == service));
+        assert!(found.iter().all(|s| s.service() == service));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
