@@ -1211,6 +1211,47 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_span_is_two_cache_lines_with_nothing_boxed_apart() {
+        assert_eq!(size_of::<Span>(), 128);
+        let plain = proto::Span {
+            trace_id: vec![1; 16],
+            span_id: 2,
+            name: "GET /".into(),
+            start_unix_nanos: 3,
+            end_unix_nanos: 4,
+            attributes: wire().attributes,
+            ..Default::default()
+        };
+        let failed = proto::Span {
+            status: Some(proto::Status {
+                code: proto::StatusCode::Error as i32,
+                message: "boom".into(),
+            }),
+            ..plain.clone()
+        };
+        let batch = proto::Batch {
+            spans: vec![plain, failed],
+            ..Default::default()
+        };
+        let frame = proto::Frame {
+            kind: Some(proto::frame::Kind::Batch(batch)),
+        }
+        .encode_to_vec();
+        let decoded = batch_frame(&resource(), &frame, 10).unwrap().unwrap();
+        assert_eq!(decoded.spans[0].rare, None);
+        assert_eq!(decoded.spans[0].status, StatusCode::Unset);
+        let rare = decoded.spans[1].rare.as_deref().expect("a status message");
+        assert_eq!(
+            *rare,
+            Rare {
+                status_message: "boom".into(),
+                ..Rare::default()
+            }
+        );
+        assert!(decoded.spans[1].is_error());
+    }
+
+    #[test]
     fn a_batch_posted_alone_names_its_resource_and_is_bounded() {
         let batch = proto::Batch {
             sequence: 3,
