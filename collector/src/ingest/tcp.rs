@@ -350,13 +350,26 @@ async fn read_batches(
     }
 }
 
+/// Frames of at least this many bytes (some hundreds of spans) share a copy
+/// of their connection's resource instead of the resource itself: the
+/// count of references their spans take and, once evicted, give back then
+/// sits on a cache line of its own, not on one that every thread decoding
+/// or evicting the connection's spans writes. One copy per frame this
+/// large adds a few bytes per span.
+const OWN_RESOURCE_BYTES: usize = 32 * 1024;
+
 /// Decodes a batch frame and stores its spans; its sequence number. A keep
 /// frame is passed on to the other connections instead.
 fn store_batch(body: Bytes, connection: &Conversation) -> Result<Option<u64>, Refusal> {
     let ingest = &connection.ingest;
-    let Some(batch) =
-        super::convert::batch_frame(&connection.resource, &body, ingest.max_batch_spans)?
-    else {
+    let copy;
+    let resource = if body.len() >= OWN_RESOURCE_BYTES {
+        copy = Arc::new(Resource::clone(&connection.resource));
+        &copy
+    } else {
+        &connection.resource
+    };
+    let Some(batch) = super::convert::batch_frame(resource, &body, ingest.max_batch_spans)? else {
         return relay_keep(&body, connection).map(|()| None);
     };
     ingest.dropped.add(
