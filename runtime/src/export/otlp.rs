@@ -530,7 +530,7 @@ mod tests {
     mod tls {
         use super::*;
         use crate::Span;
-        use crate::export::tls_testing::{Pki, https_endpoint};
+        use crate::export::tls_testing::{Pki, https_endpoint, patience};
         use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
         use prost::Message;
 
@@ -578,11 +578,14 @@ mod tests {
         fn an_https_endpoint_the_ca_did_not_sign_gets_no_request() {
             let trusted = Pki::new(&["127.0.0.1"]);
             let impostor = Pki::new(&["127.0.0.1"]);
-            let (address, endpoint) =
-                https_endpoint(impostor.server.clone(), 200, Duration::from_millis(1500));
+            let (address, endpoint) = https_endpoint(
+                impostor.server.clone(),
+                200,
+                patience(Duration::from_millis(1500)),
+            );
             let mut exporter = exporter(address, &trusted);
             exporter.export(spans("otlp-untrusted"));
-            let undelivered = exporter.flush(Instant::now() + Duration::from_secs(1));
+            let undelivered = exporter.flush(Instant::now() + patience(Duration::from_secs(1)));
             assert_eq!(undelivered, 1);
             assert!(endpoint.join().unwrap().is_none());
             let said = exporter.warnings.said.clone().expect("it said why");

@@ -627,7 +627,7 @@ mod tests {
     mod tls {
         use super::*;
         use crate::export::tls::{CaCertificates, server_name};
-        use crate::export::tls_testing::{Pki, native_collector};
+        use crate::export::tls_testing::{Pki, native_collector, patience};
 
         const TOKEN: &str = "s3cret-t0ken";
 
@@ -690,11 +690,15 @@ mod tests {
                 .enumerate()
             {
                 let name = format!("untrusted-{n}");
-                let (address, collector) =
-                    native_collector(Some(server.server.clone()), None, 1, Duration::from_secs(2));
+                let (address, collector) = native_collector(
+                    Some(server.server.clone()),
+                    None,
+                    1,
+                    patience(Duration::from_secs(2)),
+                );
                 let mut exporter = exporter(&address.to_string(), ca);
                 exporter.export(spans(&name, 2));
-                let undelivered = exporter.flush(Instant::now() + Duration::from_secs(1));
+                let undelivered = exporter.flush(Instant::now() + patience(Duration::from_secs(1)));
                 let received = collector.join().unwrap();
                 assert_eq!(undelivered, 2);
                 assert!(received.connections >= 1, "it tried");

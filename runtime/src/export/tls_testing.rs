@@ -18,6 +18,16 @@ use rcgen::{
 };
 use rustls::pki_types::PrivateKeyDer;
 
+/// `time`, or ten times it under valgrind (`.ci/run` sets
+/// `DAPPLE_UNDER_VALGRIND`), where a TLS handshake alone can take seconds.
+pub(crate) fn patience(time: Duration) -> Duration {
+    if std::env::var_os("DAPPLE_UNDER_VALGRIND").is_some() {
+        time * 10
+    } else {
+        time
+    }
+}
+
 /// A CA, and a collector certificate it signed.
 pub(crate) struct Pki {
     /// The CA certificate, PEM.
