@@ -149,6 +149,17 @@ impl Span {
         &self.resource.service
     }
 
+    /// Makes `service` its service: when its resource names another, it
+    /// gets a copy of the resource naming this one.
+    pub(crate) fn name_service(&mut self, service: &str) {
+        if self.service() != service {
+            self.resource = Arc::new(Resource {
+                service: service.into(),
+                ..(*self.resource).clone()
+            });
+        }
+    }
+
     /// What went wrong, as the sender said (usually empty).
     pub fn status_message(&self) -> &str {
         self.rare.as_ref().map_or("", |r| &r.status_message)

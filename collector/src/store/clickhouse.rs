@@ -544,12 +544,7 @@ impl ClickHouseStore {
             };
             let mut span = convert::decode(&resource, body)?;
             // The row's service is what searches matched.
-            if span.service() != service {
-                span.resource = Arc::new(Resource {
-                    service: service.into(),
-                    ..(*span.resource).clone()
-                });
-            }
+            span.name_service(service);
             spans.push(span);
         }
         Ok(spans)

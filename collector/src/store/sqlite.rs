@@ -415,12 +415,7 @@ fn stored_spans(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Span>, StoreError> {
         let body = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
         let mut span = convert::decode(&resource, body)?;
         // The row's service is what searches matched.
-        if span.service() != service {
-            span.resource = Arc::new(Resource {
-                service: service.into(),
-                ..(*span.resource).clone()
-            });
-        }
+        span.name_service(service);
         spans.push(span);
     }
     Ok(spans)
