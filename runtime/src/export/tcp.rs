@@ -27,8 +27,10 @@ const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Spans gathered into one frame at most (frames over the size limit are
 /// split anyway).
 const GATHER_LIMIT: u64 = 8192;
-/// Frame buffers kept for reuse.
-const SPARE_FRAMES: usize = 16;
+/// Frame buffers kept for reuse: no more than were ever unacknowledged at
+/// once (bounded by `max_unacked_bytes`), up to 64. Each one dropped is
+/// grown again, page by page, for a later frame.
+const SPARE_FRAMES: usize = 64;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);

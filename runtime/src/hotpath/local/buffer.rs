@@ -17,8 +17,12 @@ use crate::sink;
 /// Spans a buffer holds before it is handed on.
 pub(crate) const CAPACITY: usize = 256;
 
-/// Empty buffers kept for reuse.
-const POOL_LIMIT: usize = 64;
+/// Empty buffers kept for reuse: as many as were ever waiting for the
+/// reporter at once, up to 1024 (40 MiB, less than the reporter's default
+/// queue bound lets wait). Fewer made a process whose application outran
+/// its reporter for a moment allocate new buffers, fault their pages in,
+/// and give them back to the system, at every burst.
+const POOL_LIMIT: usize = 1024;
 
 static POOL: Padded<Mutex<Vec<Vec<SpanRecord>>>> = Padded(Mutex::new(Vec::new()));
 
