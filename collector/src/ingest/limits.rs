@@ -92,16 +92,21 @@ impl Store for LimitedStore {
         // of the same (bounded) service.
         let mut runs: Vec<(Arc<str>, u64)> = Vec::new();
         for span in &mut spans {
-            let resource = match &last {
-                Some((given, bounded)) if Arc::ptr_eq(given, &span.resource) => bounded.clone(),
-                _ => {
-                    let bounded = bound_resource(&span.resource, &mut counts);
-                    last = Some((span.resource.clone(), bounded.clone()));
-                    bounded
-                }
-            };
-            if !Arc::ptr_eq(&resource, &span.resource) {
-                span.resource = resource;
+            // The resource of the last span is checked again only when it
+            // changes; it is borrowed, not cloned, per span: a reference
+            // taken and given back is two atomic operations on the line
+            // that every span of the connection shares.
+            if !last
+                .as_ref()
+                .is_some_and(|(given, _)| Arc::ptr_eq(given, &span.resource))
+            {
+                let bounded = bound_resource(&span.resource, &mut counts);
+                last = Some((span.resource.clone(), bounded));
+            }
+            if let Some((given, bounded)) = &last
+                && !Arc::ptr_eq(bounded, given)
+            {
+                span.resource = bounded.clone();
             }
             bound_span(span, &mut counts);
             let service = &span.resource.service;
