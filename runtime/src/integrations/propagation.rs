@@ -22,6 +22,18 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
 
+// The header names read and written, made once: looked up by `&str`, a
+// name is parsed again on every lookup.
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+static B3: HeaderName = HeaderName::from_static("b3");
+static X_B3_TRACEID: HeaderName = HeaderName::from_static("x-b3-traceid");
+static X_B3_SPANID: HeaderName = HeaderName::from_static("x-b3-spanid");
+static X_B3_SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
+static X_B3_FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
+static SPAN_ID: HeaderName = HeaderName::from_static("span-id");
+static PARENT_SPAN_ID: HeaderName = HeaderName::from_static("parent-span-id");
+
 /// A header format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -83,16 +95,16 @@ impl Propagator {
     pub fn extract(&self, headers: &HeaderMap) -> Option<Remote> {
         self.read.iter().find_map(|format| match format {
             Format::W3c => {
-                let context = parse_traceparent(single(headers, "traceparent")?)?;
+                let context = parse_traceparent(single(headers, &TRACEPARENT)?)?;
                 Some(Remote {
                     context,
                     tracestate: tracestate(headers),
                 })
             }
-            Format::B3Single => parse_b3(single(headers, "b3")?).map(remote),
+            Format::B3Single => parse_b3(single(headers, &B3)?).map(remote),
             Format::B3Multi => b3_multi(headers).map(remote),
-            Format::Appdash => single(headers, "span-id")
-                .or_else(|| single(headers, "parent-span-id"))
+            Format::Appdash => single(headers, &SPAN_ID)
+                .or_else(|| single(headers, &PARENT_SPAN_ID))
                 .and_then(parse_appdash)
                 .map(remote),
         })
@@ -106,27 +118,27 @@ impl Propagator {
         for format in &self.write {
             match format {
                 Format::W3c => {
-                    set(headers, "traceparent", format_traceparent(context));
+                    set(headers, &TRACEPARENT, format_traceparent(context));
                     if let Some(state) = tracestate.and_then(|s| limit_tracestate(&[s])) {
-                        set(headers, "tracestate", state);
+                        set(headers, &TRACESTATE, state);
                     }
                 }
                 Format::B3Single => {
                     set(
                         headers,
-                        "b3",
+                        &B3,
                         format!("{trace}-{span}-{}", u8::from(sampled)),
                     );
                 }
                 Format::B3Multi => {
-                    set(headers, "x-b3-traceid", trace.to_string());
-                    set(headers, "x-b3-spanid", span.to_string());
-                    set(headers, "x-b3-sampled", u8::from(sampled).to_string());
+                    set(headers, &X_B3_TRACEID, trace.to_string());
+                    set(headers, &X_B3_SPANID, span.to_string());
+                    set(headers, &X_B3_SAMPLED, u8::from(sampled).to_string());
                 }
                 Format::Appdash => {
                     set(
                         headers,
-                        "span-id",
+                        &SPAN_ID,
                         format!("{:016x}/{span}", appdash_trace(trace)),
                     );
                 }
@@ -142,14 +154,14 @@ fn remote(context: SpanContext) -> Remote {
     }
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: String) {
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: String) {
     if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.insert(HeaderName::from_static(name), value);
+        headers.insert(name.clone(), value);
     }
 }
 
 /// The header's value when it appears once and is text.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     let mut values = headers.get_all(name).iter();
     let value = values.next()?;
     if values.next().is_some() {
@@ -196,7 +208,7 @@ pub fn format_traceparent(context: &SpanContext) -> String {
 /// malformed or there are more than 32: the spec says to discard it whole.
 fn tracestate(headers: &HeaderMap) -> Option<String> {
     let values: Vec<&str> = headers
-        .get_all("tracestate")
+        .get_all(&TRACESTATE)
         .iter()
         .map(|v| v.to_str().ok())
         .collect::<Option<_>>()?;
@@ -278,10 +290,10 @@ pub fn parse_b3(value: &str) -> Option<SpanContext> {
 }
 
 fn b3_multi(headers: &HeaderMap) -> Option<SpanContext> {
-    let trace = b3_trace(single(headers, "x-b3-traceid")?)?;
-    let span = b3_span(single(headers, "x-b3-spanid")?)?;
-    let debug = single(headers, "x-b3-flags") == Some("1");
-    let sampled = match single(headers, "x-b3-sampled") {
+    let trace = b3_trace(single(headers, &X_B3_TRACEID)?)?;
+    let span = b3_span(single(headers, &X_B3_SPANID)?)?;
+    let debug = single(headers, &X_B3_FLAGS) == Some("1");
+    let sampled = match single(headers, &X_B3_SAMPLED) {
         None => true,
         Some("1") | Some("true") => true,
         Some("0") | Some("false") => debug,

@@ -153,24 +153,26 @@ where
         };
         if span.is_recording() {
             // Borrowed text goes into the span as it is (short text in
-            // place, longer once), not through an owned copy.
+            // place, longer once), not through an owned copy. The span is
+            // new and its keys distinct: each is appended, with no search
+            // for one set before.
             span.set_kind(SpanKind::Server);
-            span.set_attribute("http.request.method", request.method().as_str().to_value());
-            span.set_attribute("url.path", path.to_value());
+            span.push_attribute("http.request.method", request.method().as_str().to_value());
+            span.push_attribute("url.path", path.to_value());
             if let Some(route) = route {
-                span.set_attribute("http.route", route);
+                span.push_attribute("http.route", route.into());
             }
             if let Some(agent) = request
                 .headers()
                 .get(http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
             {
-                span.set_attribute("user_agent.original", agent.to_value());
+                span.push_attribute("user_agent.original", agent.to_value());
             }
             if let Some(address) = self.layer.client_address.as_ref()
                 && let Some(address) = address(&request)
             {
-                span.set_attribute("client.address", address);
+                span.push_attribute("client.address", address.into());
             }
         }
         // A server's own failures are 5xx; 4xx are the client's.
