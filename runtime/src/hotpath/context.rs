@@ -18,7 +18,12 @@ use crate::span::{Amendments, Span, SpanKind};
 pub struct SpanContext {
     trace_id: TraceId,
     span_id: SpanId,
-    sampled: bool,
+    /// 1 when sampled. A whole word, not a `bool`: with no padding after
+    /// it, a context is copied (on every span's entry and exit) as three
+    /// aligned words, where a `bool` and seven bytes of padding were
+    /// copied as odd-sized pieces whose read back stalled on forwarding
+    /// from the stores just made.
+    sampled: u64,
 }
 
 impl SpanContext {
@@ -27,7 +32,7 @@ impl SpanContext {
         SpanContext {
             trace_id,
             span_id,
-            sampled,
+            sampled: sampled as u64,
         }
     }
 
@@ -43,7 +48,7 @@ impl SpanContext {
 
     /// Whether spans of this trace are recorded. Children follow this decision.
     pub const fn is_sampled(&self) -> bool {
-        self.sampled
+        self.sampled != 0
     }
 
     /// Makes this context current on this thread until the guard drops, so
@@ -204,7 +209,7 @@ pub(crate) fn current_sampled() -> Option<bool> {
     STACK.with(|stack| {
         // SAFETY: the cell belongs to this thread, nothing else borrows it
         // while this shared read lasts, and no code runs during it.
-        unsafe { (*stack.current.as_ptr()).as_ref().map(|c| c.sampled) }
+        unsafe { (*stack.current.as_ptr()).as_ref().map(|c| c.is_sampled()) }
     })
 }
 
