@@ -71,7 +71,8 @@ impl<B> TraceLayer<B> {
         TraceLayer::default()
     }
 
-    /// Names spans by the route template `route` returns for a request.
+    /// Names spans by the route template `route` returns for a request;
+    /// called only for requests whose span records.
     pub fn with_route(
         mut self,
         route: impl Fn(&Request<B>) -> Option<String> + Send + Sync + 'static,
@@ -144,14 +145,20 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture<S::Future> {
-        let route = self.layer.route.as_ref().and_then(|route| route(&request));
-        let path = request.uri().path();
-        let name = format!("{} {}", request.method(), route.as_deref().unwrap_or(path));
+        // Named once it is known to record: a request left unsampled costs
+        // no route lookup and no name.
         let mut span = match self.layer.propagator.extract(request.headers()) {
-            Some(remote) => Span::child_of(name, remote.context),
-            None => Span::root(name),
+            Some(remote) => Span::child_of("", remote.context),
+            None => Span::root(""),
         };
         if span.is_recording() {
+            let route = self.layer.route.as_ref().and_then(|route| route(&request));
+            let path = request.uri().path();
+            span.set_name(format!(
+                "{} {}",
+                request.method(),
+                route.as_deref().unwrap_or(path)
+            ));
             // Borrowed text goes into the span as it is (short text in
             // place, longer once), not through an owned copy. The span is
             // new and its keys distinct: each is appended, with no search
