@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt::{Debug, Display};
 
-use crate::context::current_context;
+use crate::context::{Current, current_context};
 use crate::future::{InSpan, Instrumented};
 use crate::span::{Span, SpanKind};
 use crate::value::{Text, ToValue, Value};
@@ -46,9 +46,9 @@ fn begin(
     enter: bool,
 ) -> Span {
     match crate::context::current_sampled() {
-        Some(false) if !root => Span::none(),
-        Some(true) if !root && enter => start_child_entered(name, kind),
-        Some(true) if !root => start_child(name, kind),
+        Current::Unsampled if !root => Span::none(),
+        Current::Sampled if !root && enter => start_child_entered(name, kind),
+        Current::Sampled if !root => start_child(name, kind),
         // No sink installed (tracing linked, never started): one more load.
         _ if !crate::sink::is_enabled() => Span::none(),
         _ if enter => start_root_entered(name, kind, threshold),

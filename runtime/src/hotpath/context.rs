@@ -18,12 +18,24 @@ use crate::span::{Amendments, Span, SpanKind};
 pub struct SpanContext {
     trace_id: TraceId,
     span_id: SpanId,
-    /// 1 when sampled. A whole word, not a `bool`: with no padding after
-    /// it, a context is copied (on every span's entry and exit) as three
-    /// aligned words, where a `bool` and seven bytes of padding were
-    /// copied as odd-sized pieces whose read back stalled on forwarding
-    /// from the stores just made.
-    sampled: u64,
+    /// A whole word, not a `bool`: with no padding after it, a context is
+    /// copied (on every span's entry and exit) as three aligned words,
+    /// where a `bool` and seven bytes of padding were copied as odd-sized
+    /// pieces whose read back stalled on forwarding from the stores just
+    /// made. Its unused values are the niche of `Option<SpanContext>`, so
+    /// whether a context is there, and sampled, is one word read.
+    sampled: Sampled,
+}
+
+// Three words, with `None` in the sampling decision's unused values.
+const _: () = assert!(std::mem::size_of::<Option<SpanContext>>() == 24 + 8);
+
+/// A context's sampling decision, the size of a word.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u64)]
+enum Sampled {
+    No = 0,
+    Yes = 1,
 }
 
 impl SpanContext {
@@ -32,7 +44,7 @@ impl SpanContext {
         SpanContext {
             trace_id,
             span_id,
-            sampled: sampled as u64,
+            sampled: if sampled { Sampled::Yes } else { Sampled::No },
         }
     }
 
@@ -48,7 +60,7 @@ impl SpanContext {
 
     /// Whether spans of this trace are recorded. Children follow this decision.
     pub const fn is_sampled(&self) -> bool {
-        self.sampled != 0
+        matches!(self.sampled, Sampled::Yes)
     }
 
     /// Makes this context current on this thread until the guard drops, so
@@ -202,14 +214,30 @@ pub fn current_context() -> Option<SpanContext> {
     STACK.with(|stack| stack.current.get())
 }
 
+/// What a traced call finds current on its thread.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Current {
+    Unsampled,
+    Sampled,
+    Nothing,
+}
+
 /// Whether there is a current context, and whether it is sampled: the one
-/// read an unsampled call makes.
+/// read an unsampled call makes: the sampling decision's word, which is
+/// also where `None` is kept.
 #[inline(always)]
-pub(crate) fn current_sampled() -> Option<bool> {
+pub(crate) fn current_sampled() -> Current {
     STACK.with(|stack| {
         // SAFETY: the cell belongs to this thread, nothing else borrows it
         // while this shared read lasts, and no code runs during it.
-        unsafe { (*stack.current.as_ptr()).as_ref().map(|c| c.is_sampled()) }
+        match unsafe { &*stack.current.as_ptr() } {
+            Some(SpanContext {
+                sampled: Sampled::No,
+                ..
+            }) => Current::Unsampled,
+            Some(_) => Current::Sampled,
+            None => Current::Nothing,
+        }
     })
 }
 
