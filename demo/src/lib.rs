@@ -110,8 +110,8 @@ pub struct ServiceArgs {
     /// Where B1 listens (B only).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub b1_listen: SocketAddr,
-    /// Service A's SQLite file of users (A only); by default a file in the
-    /// temporary directory, removed when the service stops.
+    /// Service A's SQLite file of users (A only); by default a database in
+    /// memory, so that a service stopped any way leaves no file behind.
     #[arg(long)]
     pub users_db: Option<PathBuf>,
     /// The collector's web UI, for the front page's links.
@@ -388,27 +388,24 @@ const USERS: [(i64, &str, &str); 5] = [
     (5, "Ken", "free"),
 ];
 
-/// Service A's SQLite file of users.
+/// Service A's SQLite database of users.
 pub struct Users {
     connection: Mutex<TracedConnection>,
-    /// The file to remove on drop, when A chose it.
-    temporary: Option<PathBuf>,
 }
 
 impl Users {
-    /// Opens (or creates) the users file at `path`, or a fresh one in the
-    /// temporary directory, and fills it.
+    /// Opens (or creates) the users file at `path`, or a database in
+    /// memory, and fills it.
     pub fn open(path: Option<PathBuf>) -> std::io::Result<Users> {
-        let temporary = path.is_none().then(|| {
-            std::env::temp_dir().join(format!("dapple-demo-users-{}.sqlite", std::process::id()))
-        });
-        let file = path.or(temporary.clone()).unwrap_or_default();
+        let connection = match path {
+            Some(file) => rusqlite::Connection::open(file),
+            None => rusqlite::Connection::open_in_memory(),
+        }
+        .map_err(std::io::Error::other)?;
         // Filled before it is traced: setting up is no request's work.
-        let connection = rusqlite::Connection::open(&file).map_err(std::io::Error::other)?;
         fill(&connection).map_err(std::io::Error::other)?;
         Ok(Users {
             connection: Mutex::new(TracedConnection::new(connection)),
-            temporary,
         })
     }
 
@@ -436,17 +433,7 @@ fn fill(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
 
 impl std::fmt::Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Users")
-            .field("temporary", &self.temporary)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Users {
-    fn drop(&mut self) {
-        if let Some(file) = &self.temporary {
-            let _ = std::fs::remove_file(file);
-        }
+        f.debug_struct("Users").finish_non_exhaustive()
     }
 }
 
