@@ -17,8 +17,7 @@ use dapple_proto as proto;
 use prost::Message;
 
 // The allocator `dapple-collector` runs on.
-#[global_allocator]
-static ALLOCATOR: dapple_collector::Allocator = dapple_collector::Allocator;
+dapple_collector::global_allocator!();
 
 /// Traces per frame: 1,000 spans.
 const TRACES_PER_FRAME: u64 = 10;

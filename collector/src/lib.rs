@@ -8,6 +8,7 @@
 //! the query API and HTTP ingest; [`server`] starts them together.
 
 pub mod access;
+pub mod allocator;
 pub mod cli;
 pub mod demo;
 pub mod dropped;
@@ -21,14 +22,3 @@ pub mod server;
 pub mod span;
 pub mod store;
 pub mod tail;
-
-#[cfg(not(all(feature = "jemalloc", not(target_env = "msvc"))))]
-pub use std::alloc::System as Allocator;
-/// The allocator `dapple-collector` runs on: jemalloc with the default
-/// feature `jemalloc` (it spends less CPU per stored span than glibc's
-/// malloc, on spans that are freed by other threads than made them), the
-/// system's otherwise. A binary that serves as the collector installs it
-/// with `#[global_allocator] static A: dapple_collector::Allocator =
-/// dapple_collector::Allocator;`.
-#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
-pub use tikv_jemallocator::Jemalloc as Allocator;

@@ -57,8 +57,7 @@ use opentelemetry_proto::tonic::trace::v1 as otlp;
 use prost::Message;
 
 // The collector child runs on the allocator `dapple-collector` runs on.
-#[global_allocator]
-static ALLOCATOR: dapple_collector::Allocator = dapple_collector::Allocator;
+dapple_collector::global_allocator!();
 
 /// Spans per batch frame written by the pre-encoded clients.
 const SPANS_PER_FRAME: u64 = 1000;

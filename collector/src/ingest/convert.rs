@@ -1,7 +1,7 @@
 //! The one place the wire form of a span (`dapple_proto::Span`) meets the
 //! collector's own ([`crate::span::Span`]): ingest converts what arrives,
 //! and the SQLite store keeps its span bodies in the wire encoding (so its
-//! files stay readable across versions) through [`encode`] and [`decode`].
+//! files stay readable across versions) through `encode` and `decode`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
