@@ -19,7 +19,7 @@ pub struct SpanContext {
     trace_id: TraceId,
     span_id: SpanId,
     /// A whole word, not a `bool`: with no padding after it, a context is
-    /// copied (on every span's entry and exit) as three aligned words,
+    /// copied (on every span's entry and exit) as four aligned words,
     /// where a `bool` and seven bytes of padding were copied as odd-sized
     /// pieces whose read back stalled on forwarding from the stores just
     /// made. Its unused values are the niche of `Option<SpanContext>`, so
@@ -27,8 +27,9 @@ pub struct SpanContext {
     sampled: Sampled,
 }
 
-// Three words, with `None` in the sampling decision's unused values.
-const _: () = assert!(std::mem::size_of::<Option<SpanContext>>() == 24 + 8);
+// `Option` adds nothing: its `None` is kept in an unused value of a field.
+const _: () =
+    assert!(std::mem::size_of::<Option<SpanContext>>() == std::mem::size_of::<SpanContext>());
 
 /// A context's sampling decision, the size of a word.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
