@@ -93,6 +93,9 @@ pub fn inject(context: &SpanContext, headers: &mut HeaderMap) {
 impl Propagator {
     /// The context the headers carry, in the first readable format.
     pub fn extract(&self, headers: &HeaderMap) -> Option<Remote> {
+        if !carries_context(headers) {
+            return None;
+        }
         self.read.iter().find_map(|format| match format {
             Format::W3c => {
                 let context = parse_traceparent(single(headers, &TRACEPARENT)?)?;
@@ -152,6 +155,16 @@ fn remote(context: SpanContext) -> Remote {
         context,
         tracestate: None,
     }
+}
+
+/// The names whose presence may carry a context in some format.
+static CONTEXT_NAMES: [&HeaderName; 5] =
+    [&TRACEPARENT, &B3, &X_B3_TRACEID, &SPAN_ID, &PARENT_SPAN_ID];
+
+/// Whether any header can carry a context. Most requests carry none, and one
+/// pass over their few names costs less than a hashed lookup per format.
+fn carries_context(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| CONTEXT_NAMES.contains(&name))
 }
 
 fn set(headers: &mut HeaderMap, name: &HeaderName, value: String) {
@@ -488,6 +501,21 @@ mod tests {
             appdash.extract(&map).unwrap().context.trace_id().to_u128(),
             1
         );
+    }
+
+    #[test]
+    fn a_context_is_found_among_other_headers_and_none_without_one() {
+        let traceparent = format!("00-{TRACE}-{SPAN}-01");
+        let mut pairs = vec![
+            ("host", "example.com"),
+            ("user-agent", "test"),
+            ("x-request-id", "abc"),
+            ("accept", "*/*"),
+        ];
+        assert_eq!(extract(&headers(&pairs)), None);
+        pairs.push(("traceparent", &traceparent));
+        let remote = extract(&headers(&pairs)).unwrap();
+        assert_eq!(remote.context.span_id().to_string(), SPAN);
     }
 
     #[test]
