@@ -246,7 +246,7 @@ pub async fn serve(
                 request
                     .extensions()
                     .get::<MatchedPath>()
-                    .map(|path| path.as_str().to_owned())
+                    .map(MatchedPath::as_str)
             })
             .with_client_address(|request: &Request| {
                 request

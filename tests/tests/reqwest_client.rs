@@ -35,7 +35,7 @@ fn serve() -> std::net::SocketAddr {
                         request
                             .extensions()
                             .get::<MatchedPath>()
-                            .map(|path| path.as_str().to_owned())
+                            .map(MatchedPath::as_str)
                     }),
                 );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -44,7 +44,7 @@ fn an_unsampled_request_costs_the_layer_no_route_no_name_and_no_allocation() {
     let mut service = TraceLayer::new()
         .with_route(|_: &Request<()>| {
             ROUTES.fetch_add(1, Ordering::Relaxed);
-            Some("/users/{id}".to_owned())
+            Some("/users/{id}")
         })
         .layer(tower::service_fn(|_: Request<()>| async {
             Ok::<_, Infallible>(Response::new(()))

@@ -45,7 +45,7 @@ fn serve() -> std::net::SocketAddr {
                             request
                                 .extensions()
                                 .get::<MatchedPath>()
-                                .map(|path| path.as_str().to_owned())
+                                .map(MatchedPath::as_str)
                         })
                         .with_client_address(|request: &axum::extract::Request| {
                             request

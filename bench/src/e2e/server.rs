@@ -45,7 +45,7 @@ fn router(mode: Mode) -> Router {
                     request
                         .extensions()
                         .get::<MatchedPath>()
-                        .map(|path| path.as_str().to_owned())
+                        .map(MatchedPath::as_str)
                 }),
             )
         }

@@ -11,8 +11,8 @@
 //! ```
 //! use dapple::server::TraceLayer;
 //! let layer = TraceLayer::new().with_route(|request: &http::Request<()>| {
-//!     // With axum: request.extensions().get::<axum::extract::MatchedPath>()
-//!     Some(request.uri().path().to_owned())
+//!     // With axum: request.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str())
+//!     request.uri().path().strip_prefix("/v1").map(|_| "/v1/{rest}")
 //! });
 //! # let _ = layer;
 //! ```
@@ -28,18 +28,26 @@ use crate::propagation::Propagator;
 use crate::span::{Span, SpanKind};
 use crate::value::ToValue;
 
-type RequestFn<B> = Arc<dyn Fn(&Request<B>) -> Option<String> + Send + Sync>;
+type RouteFn<B> = dyn for<'r> Fn(&'r Request<B>) -> Option<&'r str> + Send + Sync;
+type AddressFn<B> = dyn Fn(&Request<B>) -> Option<String> + Send + Sync;
 
 /// Wraps a service so that each request is handled inside a server span.
+/// Cloning it (axum clones a layered service for every request) shares its
+/// settings.
 pub struct TraceLayer<B = ()> {
-    propagator: Propagator,
-    route: Option<RequestFn<B>>,
-    client_address: Option<RequestFn<B>>,
+    settings: Arc<Settings<B>>,
 }
 
-impl<B> Clone for TraceLayer<B> {
+/// What a [`TraceLayer`] was built with.
+struct Settings<B> {
+    propagator: Propagator,
+    route: Option<Arc<RouteFn<B>>>,
+    client_address: Option<Arc<AddressFn<B>>>,
+}
+
+impl<B> Clone for Settings<B> {
     fn clone(&self) -> Self {
-        TraceLayer {
+        Settings {
             propagator: self.propagator.clone(),
             route: self.route.clone(),
             client_address: self.client_address.clone(),
@@ -47,10 +55,18 @@ impl<B> Clone for TraceLayer<B> {
     }
 }
 
+impl<B> Clone for TraceLayer<B> {
+    fn clone(&self) -> Self {
+        TraceLayer {
+            settings: self.settings.clone(),
+        }
+    }
+}
+
 impl<B> std::fmt::Debug for TraceLayer<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TraceLayer")
-            .field("propagator", &self.propagator)
+            .field("propagator", &self.settings.propagator)
             .finish_non_exhaustive()
     }
 }
@@ -58,9 +74,11 @@ impl<B> std::fmt::Debug for TraceLayer<B> {
 impl<B> Default for TraceLayer<B> {
     fn default() -> Self {
         TraceLayer {
-            propagator: Propagator::default(),
-            route: None,
-            client_address: None,
+            settings: Arc::new(Settings {
+                propagator: Propagator::default(),
+                route: None,
+                client_address: None,
+            }),
         }
     }
 }
@@ -71,31 +89,37 @@ impl<B> TraceLayer<B> {
         TraceLayer::default()
     }
 
-    /// Names spans by the route template `route` returns for a request;
-    /// called only for requests whose span records.
+    /// Names spans by the route template `route` finds in a request (with
+    /// axum, its `MatchedPath`); called only for requests whose span
+    /// records.
     pub fn with_route(
-        mut self,
-        route: impl Fn(&Request<B>) -> Option<String> + Send + Sync + 'static,
+        self,
+        route: impl for<'r> Fn(&'r Request<B>) -> Option<&'r str> + Send + Sync + 'static,
     ) -> Self {
-        self.route = Some(Arc::new(route));
-        self
+        self.with(|settings| settings.route = Some(Arc::new(route)))
     }
 
     /// Records as `client.address` what `address` returns for a request.
     /// With axum, serve with `into_make_service_with_connect_info` and read
     /// `ConnectInfo<SocketAddr>` from the request's extensions.
     pub fn with_client_address(
-        mut self,
+        self,
         address: impl Fn(&Request<B>) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.client_address = Some(Arc::new(address));
-        self
+        self.with(|settings| settings.client_address = Some(Arc::new(address)))
     }
 
     /// Reads the formats of `propagator`.
-    pub fn with_propagator(mut self, propagator: Propagator) -> Self {
-        self.propagator = propagator;
-        self
+    pub fn with_propagator(self, propagator: Propagator) -> Self {
+        self.with(|settings| settings.propagator = propagator)
+    }
+
+    fn with(self, change: impl FnOnce(&mut Settings<B>)) -> Self {
+        let mut settings = Arc::unwrap_or_clone(self.settings);
+        change(&mut settings);
+        TraceLayer {
+            settings: Arc::new(settings),
+        }
     }
 }
 
@@ -147,27 +171,25 @@ where
     fn call(&mut self, request: Request<B>) -> ResponseFuture<S::Future> {
         // Named once it is known to record: a request left unsampled costs
         // no route lookup and no name.
-        let mut span = match self.layer.propagator.extract(request.headers()) {
+        let settings = &self.layer.settings;
+        let mut span = match settings.propagator.extract(request.headers()) {
             Some(remote) => Span::child_of("", remote.context),
             None => Span::root(""),
         };
         if span.is_recording() {
-            let route = self.layer.route.as_ref().and_then(|route| route(&request));
+            let route = settings.route.as_ref().and_then(|route| route(&request));
             let path = request.uri().path();
-            span.set_name(format!(
-                "{} {}",
-                request.method(),
-                route.as_deref().unwrap_or(path)
-            ));
+            let method = request.method().as_str();
+            span.set_name(name(method, route.unwrap_or(path)));
             // Borrowed text goes into the span as it is (short text in
             // place, longer once), not through an owned copy. The span is
             // new and its keys distinct: each is appended, with no search
             // for one set before.
             span.set_kind(SpanKind::Server);
-            span.push_attribute("http.request.method", request.method().as_str().to_value());
+            span.push_attribute("http.request.method", method.to_value());
             span.push_attribute("url.path", path.to_value());
             if let Some(route) = route {
-                span.push_attribute("http.route", route.into());
+                span.push_attribute("http.route", route.to_value());
             }
             if let Some(agent) = request
                 .headers()
@@ -176,7 +198,7 @@ where
             {
                 span.push_attribute("user_agent.original", agent.to_value());
             }
-            if let Some(address) = self.layer.client_address.as_ref()
+            if let Some(address) = settings.client_address.as_ref()
                 && let Some(address) = address(&request)
             {
                 span.push_attribute("client.address", address.into());
@@ -185,4 +207,14 @@ where
         // A server's own failures are 5xx; 4xx are the client's.
         call_in_span(span, 500, || self.inner.call(request))
     }
+}
+
+/// A server span's name, `METHOD target`, built in one allocation of its
+/// exact size.
+fn name(method: &str, target: &str) -> String {
+    let mut name = String::with_capacity(method.len() + 1 + target.len());
+    name.push_str(method);
+    name.push(' ');
+    name.push_str(target);
+    name
 }
