@@ -472,9 +472,15 @@ fn main() {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--only" => only = rest.next().cloned(),
-            number => numbers.push(number.parse::<u64>().unwrap_or_else(|_| {
-                panic!("usage: collector_figures [spans] [connections] [clickhouse spans] [clickhouse connections] [--only STORE]")
-            })),
+            number => match number.parse::<u64>() {
+                Ok(number) => numbers.push(number),
+                Err(_) => {
+                    eprintln!(
+                        "usage: collector_figures [spans] [connections] [clickhouse spans] [clickhouse connections] [--only STORE]"
+                    );
+                    std::process::exit(2);
+                }
+            },
         }
     }
     let spans = numbers.first().copied().unwrap_or(1_000_000);
