@@ -16,18 +16,22 @@ use tower::{Layer, Service, ServiceExt};
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Keeps the names of the spans it is given, or, once told to stop
-/// keeping, only counts them (without allocating).
+/// Keeps the names of the spans it is given, or, once `only_count` is set,
+/// only counts them (without allocating).
 #[derive(Default)]
-struct Names(Mutex<Vec<String>>, AtomicUsize, AtomicBool);
+struct Names {
+    kept: Mutex<Vec<String>>,
+    counted: AtomicUsize,
+    only_count: AtomicBool,
+}
 
 impl Sink for Names {
     fn collect(&self, batch: SpanBatch) {
-        if self.2.load(Ordering::Relaxed) {
-            self.1.fetch_add(batch.len(), Ordering::Relaxed);
+        if self.only_count.load(Ordering::Relaxed) {
+            self.counted.fetch_add(batch.len(), Ordering::Relaxed);
             return;
         }
-        let mut names = self.0.lock().unwrap();
+        let mut names = self.kept.lock().unwrap();
         names.extend(batch.spans().iter().map(|span| span.name().to_owned()));
     }
 }
@@ -67,7 +71,7 @@ fn an_unsampled_request_costs_the_layer_no_route_no_name_and_no_allocation() {
     dapple::set_sample_rate(1.0);
     serve(request());
     dapple::flush_thread();
-    assert_eq!(*names.0.lock().unwrap(), ["GET /users/{id}"]);
+    assert_eq!(*names.kept.lock().unwrap(), ["GET /users/{id}"]);
     assert_eq!(ROUTES.load(Ordering::Relaxed), 1);
 
     dapple::set_sample_rate(0.0);
@@ -83,12 +87,12 @@ fn an_unsampled_request_costs_the_layer_no_route_no_name_and_no_allocation() {
     assert_eq!(responses.len(), 100);
     assert_eq!(counting::allocations(), 0, "allocations for 100 requests");
     assert_eq!(ROUTES.load(Ordering::Relaxed), 1, "no route looked up");
-    assert_eq!(names.0.lock().unwrap().len(), 1, "nothing recorded");
+    assert_eq!(names.kept.lock().unwrap().len(), 1, "nothing recorded");
 
     // Recorded requests, once warm: the span's name is the layer's one
     // allocation (no formatting, no copy of the route or of the layer's
     // settings).
-    names.2.store(true, Ordering::Relaxed);
+    names.only_count.store(true, Ordering::Relaxed);
     dapple::set_sample_rate(1.0);
     for _ in 0..100 {
         serve(request());
@@ -104,7 +108,7 @@ fn an_unsampled_request_costs_the_layer_no_route_no_name_and_no_allocation() {
     counting::count_this_thread(false);
     assert_eq!(recorded.len(), 100);
     assert_eq!(
-        names.1.load(Ordering::Relaxed),
+        names.counted.load(Ordering::Relaxed),
         200,
         "every request recorded"
     );

@@ -11,7 +11,7 @@
 //! ```
 //! use dapple::server::TraceLayer;
 //! let layer = TraceLayer::new().with_route(|request: &http::Request<()>| {
-//!     // With axum: request.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str())
+//!     // With axum: request.extensions().get::<MatchedPath>().map(MatchedPath::as_str)
 //!     request.uri().path().strip_prefix("/v1").map(|_| "/v1/{rest}")
 //! });
 //! # let _ = layer;
